@@ -1,0 +1,317 @@
+"""Settings: every option declared once, resolved once, at task entry.
+
+Each option carries its default, the environment variables that may set it and
+its help text. ``resolve_settings`` layers them in this order, later wins:
+
+    built-in default < invoke.yaml (``cruddur:`` section) < environment < task flag
+
+and remembers where each value came from, so ``invoke env --explain`` and
+error messages can say why a value is what it is. Nothing here reads
+``os.environ`` at import time, and nothing here imports a heavy library, so
+``invoke --list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+TARGETS = ("local", "prod")
+BACKENDS = ("auto", "embedded", "docker", "external")
+BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
+
+# Dummy credentials for local endpoints only; moto accepts anything, and a
+# fixed pair keeps boto3 from searching (and possibly finding real) credentials.
+LOCAL_AWS_ACCESS_KEY_ID = "cruddur-local"
+LOCAL_AWS_SECRET_ACCESS_KEY = "cruddur-local-secret"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its default, the environment variables that set it, its help."""
+
+    name: str
+    default: Any
+    help: str
+    env: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    parse: Callable[[str], Any] = str
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise ValueError("must be a TCP port between 1 and 65535")
+    return value
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("target", "local", "where to act: local services, or prod (real AWS and RDS)",
+           ("CRUDDUR_TARGET",), TARGETS),
+    Option("backend", "auto", "how local services run: auto, embedded, docker or external",
+           ("CRUDDUR_BACKEND",), BACKENDS),
+    Option("region", "us-east-1", "AWS region for every client", ("AWS_DEFAULT_REGION",)),
+    Option("table_name", "cruddur-messages", "DynamoDB table name", ("CRUDDUR_TABLE_NAME",)),
+    Option("billing_mode", "PROVISIONED", "DynamoDB billing mode of the table",
+           ("CRUDDUR_BILLING_MODE",), BILLING_MODES),
+    Option("pg_host", "localhost", "Postgres host", ("CRUDDUR_PG_HOST",)),
+    Option("pg_port", 5432, "Postgres port (a free one is chosen if taken)", ("CRUDDUR_PG_PORT",),
+           parse=_port),
+    Option("pg_user", "postgres", "Postgres user", ("CRUDDUR_PG_USER",)),
+    Option("pg_password", "password", "Postgres password", ("CRUDDUR_PG_PASSWORD",)),
+    Option("pg_database", "cruddur", "Postgres database of the app", ("CRUDDUR_PG_DATABASE",)),
+    Option("ddb_port", 8000, "DynamoDB/Cognito endpoint port (a free one is chosen if taken)",
+           ("CRUDDUR_DDB_PORT",), parse=_port),
+    Option("ready_timeout", 60.0, "seconds to wait for each service to become ready",
+           ("CRUDDUR_READY_TIMEOUT",), parse=_positive_float),
+    Option("state_dir", str(PROJECT_ROOT / ".cruddur"), "folder for runtime state",
+           ("CRUDDUR_STATE_DIR",)),
+    Option("seeds_dir", str(PROJECT_ROOT / "seeds"), "folder of the YAML fixtures",
+           ("CRUDDUR_SEEDS_DIR",)),
+    Option("user_pool_name", "cruddur-user-pool", "name of the local Cognito user pool",
+           ("CRUDDUR_USER_POOL_NAME",)),
+    Option("user_pool_id", None, "Cognito user pool id (required on prod)",
+           ("AWS_COGNITO_USER_POOL_ID",)),
+    Option("connection_url", None, "libpq URL of the app database (sets pg_* at once)",
+           ("CONNECTION_URL",)),
+    Option("prod_connection_url", None, "libpq URL of the production database",
+           ("PROD_CONNECTION_URL",)),
+    Option("aws_endpoint_url", None, "DynamoDB endpoint URL (sets ddb_port; external backend)",
+           ("AWS_ENDPOINT_URL",)),
+)
+
+OPTION_BY_NAME = {option.name: option for option in OPTIONS}
+DEFAULTS: dict[str, Any] = {option.name: option.default for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a task needs to know, resolved once. Pass it down; never re-read the environment."""
+
+    target: str
+    backend: str
+    region: str
+    table_name: str
+    billing_mode: str
+    pg_host: str
+    pg_port: int
+    pg_user: str
+    pg_password: str
+    pg_database: str
+    ddb_port: int
+    ready_timeout: float
+    state_dir: Path
+    seeds_dir: Path
+    user_pool_name: str
+    user_pool_id: str | None
+    connection_url: str | None
+    prod_connection_url: str | None
+    aws_endpoint_url: str | None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.target == "prod"
+
+    def with_values(self, **values: Any) -> "Settings":
+        return replace(self, **values)
+
+
+def resolve_settings(
+    file_values: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Layer defaults < ``file_values`` (invoke.yaml) < ``environ`` < ``flags`` into Settings.
+
+    ``flags`` with the value None are "not given". Unknown keys in the file are
+    reported, not ignored, so that a typo in invoke.yaml does not silently do nothing.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = dict(DEFAULTS)
+    sources: dict[str, str] = {name: "default" for name in values}
+
+    for name, raw in (file_values or {}).items():
+        if name not in OPTION_BY_NAME:
+            raise ConfigError(f"invoke.yaml: unknown setting 'cruddur.{name}'; known: {', '.join(OPTION_BY_NAME)}")
+        values[name] = _coerce(OPTION_BY_NAME[name], raw, "invoke.yaml")
+        sources[name] = "invoke.yaml"
+
+    for option in OPTIONS:
+        for variable in option.env:
+            if environ.get(variable):
+                values[option.name] = _coerce(option, environ[variable], f"environment variable {variable}")
+                sources[option.name] = f"env {variable}"
+                break
+
+    for name, raw in (flags or {}).items():
+        if raw is None:
+            continue
+        option = OPTION_BY_NAME[name]
+        values[name] = _coerce(option, raw, f"--{name.replace('_', '-')}")
+        sources[name] = "flag"
+
+    _apply_connection_url(values, sources)
+    _apply_endpoint_url(values, sources)
+    values["state_dir"] = Path(values["state_dir"]).expanduser().resolve()
+    values["seeds_dir"] = Path(values["seeds_dir"]).expanduser().resolve()
+    _check_table_name(values["table_name"], sources["table_name"])
+    return Settings(**values, sources=sources)
+
+
+def _coerce(option: Option, raw: Any, origin: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        value = option.parse(str(raw)) if not isinstance(raw, bool) else raw
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: invalid value {raw!r} for {option.name}: {exc}") from None
+    if option.choices and value not in option.choices:
+        raise ConfigError(
+            f"{origin}: invalid value {raw!r} for {option.name}; choose one of: {', '.join(option.choices)}"
+        )
+    return value
+
+
+def _apply_connection_url(values: dict[str, Any], sources: dict[str, str]) -> None:
+    """CONNECTION_URL is the app's own way to say where Postgres is; it beats the pg_* defaults."""
+    url = values["connection_url"]
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"{sources['connection_url']}: not a postgresql:// URL: {mask_url(url)}")
+    origin = sources["connection_url"]
+    for name, value in (
+        ("pg_host", parts.hostname),
+        ("pg_port", parts.port),
+        ("pg_user", unquote(parts.username) if parts.username else None),
+        ("pg_password", unquote(parts.password) if parts.password else None),
+        ("pg_database", parts.path.lstrip("/") or None),
+    ):
+        if value is not None and sources[name] in ("default", "invoke.yaml"):
+            values[name] = value
+            sources[name] = origin
+
+
+def _apply_endpoint_url(values: dict[str, Any], sources: dict[str, str]) -> None:
+    url = values["aws_endpoint_url"]
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{sources['aws_endpoint_url']}: not an http(s) URL: {url!r}")
+    if parts.port and sources["ddb_port"] in ("default", "invoke.yaml"):
+        values["ddb_port"] = parts.port
+        sources["ddb_port"] = sources["aws_endpoint_url"]
+
+
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+def _check_table_name(name: str, origin: str) -> None:
+    if not _TABLE_NAME.match(name):
+        raise ConfigError(
+            f"{origin}: DynamoDB rejects the table name {name!r}: use 3-255 characters of letters, digits, '_', '-', '.'"
+        )
+
+
+def mask_url(url: str | None) -> str:
+    """The URL with its password replaced by ``***``: the only form of a URL we ever print."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}:***@{netloc}"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def postgres_url(host: str, port: int, user: str, password: str, database: str) -> str:
+    """The one place a libpq URL is assembled."""
+    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(database, safe='')}"
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database (e.g. ``postgres`` for admin work)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{quote(database, safe='')}"))
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the running services answer. Built by the services layer; used by everything else.
+
+    ``aws_endpoint_url`` None means real AWS through the normal boto3 credential chain.
+    """
+
+    postgres_url: str
+    aws_endpoint_url: str | None
+    region: str
+    user_pool_id: str | None = None
+
+    @property
+    def is_local_aws(self) -> bool:
+        return self.aws_endpoint_url is not None
+
+    @property
+    def admin_postgres_url(self) -> str:
+        return with_database(self.postgres_url, "postgres")
+
+    @property
+    def database_name(self) -> str:
+        return unquote(urlsplit(self.postgres_url).path.lstrip("/"))
+
+    def client(self, service_name: str) -> Any:
+        """A boto3 client for ``service_name``; the one place clients are configured.
+
+        Clients are cached per endpoint and service: building one costs tens of
+        milliseconds, and botocore clients are safe to share between threads.
+        """
+        return _aws_client(self.aws_endpoint_url, self.region, service_name)
+
+    def masked(self) -> dict[str, str | None]:
+        return {
+            "postgres": mask_url(self.postgres_url),
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "region": self.region,
+            "user_pool_id": self.user_pool_id,
+        }
+
+
+@functools.lru_cache(maxsize=None)
+def _aws_client(endpoint_url: str | None, region: str, service_name: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    kwargs: dict[str, Any] = {
+        "region_name": region,
+        "config": Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
+    }
+    if endpoint_url:
+        kwargs.update(
+            endpoint_url=endpoint_url,
+            aws_access_key_id=LOCAL_AWS_ACCESS_KEY_ID,
+            aws_secret_access_key=LOCAL_AWS_SECRET_ACCESS_KEY,
+        )
+    return boto3.session.Session().client(service_name, **kwargs)

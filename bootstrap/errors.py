@@ -1,0 +1,49 @@
+"""The errors this tool raises on purpose.
+
+Library code raises these; only ``tasks.py`` turns them into ``invoke.Exit``
+so that a user sees one clear message and an exit code, never a traceback,
+for a problem they can fix. Messages must never contain a password or an AWS
+secret: build them from masked URLs (``config.mask_url``).
+"""
+
+from __future__ import annotations
+
+
+class BootstrapError(Exception):
+    """Base class: a problem the user can act on. ``exit_code`` is the process exit code."""
+
+    exit_code = 1
+
+
+class ConfigError(BootstrapError):
+    """A setting, flag or environment variable has a value we cannot use."""
+
+    exit_code = 2
+
+
+class InputError(BootstrapError):
+    """Bad input from the user (fixture files, task arguments). Nothing was written."""
+
+    exit_code = 2
+
+
+class RefusedError(BootstrapError):
+    """A destructive or local-only operation was refused (e.g. on the prod target without --yes)."""
+
+    exit_code = 3
+
+
+class ServiceError(BootstrapError):
+    """A service could not be started, stopped or reached."""
+
+
+class NotReadyError(ServiceError):
+    """A service did not become ready before its deadline."""
+
+
+class DriftError(BootstrapError):
+    """Live state differs from the spec in a way that needs an explicit decision (e.g. --recreate)."""
+
+
+class VerifyError(BootstrapError):
+    """One or more verification checks failed."""

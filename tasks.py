@@ -51,13 +51,37 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 # --- environment ------------------------------------------------------------------
 
 
-@task(help=_help("target", "backend", timeout="seconds to wait for each service to become ready"))
+@task(help=_help(
+    "target", "backend",
+    timeout="seconds to wait for each service to become ready",
+    fresh="rebuild both databases and the user pool from nothing (asks first when interactive)",
+    yes="do not ask; required with --fresh on the prod target",
+    dry_run="print the plan and change nothing, not even starting services",
+    json="print a machine-readable summary instead of the step table",
+))
 @_friendly
-def up(c, target=None, backend=None, timeout=None):
-    """Start the services, wait until ready, and create the database."""
-    from bootstrap import lifecycle
+def up(c, target=None, backend=None, timeout=None, fresh=False, yes=False, dry_run=False, json=False):
+    """Bring up a ready, seeded, verified environment; a rerun changes only what changed."""
+    from bootstrap import up as pipeline
 
-    lifecycle.up(_settings(c, target=target, backend=backend, ready_timeout=timeout))
+    settings = _settings(c, target=target, backend=backend, ready_timeout=timeout)
+    if fresh and not dry_run:
+        pipeline.confirm_fresh(settings, yes)
+    report = pipeline.up(settings, fresh=fresh, dry_run=dry_run, on_wait=pipeline.say_waiting)
+    pipeline.print_report(report, as_json=json)
+
+
+@task(help=_help(
+    "target", "backend",
+    full="also scan the whole table and check every item's shape",
+    json="print the checks as JSON",
+))
+@_friendly
+def verify(c, target=None, backend=None, full=False, json=False):
+    """Check with real reads that the environment is usable by the app; exit 1 naming each failure."""
+    from bootstrap import verify as checks
+
+    checks.verify(_settings(c, target=target, backend=backend), full=full, as_json=json)
 
 
 @task(help=_help("backend", purge="also delete .cruddur/ (all local data)"))
@@ -93,9 +117,318 @@ def env(c, target=None, backend=None, dotenv=None):
 db = Collection("db")
 
 
+def _db_report(*results: Any) -> None:
+    from bootstrap.console import say
+
+    for result in results:
+        say(f"{result.step}: {result.action.value} {result.detail}")
+
+
+@task(name="create", help=_help("target"))
+@_friendly
+def db_create(c, target=None):
+    """Create the app database if it is missing."""
+    from bootstrap import postgres
+    from bootstrap.services import endpoints_for
+
+    _db_report(postgres.create_database(endpoints_for(_settings(c, target=target))))
+db.add_task(db_create)
+
+
+@task(name="drop", help=_help("target", yes="confirm dropping the prod database"))
+@_friendly
+def db_drop(c, target=None, yes=False):
+    """Drop the app database, ending other sessions on it (no error when missing)."""
+    from bootstrap import postgres
+    from bootstrap.guard import require_confirmation
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    endpoints = endpoints_for(settings)
+    require_confirmation(settings, yes, f"drop {postgres.describe_contents(endpoints)}")
+    _db_report(postgres.drop_database(endpoints))
+db.add_task(db_drop)
+
+
+@task(name="schema-load", help=_help("target", force="drop and recreate the app tables (their rows are lost)",
+                                     yes="confirm --force on prod"))
+@_friendly
+def db_schema_load(c, target=None, force=False, yes=False):
+    """Apply sql/schema.sql when it changed since it was last applied."""
+    from bootstrap import postgres
+    from bootstrap.guard import require_confirmation
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    endpoints = endpoints_for(settings)
+    if force:
+        require_confirmation(settings, yes, f"drop and recreate the tables of {postgres.describe_contents(endpoints)}")
+    _db_report(postgres.load_schema(endpoints, force=force))
+db.add_task(db_schema_load)
+
+
+@task(name="seed", help=_help("target"))
+@_friendly
+def db_seed(c, target=None):
+    """Upsert the users and activities of seeds/ (keeps synced Cognito ids)."""
+    from bootstrap import postgres
+    from bootstrap.fixtures import load_fixtures
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    fixtures = load_fixtures(settings.seeds_dir)
+    _db_report(postgres.seed(endpoints_for(settings), fixtures))
+db.add_task(db_seed)
+
+
+@task(name="setup", help=_help("target", fresh="drop the database first and rebuild it",
+                               yes="confirm --fresh on prod"))
+@_friendly
+def db_setup(c, target=None, fresh=False, yes=False):
+    """Create the database, load the schema and seed it."""
+    from bootstrap import postgres
+    from bootstrap.fixtures import load_fixtures
+    from bootstrap.guard import require_confirmation
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    fixtures = load_fixtures(settings.seeds_dir)
+    endpoints = endpoints_for(settings)
+    if fresh:
+        require_confirmation(settings, yes, f"drop and rebuild {postgres.describe_contents(endpoints)}")
+    _db_report(*postgres.setup_database(endpoints, fixtures, fresh=fresh))
+db.add_task(db_setup)
+
+
+@task(name="connect", help=_help("target"))
+@_friendly
+def db_connect(c, target=None):
+    """Open psql on the app database (or say how to connect without it)."""
+    from bootstrap import postgres
+    from bootstrap.services import endpoints_for
+
+    _db_report(postgres.open_psql(endpoints_for(_settings(c, target=target))))
+db.add_task(db_connect)
+
+
+@task(name="sessions", help=_help("target"))
+@_friendly
+def db_sessions(c, target=None):
+    """List the other sessions connected to the app database."""
+    from bootstrap import postgres
+    from bootstrap.console import print_table
+    from bootstrap.services import endpoints_for
+
+    endpoints = endpoints_for(_settings(c, target=target))
+    sessions = postgres.list_sessions(endpoints)
+    print_table(["pid", "user", "application", "state", "query start"],
+                [[s.pid, s.user, s.application, s.state, s.query_start] for s in sessions],
+                title=f"{len(sessions)} other sessions on {endpoints.database_name}")
+db.add_task(db_sessions)
+
+
+@task(name="kill-sessions", help=_help("target", yes="confirm ending the sessions on prod"))
+@_friendly
+def db_kill_sessions(c, target=None, yes=False):
+    """Terminate the other sessions connected to the app database."""
+    from bootstrap import postgres
+    from bootstrap.guard import require_confirmation
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    endpoints = endpoints_for(settings)
+    require_confirmation(settings, yes, f"end every other session on database {endpoints.database_name}")
+    _db_report(postgres.kill_sessions(endpoints))
+db.add_task(db_kill_sessions)
+
+
 # --- ddb: DynamoDB ------------------------------------------------------------------
 
 ddb = Collection("ddb")
+
+
+def _say_step(result: Any) -> None:
+    from bootstrap.console import say
+
+    say(f"{result.step}: {result.action.value} {result.detail}")
+
+
+@task(name="schema-load", help=_help(
+    "target", recreate="drop and recreate the table when its key schema differs (deletes every item)",
+    yes="confirm --recreate on prod"))
+@_friendly
+def ddb_schema_load(c, target=None, recreate=False, yes=False):
+    """Create the messages table, or repair it to match the spec (GSI, stream, billing)."""
+    from bootstrap import dynamo
+    from bootstrap.guard import require_confirmation
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    if recreate:
+        require_confirmation(settings, yes, f"drop and recreate the DynamoDB table {settings.table_name}")
+    _say_step(dynamo.schema_load(endpoints_for(settings), dynamo.table_spec(settings), recreate=recreate))
+
+
+@task(name="drop", help=_help("target", table="table to delete (default: the configured table)",
+                              yes="confirm on prod"))
+@_friendly
+def ddb_drop(c, target=None, table=None, yes=False):
+    """Delete a DynamoDB table and wait until it is gone (no error when it is missing)."""
+    from bootstrap import dynamo
+    from bootstrap.guard import require_confirmation
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target, table_name=table)
+    require_confirmation(settings, yes, f"delete the DynamoDB table {settings.table_name} and every item in it")
+    _say_step(dynamo.drop_table(endpoints_for(settings), settings.table_name))
+
+
+@task(name="list-tables", help=_help("target"))
+@_friendly
+def ddb_list_tables(c, target=None):
+    """List the DynamoDB tables with their status and item count."""
+    from bootstrap import dynamo
+    from bootstrap.services import endpoints_for
+
+    dynamo.show_tables(dynamo.list_tables(endpoints_for(_settings(c, target=target))))
+
+
+@task(name="seed", help=_help(
+    "target", synthetic="also write GROUPS:MESSAGES generated conversations, e.g. 1000:100 (load tests)"))
+@_friendly
+def ddb_seed(c, target=None, synthetic=None):
+    """Write the conversations of seeds/conversations.yaml (users from Postgres); safe to re-run."""
+    from bootstrap import dynamo
+    from bootstrap.fixtures import load_fixtures
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    extra = dynamo.parse_synthetic(synthetic) if synthetic is not None else None
+    fixtures = load_fixtures(settings.seeds_dir)
+    _say_step(dynamo.seed_from_fixtures(endpoints_for(settings), settings, fixtures, synthetic=extra))
+
+
+@task(name="scan", help=_help("target", limit="show at most this many items (default: all)",
+                              json="print the items as JSON", table="table to scan (default: the configured table)"))
+@_friendly
+def ddb_scan(c, target=None, limit=0, json=False, table=None):
+    """Print every item of the table, page after page."""
+    from bootstrap import dynamo
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target, table_name=table)
+    items = dynamo.scan_items(endpoints_for(settings), settings.table_name, limit=int(limit) or None)
+    dynamo.show_items(items, as_json=json)
+
+
+@task(name="get-conversation", help=_help(
+    "target", group="message group UUID (default: the first conversation of the fixtures)"))
+@_friendly
+def ddb_get_conversation(c, target=None, group=None):
+    """Show the last 20 messages of a group, oldest first (pattern A)."""
+    from bootstrap import dynamo
+    from bootstrap.fixtures import load_fixtures
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    group = group or dynamo.first_group_uuid(load_fixtures(settings.seeds_dir))
+    listing = dynamo.get_conversation(endpoints_for(settings), dynamo.table_spec(settings), group)
+    dynamo.show_conversation(listing, title=f"group {group}")
+
+
+@task(name="list-conversations", help=_help(
+    "target", handle="whose conversations (default: the first user of the fixtures)"))
+@_friendly
+def ddb_list_conversations(c, target=None, handle=None):
+    """Show a user's message groups, newest first (pattern B)."""
+    from bootstrap import dynamo
+    from bootstrap.fixtures import load_fixtures
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    endpoints = endpoints_for(settings)
+    user = dynamo.find_user(endpoints, handle or dynamo.first_user_handle(load_fixtures(settings.seeds_dir)))
+    listing = dynamo.list_conversations(endpoints, dynamo.table_spec(settings), user.uuid)
+    dynamo.show_conversations(listing, title=f"conversations of {user.handle}")
+
+
+ddb.add_task(ddb_schema_load)
+ddb.add_task(ddb_drop)
+ddb.add_task(ddb_list_tables)
+ddb.add_task(ddb_seed)
+ddb.add_task(ddb_scan)
+ddb.add_task(ddb_get_conversation)
+ddb.add_task(ddb_list_conversations)
+
+# messaging tasks
+
+
+@task(
+    name="stream-worker",
+    help=_help(
+        once="apply what is on the stream now, then exit",
+        table="DynamoDB table whose stream to read (default: the configured table)",
+        interval="seconds between polls (default 1)",
+    ),
+)
+@_friendly
+def ddb_stream_worker(c, once=False, table=None, interval=1.0):
+    """Apply the local table's stream to the message groups (pattern E); Ctrl-C stops cleanly."""
+    import threading
+
+    from bootstrap import streams
+    from bootstrap.console import say
+    from bootstrap.guard import require_local
+    from bootstrap.services import endpoints_for
+    from bootstrap.state import StateDir
+
+    settings = _settings(c, table_name=table)
+    require_local(settings, "ddb.stream-worker (production runs the stream Lambda)")
+    endpoints, stop = endpoints_for(settings), threading.Event()
+    if not once:
+        say(f"ddb.stream-worker: watching the stream of {settings.table_name}; Ctrl-C to stop")
+    result = streams.run_worker(endpoints, settings.table_name, StateDir(settings.state_dir),
+                                once=once, poll_interval=float(interval), stop=stop)
+    stopped = "; stopped, position saved" if stop.is_set() else ""
+    say(f"ddb.stream-worker: applied {result.applied}, skipped {result.skipped}{stopped}")
+
+
+@task(
+    name="create-message",
+    help=_help("target", group="message group UUID", handle="sender's handle (a member of the group)",
+               text="message text (1-1024 characters)"),
+)
+@_friendly
+def ddb_create_message(c, group, handle, text, target=None):
+    """Add a message to an existing message group (pattern C)."""
+    from bootstrap import messaging
+    from bootstrap.console import say
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    result = messaging.send_message(endpoints_for(settings), settings.table_name, group, handle, text)
+    say(f"{result.step}: {result.action.value} {result.detail}")
+
+
+@task(
+    name="create-group",
+    help=_help("target", from_="sender's handle", to="receiver's handle", text="first message (1-1024 characters)"),
+)
+@_friendly
+def ddb_create_group(c, from_, to, text, target=None):
+    """Start a message group between two users with a first message (pattern D)."""
+    from bootstrap import messaging
+    from bootstrap.console import say
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    result = messaging.start_conversation(endpoints_for(settings), settings.table_name, from_, to, text)
+    say(f"{result.step}: {result.action.value} {result.detail}")
+
+
+ddb.add_task(ddb_stream_worker)
+ddb.add_task(ddb_create_message)
+ddb.add_task(ddb_create_group)
 
 
 # --- cognito ------------------------------------------------------------------------
@@ -103,5 +436,62 @@ ddb = Collection("ddb")
 cognito = Collection("cognito")
 
 
-ns = Collection(up, down, status, env, db, ddb, cognito)
+@task(name="seed-users", help=_help("target"))
+@_friendly
+def cognito_seed_users(c, target=None):
+    """Create the local user pool and one Cognito user per seeds/users.yaml user (local only)."""
+    from bootstrap import cognito as cognito_lib
+    from bootstrap.console import say
+    from bootstrap.guard import require_local
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    require_local(settings, "cognito.seed-users")
+    result = cognito_lib.seed_users(endpoints_for(settings), settings)
+    say(f"{result.step}: {result.action.value} {result.detail}")
+cognito.add_task(cognito_seed_users)
+
+
+@task(name="list-users", help=_help("target", json="print machine-readable JSON"))
+@_friendly
+def cognito_list_users(c, target=None, json=False):
+    """List every Cognito user of the pool: handle, sub and status."""
+    from bootstrap import cognito as cognito_lib
+    from bootstrap.console import print_json, print_table
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    endpoints = endpoints_for(settings)
+    pool_id = cognito_lib.resolve_pool_id(endpoints, settings)
+    users = cognito_lib.list_users(endpoints, pool_id)
+    if json:
+        print_json({"pool_id": pool_id, "users": [user.to_json() for user in users]})
+        return
+    print_table(["handle", "sub", "status", "note"], cognito_lib.user_rows(users),
+                title=f"{pool_id}: {len(users)} users")
+cognito.add_task(cognito_list_users)
+
+
+@task(name="update-cognito-user-ids",
+      help=_help("target", json="print machine-readable JSON", dry_run="show what would change; write nothing"))
+@_friendly
+def db_update_cognito_user_ids(c, target=None, json=False, dry_run=False):
+    """Set users.cognito_user_id to each user's Cognito sub, matched by handle."""
+    from bootstrap import cognito as cognito_lib
+    from bootstrap.console import print_json, say
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target)
+    endpoints = endpoints_for(settings)
+    report = cognito_lib.sync_report(endpoints, cognito_lib.resolve_pool_id(endpoints, settings), dry_run=dry_run)
+    if json:
+        print_json(report.to_json())
+        return
+    cognito_lib.print_sync_report(report)
+    result = report.step_result()
+    say(f"{result.step}: {result.action.value} {result.detail}")
+db.add_task(db_update_cognito_user_ids)
+
+
+ns = Collection(up, down, status, env, verify, db, ddb, cognito)
 ns.configure({"cruddur": {}})

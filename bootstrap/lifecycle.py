@@ -14,16 +14,16 @@ from .services import Backend, local_endpoints, select_backend, start_all, statu
 from .state import StateDir, write_atomic
 
 
-def start_services(settings: Settings) -> tuple[Backend, Endpoints]:
-    """Start (or reuse) the local services and wait until each is ready."""
+def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
+    """Start (or reuse) the local services and wait until each is ready; also say which were started."""
     if settings.is_prod:
         raise RefusedError("the prod target has no local services to start")
     state = StateDir(settings.state_dir).ensure()
     backend = select_backend(settings, state)
-    start_all(backend, state)
+    started = start_all(backend, state)
     endpoints = local_endpoints(settings, backend, state)
     wait_all(readiness_probes(backend, endpoints), settings.ready_timeout)
-    return backend, endpoints
+    return backend, endpoints, started
 
 
 def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
@@ -39,7 +39,7 @@ def up(settings: Settings) -> Endpoints:
     from . import postgres
 
     started = time.monotonic()
-    backend, endpoints = start_services(settings)
+    backend, endpoints, _ = start_services(settings)
     result = postgres.create_database(endpoints)
     say(f"services ready ({backend.name}); database {endpoints.database_name}: {result.action.value}"
         f" in {time.monotonic() - started:.2f}s")

@@ -615,10 +615,10 @@ def find_psql() -> str | None:
     on_path = shutil.which("psql")
     if on_path:
         return on_path
-    from .services import _postgres_bin
+    from .services import postgres_bin
 
     try:
-        bundled = _postgres_bin() / "psql"
+        bundled = postgres_bin() / "psql"
     except ServiceError:
         return None
     return str(bundled) if os.access(bundled, os.X_OK) else None

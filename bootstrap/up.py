@@ -1,0 +1,411 @@
+"""``invoke up``: observe → plan → act → verify, one row per step.
+
+The chain is fixed (``STEPS``). Observing reads what is cheap to read: which
+services run, the bookkeeping values recorded in ``bootstrap_meta``, the live
+table description, the local user pool. ``plan_up`` is pure: given what was
+observed and what the fixtures and specs want, it returns one planned action
+per step. Only the steps planned to run are executed; each records its
+fingerprint after it succeeds, so an interrupted run is completed by the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from .config import Endpoints, Settings
+from .postgres import ACTIVITIES_FINGERPRINT_KEY, SCHEMA_CHECKSUM_KEY, USERS_FINGERPRINT_KEY
+from .steps import Action, StepResult
+
+STEPS = (
+    "services",
+    "db.create",
+    "db.schema-load",
+    "db.seed",
+    "ddb.schema-load",
+    "ddb.seed",
+    "cognito.seed-users",
+    "db.update-cognito-user-ids",
+    "verify",
+)
+
+# bootstrap_meta keys recorded by this module after a step succeeds.
+DDB_SEED_KEY = "ddb_seed_fingerprint"
+COGNITO_KEY = "cognito_fingerprint"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What ``up`` could read before acting. ``None`` fields were not observable (services down)."""
+
+    services_running: bool
+    database_exists: bool | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
+    seeded_rows_present: bool | None = None
+    table_matches: bool | None = None
+    table_identity: str | None = None
+    pool_id: str | None = None
+    unsynced_users: int | None = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    schema_checksum: str
+    users_fingerprint: str
+    activities_fingerprint: str
+    conversations_fingerprint: str
+    ddb_epoch_current: bool = True
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    name: str
+    action: Action
+    reason: str
+
+    @property
+    def runs(self) -> bool:
+        return self.action is Action.WOULD_RUN
+
+
+def ddb_seed_fingerprint(desired: Desired, table_identity: str | None) -> str:
+    """What the DynamoDB seed depends on: the conversations, the users, and this very table."""
+    return _digest(desired.conversations_fingerprint, desired.users_fingerprint, table_identity or "")
+
+
+def cognito_fingerprint(desired: Desired, pool_id: str | None) -> str:
+    return _digest(desired.users_fingerprint, pool_id or "")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False, prod: bool = False) -> list[PlannedStep]:
+    """One planned action per step of ``STEPS``; pure."""
+    run, same, skip = Action.WOULD_RUN, Action.UNCHANGED, Action.SKIPPED
+    plan: list[PlannedStep] = []
+
+    def add(name: str, action: Action, reason: str) -> None:
+        plan.append(PlannedStep(name, action, reason))
+
+    if prod:
+        add("services", skip, "prod target: nothing to start")
+    elif observed.services_running:
+        add("services", same, "running and reused")
+    else:
+        add("services", run, "start and wait until ready")
+
+    if not observed.services_running:
+        for name in STEPS[1:]:
+            add(name, run, "after the services start")
+        return plan
+
+    meta = observed.meta
+    if fresh:
+        add("db.create", run, "--fresh: drop and create the database")
+    elif observed.database_exists:
+        add("db.create", same, "database exists")
+    else:
+        add("db.create", run, "database missing")
+
+    rebuilt_db = fresh or not observed.database_exists
+    if rebuilt_db:
+        add("db.schema-load", run, "new database")
+    elif meta.get(SCHEMA_CHECKSUM_KEY) != desired.schema_checksum:
+        add("db.schema-load", run, "schema changed" if meta.get(SCHEMA_CHECKSUM_KEY) else "no schema recorded")
+    else:
+        add("db.schema-load", same, "schema checksum matches")
+
+    if prod:
+        add("db.seed", skip, "fixtures are for local environments")
+    elif rebuilt_db or not observed.seeded_rows_present:
+        add("db.seed", run, "seeded rows missing")
+    elif (meta.get(USERS_FINGERPRINT_KEY), meta.get(ACTIVITIES_FINGERPRINT_KEY)) != (
+        desired.users_fingerprint, desired.activities_fingerprint,
+    ):
+        add("db.seed", run, "fixtures changed")
+    else:
+        add("db.seed", same, "fixtures fingerprint matches")
+
+    if fresh:
+        add("ddb.schema-load", run, "--fresh: recreate the table")
+    elif observed.table_matches is None:
+        add("ddb.schema-load", run, "table missing")
+    elif not observed.table_matches:
+        add("ddb.schema-load", run, "table differs from the spec")
+    else:
+        add("ddb.schema-load", same, "table matches the spec")
+
+    table_rebuilt = fresh or not observed.table_matches
+    if prod:
+        add("ddb.seed", skip, "fixtures are for local environments")
+    elif table_rebuilt:
+        add("ddb.seed", run, "new table")
+    elif not desired.ddb_epoch_current:
+        add("ddb.seed", run, "seeded times left the current year")
+    elif meta.get(DDB_SEED_KEY) != ddb_seed_fingerprint(desired, observed.table_identity):
+        add("ddb.seed", run, "conversations, users or table changed")
+    else:
+        add("ddb.seed", same, "conversations fingerprint matches")
+
+    if prod:
+        add("cognito.seed-users", skip, "prod Cognito is only read")
+    elif fresh:
+        add("cognito.seed-users", run, "--fresh: check every user")
+    elif observed.pool_id is None:
+        add("cognito.seed-users", run, "user pool missing")
+    elif meta.get(COGNITO_KEY) != cognito_fingerprint(desired, observed.pool_id):
+        add("cognito.seed-users", run, "users or pool changed")
+    else:
+        add("cognito.seed-users", same, "pool and users fingerprint match")
+
+    if plan[-1].runs or rebuilt_db or plan[3].runs:
+        add("db.update-cognito-user-ids", run, "users or Cognito changed")
+    elif observed.unsynced_users:
+        add("db.update-cognito-user-ids", run, f"{observed.unsynced_users} users not synced")
+    else:
+        add("db.update-cognito-user-ids", same, "every seeded user carries its Cognito sub")
+
+    add("verify", run, "quick read checks")
+    return plan
+
+
+# --- observing and doing (thin) ---------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """The resources one ``up`` works with, built once."""
+
+    settings: Settings
+    endpoints: Endpoints | None = None
+    fixtures: Any = None
+    results: list[StepResult] = field(default_factory=list)
+
+
+def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) -> Desired:
+    from . import dynamo, postgres
+
+    return Desired(
+        schema_checksum=postgres.schema_checksum(),
+        users_fingerprint=fixtures.users_fingerprint,
+        activities_fingerprint=fixtures.activities_fingerprint,
+        conversations_fingerprint=fixtures.conversations_fingerprint,
+        ddb_epoch_current=dynamo.epoch_is_current(meta.get(dynamo.EPOCH_KEY), fixtures.conversations),
+    )
+
+
+def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> Observed:
+    """Read-only look at the environment: a handful of cheap reads, no scans."""
+    from . import cognito, dynamo, postgres
+
+    if endpoints is None:
+        return Observed(services_running=False)
+    exists = postgres.database_exists(endpoints)
+    meta = postgres.read_meta(endpoints.postgres_url) if exists else {}
+    seeded = postgres.seeded_rows_present(endpoints.postgres_url, fixtures) if exists else False
+    description = dynamo.describe_table(endpoints, settings.table_name)
+    spec = dynamo.table_spec(settings)
+    matches = None if description is None else dynamo.plan_table(spec, description).unchanged
+    identity = None if description is None else str(description.get("CreationDateTime"))
+    pool_id = None if settings.is_prod else cognito.find_pool_id(endpoints, settings.user_pool_name)
+    unsynced = postgres.unsynced_user_count(endpoints.postgres_url, fixtures) if exists else None
+    return Observed(True, exists, meta, seeded, matches, identity, pool_id, unsynced)
+
+
+
+def _do_services(run: Run) -> StepResult:
+    from .lifecycle import start_services
+    from .services import prod_endpoints
+
+    if run.settings.is_prod:
+        run.endpoints = prod_endpoints(run.settings)
+        return StepResult("services", Action.SKIPPED, "prod target: nothing to start")
+    backend, run.endpoints, started = start_services(run.settings)
+    if started:
+        return StepResult("services", Action.CREATED, f"{backend.name}: started {', '.join(started)}")
+    return StepResult("services", Action.UNCHANGED, f"{backend.name}: running and ready")
+
+
+def _do_db_create(run: Run, fresh: bool) -> StepResult:
+    from . import postgres
+
+    if fresh:
+        postgres.drop_database(run.endpoints)
+    return postgres.create_database(run.endpoints)
+
+
+def _do_db_schema(run: Run) -> StepResult:
+    from . import postgres
+
+    return postgres.load_schema(run.endpoints)
+
+
+def _do_db_seed(run: Run) -> StepResult:
+    from . import postgres
+
+    return postgres.seed(run.endpoints, run.fixtures)
+
+
+def _do_ddb_schema(run: Run, fresh: bool) -> StepResult:
+    from . import dynamo
+
+    return dynamo.schema_load(run.endpoints, dynamo.table_spec(run.settings), recreate=fresh)
+
+
+def _do_ddb_seed(run: Run) -> StepResult:
+    from . import dynamo, postgres
+
+    result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
+    description = dynamo.describe_table(run.endpoints, run.settings.table_name)
+    identity = None if description is None else str(description.get("CreationDateTime"))
+    desired = desired_state(run.settings, run.fixtures, {})
+    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_KEY: ddb_seed_fingerprint(desired, identity)})
+    return result
+
+
+def _do_cognito_seed(run: Run) -> StepResult:
+    from . import cognito
+
+    return cognito.seed_users(run.endpoints, run.settings, run.fixtures)
+
+
+def _do_cognito_sync(run: Run) -> StepResult:
+    from . import cognito, postgres
+
+    pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
+    result = cognito.sync_user_ids(run.endpoints, pool_id)
+    if not run.settings.is_prod:
+        desired = desired_state(run.settings, run.fixtures, {})
+        postgres.write_meta(run.endpoints.postgres_url, {COGNITO_KEY: cognito_fingerprint(desired, pool_id)})
+    return result
+
+
+def _do_verify(run: Run) -> StepResult:
+    from . import verify
+
+    report = verify.run_checks(run.settings, run.endpoints, run.fixtures, full=False)
+    verify.raise_for_failures(report)
+    return StepResult("verify", Action.UNCHANGED, f"{len(report)} checks passed")
+
+
+@dataclass(frozen=True)
+class UpReport:
+    plan: list[PlannedStep]
+    results: list[StepResult]
+    endpoints: Endpoints | None
+    total: float
+    dry_run: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "total": round(self.total, 3),
+            "endpoints": self.endpoints.masked() if self.endpoints else None,
+            "steps": [r.to_json() for r in self.results] if not self.dry_run else [
+                {"step": p.name, "action": p.action.value, "detail": p.reason} for p in self.plan
+            ],
+        }
+
+
+def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
+       on_wait: Callable[[], None] | None = None) -> UpReport:
+    """Bring the environment to the desired state, doing only what the plan says."""
+    from .fixtures import load_fixtures
+    from .state import StateDir
+
+    started = time.monotonic()
+    fixtures = None if settings.is_prod else load_fixtures(settings.seeds_dir)
+    if dry_run:
+        endpoints = _running_endpoints(settings)
+        return UpReport(_plan(settings, endpoints, fixtures, fresh), [], endpoints, time.monotonic() - started, True)
+
+    with StateDir(settings.state_dir).exclusive("up", on_wait=on_wait):
+        run = Run(settings, fixtures=fixtures)
+        began = time.monotonic()
+        services = _do_services(run)
+        run.results.append(_timed(services, time.monotonic() - began))
+        plan = _plan(settings, run.endpoints, fixtures, fresh)
+        for step in plan[1:]:
+            began = time.monotonic()
+            result = DOERS[step.name](run, fresh) if step.runs else StepResult(step.name, step.action, step.reason)
+            run.results.append(_timed(result, time.monotonic() - began))
+        return UpReport(plan, run.results, run.endpoints, time.monotonic() - started, False)
+
+
+def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any, fresh: bool) -> list[PlannedStep]:
+    observed = observe(settings, endpoints, fixtures)
+    desired = desired_state(settings, fixtures, observed.meta)
+    return plan_up(observed, desired, fresh=fresh, prod=settings.is_prod)
+
+
+DOERS: dict[str, Callable[[Run, bool], StepResult]] = {
+    "db.create": _do_db_create,
+    "db.schema-load": lambda run, fresh: _do_db_schema(run),
+    "db.seed": lambda run, fresh: _do_db_seed(run),
+    "ddb.schema-load": _do_ddb_schema,
+    "ddb.seed": lambda run, fresh: _do_ddb_seed(run),
+    "cognito.seed-users": lambda run, fresh: _do_cognito_seed(run),
+    "db.update-cognito-user-ids": lambda run, fresh: _do_cognito_sync(run),
+    "verify": lambda run, fresh: _do_verify(run),
+}
+
+
+def _timed(result: StepResult, duration: float) -> StepResult:
+    from dataclasses import replace
+
+    return replace(result, duration=duration)
+
+
+def _running_endpoints(settings: Settings) -> Endpoints | None:
+    from .errors import ServiceError
+    from .services import endpoints_for
+
+    try:
+        return endpoints_for(settings)
+    except ServiceError:
+        return None
+
+
+# --- talking to the user ----------------------------------------------------------------
+
+
+def say_waiting() -> None:
+    from .console import say
+
+    say("another `invoke up` is running here; waiting for it to finish...")
+
+
+def confirm_fresh(settings: Settings, yes: bool) -> None:
+    """--fresh destroys data: prod needs --yes; an interactive local run asks once."""
+    import sys
+
+    from .errors import RefusedError
+    from .guard import require_confirmation
+
+    what = f"drop the database and the table {settings.table_name} and rebuild them from the fixtures"
+    require_confirmation(settings, yes, what)
+    if yes or not sys.stdin.isatty():
+        return
+    answer = input(f"--fresh will {what}. Continue? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise RefusedError("--fresh cancelled; nothing was changed")
+
+
+def print_report(report: UpReport, as_json: bool = False) -> None:
+    from .console import print_json, print_table, say
+
+    if as_json:
+        print_json(report.to_json())
+        return
+    if report.dry_run:
+        print_table(["step", "plan", "why"], [[p.name, p.action.value, p.reason] for p in report.plan],
+                    title="invoke up --dry-run (nothing was changed)")
+        return
+    print_table(["step", "action", "detail", "time"],
+                [[r.step, r.action.value, r.detail, f"{r.duration:.2f}s"] for r in report.results])
+    writes = sum(r.writes for r in report.results)
+    say(f"ready in {report.total:.2f}s ({writes} writes)")

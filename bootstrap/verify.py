@@ -1,0 +1,245 @@
+"""``invoke verify``: real reads that prove the environment is usable by the app.
+
+Each check is a small function returning ``Check(name, ok, detail)``; all
+checks run even when some fail, so the report names every failure. The quick
+checks are bounded by the size of the fixtures (a COUNT query and one page of
+patterns A and B per conversation); ``full=True`` adds a paginated scan of the
+whole table that proves every item has one of the contract's shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from .config import Endpoints, Settings
+from .errors import VerifyError
+
+MESSAGE_ATTRIBUTES = frozenset({"pk", "sk", "message_uuid", "message", "user_uuid", "user_display_name", "user_handle"})
+GROUP_ATTRIBUTES = frozenset(
+    {"pk", "sk", "message_group_uuid", "message", "user_uuid", "user_display_name", "user_handle"}
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, full: bool = False) -> list[Check]:
+    checks: list[Check] = []
+    checks.extend(_postgres_checks(settings, endpoints, fixtures))
+    checks.extend(_dynamodb_checks(settings, endpoints, fixtures, full))
+    return checks
+
+
+def raise_for_failures(checks: list[Check]) -> None:
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        lines = "\n".join(f"  FAIL {c.name}: {c.detail}" for c in failed)
+        raise VerifyError(f"{len(failed)} of {len(checks)} checks failed:\n{lines}")
+
+
+def _guarded(name: str, body: Callable[[], Check]) -> Check:
+    """A check that crashes is a failed check with the error as its detail, not a traceback."""
+    try:
+        return body()
+    except Exception as exc:  # noqa: BLE001 - any failure to read is a failed check
+        return Check(name, False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+
+
+# --- Postgres --------------------------------------------------------------------------
+
+
+def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) -> list[Check]:
+    from . import postgres
+
+    handles = [u.handle for u in fixtures.users]
+    activity_ids = [a.uuid for a in fixtures.activities]
+
+    def counts() -> Check:
+        with postgres.connect(endpoints.postgres_url) as conn:
+            users = conn.execute("select count(*) from users where handle = any(%s)", (handles,)).fetchone()[0]
+            activities = conn.execute(
+                "select count(*) from activities where uuid = any(%s::uuid[])", (activity_ids,)
+            ).fetchone()[0]
+        ok = (users, activities) == (len(handles), len(activity_ids))
+        return Check("postgres: seeded rows", ok,
+                     f"users {users}/{len(handles)}, activities {activities}/{len(activity_ids)}")
+
+    def unique_handles() -> Check:
+        with postgres.connect(endpoints.postgres_url) as conn:
+            dupes = conn.execute(
+                "select handle from users group by handle having count(*) > 1 order by handle"
+            ).fetchall()
+        return Check("postgres: handles unique", not dupes, ", ".join(d[0] for d in dupes) or "all unique")
+
+    checks = [_guarded("postgres: seeded rows", counts), _guarded("postgres: handles unique", unique_handles)]
+    if not settings.is_prod:
+        checks.append(_guarded("postgres: cognito ids synced", lambda: _cognito_ids_synced(settings, endpoints, handles)))
+    return checks
+
+
+def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, handles: list[str]) -> Check:
+    from . import cognito, postgres
+
+    pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
+    if pool_id is None:
+        return Check("postgres: cognito ids synced", False, f"user pool {settings.user_pool_name!r} not found")
+    subs = {u.handle: u.sub for u in cognito.list_users(endpoints, pool_id) if u.handle}
+    with postgres.connect(endpoints.postgres_url) as conn:
+        rows = conn.execute(
+            "select handle, cognito_user_id from users where handle = any(%s)", (handles,)
+        ).fetchall()
+    wrong = [handle for handle, sub in rows if sub in (None, "MOCK") or sub != subs.get(handle)]
+    return Check("postgres: cognito ids synced", not wrong,
+                 f"not synced: {', '.join(sorted(wrong))}" if wrong else f"{len(rows)} users match their Cognito sub")
+
+
+# --- DynamoDB ----------------------------------------------------------------------------
+
+
+def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, full: bool) -> list[Check]:
+    from . import dynamo
+    from .messaging import Messages
+
+    spec = dynamo.table_spec(settings)
+    client = endpoints.client("dynamodb")
+    messages = Messages(client, spec.name)
+    checks = [_guarded("dynamodb: table matches spec", lambda: _table_matches(endpoints, spec))]
+    for conversation in fixtures.conversations:
+        checks.append(_guarded(f"dynamodb: {conversation.id}: message count",
+                               lambda c=conversation: _message_count(client, spec.name, c)))
+        checks.append(_guarded(f"dynamodb: {conversation.id}: pattern A",
+                               lambda c=conversation: _pattern_a(messages, c)))
+        checks.append(_guarded(f"dynamodb: {conversation.id}: pattern B",
+                               lambda c=conversation: _pattern_b(messages, fixtures, c)))
+        checks.append(_guarded(f"dynamodb: {conversation.id}: group index",
+                               lambda c=conversation: _group_index(client, spec, c)))
+    if full:
+        checks.append(_guarded("dynamodb: full scan shapes", lambda: _full_scan(client, spec.name)))
+    return checks
+
+
+def _table_matches(endpoints: Endpoints, spec: Any) -> Check:
+    from . import dynamo
+
+    description = dynamo.describe_table(endpoints, spec.name)
+    if description is None:
+        return Check("dynamodb: table matches spec", False, f"table {spec.name} missing")
+    plan = dynamo.plan_table(spec, description)
+    statuses = [description.get("TableStatus")] + [g.get("IndexStatus") for g in description.get("GlobalSecondaryIndexes", [])]
+    active = all(s == "ACTIVE" for s in statuses)
+    ok = plan.unchanged and active
+    detail = "ACTIVE, matches" if ok else f"status {statuses}; differences: {plan.describe()}"
+    return Check("dynamodb: table matches spec", ok, detail)
+
+
+def _message_count(client: Any, table: str, conversation: Any) -> Check:
+    from .messaging import message_pk
+
+    count = 0
+    for page in _pages(client.query, TableName=table, KeyConditionExpression="pk = :pk",
+                       ExpressionAttributeValues={":pk": {"S": message_pk(conversation.group_uuid)}}, Select="COUNT"):
+        count += page["Count"]
+    expected = len(conversation.messages)
+    return Check(f"dynamodb: {conversation.id}: message count", count == expected, f"{count}/{expected} messages")
+
+
+def _pattern_a(messages: Any, conversation: Any) -> Check:
+    page = messages.list_messages(conversation.group_uuid, limit=20)
+    texts = [item["message"] for item in page.items]
+    expected = [m.text for m in conversation.messages[-20:]]
+    return Check(f"dynamodb: {conversation.id}: pattern A", texts == expected,
+                 f"{len(texts)} newest messages in order" if texts == expected else
+                 f"got {len(texts)} messages, expected the last {len(expected)} of the fixture in order")
+
+
+def _pattern_b(messages: Any, fixtures: Any, conversation: Any) -> Check:
+    problems = []
+    for owner, other in (conversation.members, tuple(reversed(conversation.members))):
+        owner_user, other_user = fixtures.user(owner), fixtures.user(other)
+        groups = _all_items(lambda cursor: messages.list_message_groups(owner_user.uuid, limit=20, cursor=cursor))
+        match = [g for g in groups if g.get("message_group_uuid") == conversation.group_uuid]
+        if not match:
+            problems.append(f"{owner} does not see the group")
+            continue
+        group = match[0]
+        expected = (other_user.uuid, other_user.handle, other_user.display_name)
+        if (group.get("user_uuid"), group.get("user_handle"), group.get("user_display_name")) != expected:
+            problems.append(f"{owner}'s group names the wrong other user")
+    return Check(f"dynamodb: {conversation.id}: pattern B", not problems, "; ".join(problems) or "both members see it")
+
+
+def _all_items(fetch: Callable[[str | None], Any]) -> list[dict[str, str]]:
+    items, cursor = [], None
+    while True:
+        page = fetch(cursor)
+        items.extend(page.items)
+        cursor = page.cursor
+        if not cursor:
+            return items
+
+
+def _group_index(client: Any, spec: Any, conversation: Any) -> Check:
+    count = 0
+    for page in _pages(client.query, TableName=spec.name, IndexName=spec.gsi_name,
+                       KeyConditionExpression="message_group_uuid = :g",
+                       ExpressionAttributeValues={":g": {"S": conversation.group_uuid}}, Select="COUNT"):
+        count += page["Count"]
+    return Check(f"dynamodb: {conversation.id}: group index", count == 2, f"{count}/2 group items")
+
+
+def _full_scan(client: Any, table: str) -> Check:
+    bad: list[str] = []
+    scanned = 0
+    for page in _pages(client.scan, TableName=table):
+        for item in page["Items"]:
+            scanned += 1
+            problem = item_shape_problem(item)
+            if problem and len(bad) < 10:
+                bad.append(problem)
+    return Check("dynamodb: full scan shapes", not bad, "; ".join(bad) or f"{scanned} items, all of contract shapes")
+
+
+def item_shape_problem(item: dict[str, dict[str, str]]) -> str | None:
+    """Why an item (low-level form) is of neither contract shape, or None when it is fine."""
+    pk = item.get("pk", {}).get("S", "")
+    expected = MESSAGE_ATTRIBUTES if pk.startswith("MSG#") else GROUP_ATTRIBUTES if pk.startswith("GRP#") else None
+    if expected is None:
+        return f"{pk or '<no pk>'}: pk is neither MSG# nor GRP#"
+    if set(item) != expected:
+        return f"{pk}/{item.get('sk', {}).get('S')}: attributes {sorted(set(item) ^ expected)} differ"
+    if any(set(value) != {"S"} for value in item.values()):
+        return f"{pk}: an attribute is not a string"
+    return None
+
+
+def _pages(operation: Callable[..., dict[str, Any]], **arguments: Any) -> Iterator[dict[str, Any]]:
+    while True:
+        page = operation(**arguments)
+        yield page
+        if "LastEvaluatedKey" not in page:
+            return
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def format_checks(checks: Iterable[Check]) -> list[list[str]]:
+    return [["pass" if c.ok else "FAIL", c.name, c.detail] for c in checks]
+
+
+def verify(settings: Settings, full: bool = False, as_json: bool = False) -> list[Check]:
+    """The `invoke verify` task: run the checks, print them, raise when any failed."""
+    from .console import print_json, print_table
+    from .fixtures import load_fixtures
+    from .services import endpoints_for
+
+    checks = run_checks(settings, endpoints_for(settings), load_fixtures(settings.seeds_dir), full=full)
+    if as_json:
+        print_json([c.__dict__ for c in checks])
+    else:
+        print_table(["result", "check", "detail"], format_checks(checks))
+    raise_for_failures(checks)
+    return checks

@@ -1,0 +1,129 @@
+"""`invoke up` end to end, as a user (or a CI job) runs it: separate processes, real embedded services."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+
+def _env(cli) -> dict[str, str]:
+    values = {}
+    for line in cli("env").stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = value.strip("'")
+    return values
+
+
+def _up_json(cli, *flags: str) -> dict:
+    return json.loads(cli("up", "--json", *flags).stdout)
+
+
+def _actions(report: dict) -> dict[str, str]:
+    return {step["step"]: step["action"] for step in report["steps"]}
+
+
+def _snapshot(cli) -> tuple:
+    """Every row's xmin (changes on any write) and every DynamoDB item: equal snapshots mean no writes."""
+    import boto3
+    import psycopg
+
+    values = _env(cli)
+    with psycopg.connect(values["CONNECTION_URL"]) as conn:
+        rows = tuple(
+            conn.execute(f"select {key}::text, xmin::text from {table} order by 1").fetchall()
+            for table, key in (("users", "uuid"), ("activities", "uuid"), ("bootstrap_meta", "key"))
+        )
+    client = boto3.client("dynamodb", endpoint_url=values["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="y")
+    items, kwargs = [], {"TableName": "cruddur-messages"}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return rows, sorted(json.dumps(i, sort_keys=True) for i in items)
+
+
+def test_cold_up_verifies_and_second_up_writes_nothing(cli) -> None:
+    first = _up_json(cli)
+    assert _actions(first)["services"] == "created"
+    assert _actions(first)["ddb.seed"] in ("created", "updated")
+    before = _snapshot(cli)
+
+    second = _up_json(cli)
+    actions = _actions(second)
+    assert all(action == "unchanged" for step, action in actions.items()), actions
+    assert sum(step["writes"] for step in second["steps"]) == 0
+    assert _snapshot(cli) == before
+    assert "password" not in json.dumps(second)
+
+    cli("verify", "--full")
+
+
+def test_dry_run_changes_nothing_not_even_services(cli) -> None:
+    result = cli("up", "--dry-run")
+    assert "would run" in result.stdout and "after the services start" in result.stdout
+    assert cli("status", check=False).returncode == 1
+    assert not (cli.state_dir / "postgres").exists()
+
+
+def test_changed_fixture_applies_just_that_change(cli, tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(PROJECT_ROOT / "seeds", seeds)
+    cli.env["CRUDDUR_SEEDS_DIR"] = str(seeds)
+    _up_json(cli)
+
+    conversations = seeds / "conversations.yaml"
+    text = conversations.read_text()
+    last_minutes = max(int(line.split(":")[1]) for line in text.splitlines() if line.strip().startswith("minutes:"))
+    import yaml
+
+    data = yaml.safe_load(text)
+    first = data["conversations"][0]
+    first["messages"].append({"from": first["between"][0], "minutes": last_minutes + 5000, "text": "One more thing!"})
+    conversations.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+    actions = _actions(_up_json(cli))
+    changed = {step for step, action in actions.items() if action != "unchanged"}
+    assert changed == {"ddb.seed"}, actions
+    cli("verify")
+
+
+def test_two_concurrent_ups_both_succeed(cli) -> None:
+    command = [sys.executable, "-m", "invoke", "up", "--json"]
+    first = subprocess.Popen(command, cwd=PROJECT_ROOT, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, cwd=PROJECT_ROOT, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = [p.communicate(timeout=180) for p in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    reports = [json.loads(out) for out, _ in outputs]
+    later = max(reports, key=lambda r: sum(a == "unchanged" for a in _actions(r).values()))
+    assert all(a == "unchanged" for a in _actions(later).values()), later
+    cli("verify")
+
+
+def test_up_killed_midway_is_completed_by_the_next_up(cli) -> None:
+    """Kill -9 `invoke up` as soon as it has begun seeding, then run it again."""
+    command = [sys.executable, "-m", "invoke", "up"]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=cli.env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    state = cli.state_dir / "state.json"
+    while time.monotonic() < deadline and process.poll() is None:
+        if state.exists() and "backend" in state.read_text():
+            time.sleep(0.3)
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    cli("up")
+    cli("verify")

@@ -28,11 +28,16 @@ class Check:
     detail: str = ""
 
 
+Thunk = Callable[[], Check]
+
+
 def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, full: bool = False) -> list[Check]:
-    checks: list[Check] = []
-    checks.extend(_postgres_checks(settings, endpoints, fixtures))
-    checks.extend(_dynamodb_checks(settings, endpoints, fixtures, full))
-    return checks
+    """Run every check, several at a time (each is a round trip or two), in a stable order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    thunks = _postgres_checks(settings, endpoints, fixtures) + _dynamodb_checks(settings, endpoints, fixtures, full)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(lambda thunk: thunk(), thunks))
 
 
 def raise_for_failures(checks: list[Check]) -> None:
@@ -42,18 +47,22 @@ def raise_for_failures(checks: list[Check]) -> None:
         raise VerifyError(f"{len(failed)} of {len(checks)} checks failed:\n{lines}")
 
 
-def _guarded(name: str, body: Callable[[], Check]) -> Check:
-    """A check that crashes is a failed check with the error as its detail, not a traceback."""
-    try:
-        return body()
-    except Exception as exc:  # noqa: BLE001 - any failure to read is a failed check
-        return Check(name, False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+def _guarded(name: str, body: Callable[[], Check]) -> Thunk:
+    """A check to run later; one that crashes is a failed check with the error as its detail."""
+
+    def run() -> Check:
+        try:
+            return body()
+        except Exception as exc:  # noqa: BLE001 - any failure to read is a failed check
+            return Check(name, False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+
+    return run
 
 
 # --- Postgres --------------------------------------------------------------------------
 
 
-def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) -> list[Check]:
+def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) -> list[Thunk]:
     from . import postgres
 
     handles = [u.handle for u in fixtures.users]
@@ -101,7 +110,7 @@ def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, handles: list[
 # --- DynamoDB ----------------------------------------------------------------------------
 
 
-def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, full: bool) -> list[Check]:
+def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, full: bool) -> list[Thunk]:
     from . import dynamo
     from .messaging import Messages
 

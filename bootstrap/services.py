@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -121,6 +122,38 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+# Set in the environment of every process we start, so that our processes can
+# be found (and stopped) even when the state folder with their pid files is gone.
+OWNER_VARIABLE = "CRUDDUR_SERVICE_OWNER"
+
+
+def find_owned_process(state_root: Path, service: str) -> int | None:
+    """The pid of ``service`` started for ``state_root``, found by scanning processes (slow path)."""
+    import psutil
+
+    data_dir = str(state_root / "postgres")
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        try:
+            if service == "postgres":
+                if cmdline and cmdline[0].endswith("/postgres") and data_dir in cmdline:
+                    return process.info["pid"]
+            elif "moto.server" in cmdline and process.environ().get(OWNER_VARIABLE) == str(state_root):
+                return process.info["pid"]
+        except psutil.Error:
+            continue
+    return None
+
+
+def port_of(pid: int) -> int | None:
+    """The ``-p PORT`` a service was started with, read back from its command line."""
+    words = " ".join(_cmdline(pid).split()).split(" ")
+    for flag, value in zip(words, words[1:]):
+        if flag == "-p" and value.isdigit():
+            return int(value)
+    return None
+
+
 def stop_process(pid: int, grace: float = 5.0) -> None:
     """Stop gently, then firmly: terminate, wait, kill, wait."""
     import psutil
@@ -175,6 +208,9 @@ class EmbeddedPostgres:
 
     @property
     def port(self) -> int:
+        if self._port is None and not self.state.state_file.exists():
+            pid = self.pid()
+            self._port = port_of(pid) if pid else None
         return self._port or self.settings.pg_port
 
     def url(self) -> str:
@@ -186,7 +222,7 @@ class EmbeddedPostgres:
         try:
             pid = int(pid_file.read_text().splitlines()[0])
         except (FileNotFoundError, IndexError, ValueError):
-            return None
+            return find_owned_process(self.state.root, self.name)
         return pid if _process_alive(pid) and "postgres" in _cmdline(pid) else None
 
     def is_running(self) -> bool:
@@ -212,6 +248,12 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         pid = self.pid()
         if pid is None:
+            return
+        if not self.data_dir.exists():
+            # The state folder was deleted under a running server: pg_ctl has
+            # nothing to read, so stop it by signal (SIGINT is a fast shutdown).
+            os.kill(pid, signal.SIGINT)
+            stop_process(pid, grace=10)
             return
         try:
             self._pg_ctl("-w", "-t", "20", "-m", "fast", "stop")
@@ -321,6 +363,9 @@ class MotoServer:
 
     @property
     def port(self) -> int:
+        if self._port is None and not self.state.state_file.exists():
+            pid = self.pid()
+            self._port = port_of(pid) if pid else None
         return self._port or self.settings.ddb_port
 
     def url(self) -> str:
@@ -330,7 +375,7 @@ class MotoServer:
         try:
             pid = int(self.state.pid_file(self.name).read_text().strip())
         except (FileNotFoundError, ValueError):
-            return None
+            return find_owned_process(self.state.root, self.name)
         return pid if _process_alive(pid) and "moto" in _cmdline(pid) else None
 
     def is_running(self) -> bool:
@@ -346,7 +391,7 @@ class MotoServer:
             process = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", BIND_ADDRESS, "-p", str(self._port)],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                start_new_session=True, close_fds=True, env={**os.environ, OWNER_VARIABLE: str(self.state.root)},
             )
         self.state.pid_file(self.name).write_text(f"{process.pid}\n")
         return self
@@ -355,7 +400,8 @@ class MotoServer:
         pid = self.pid()
         if pid is not None:
             stop_process(pid)
-        self.state.pid_file(self.name).unlink(missing_ok=True)
+        if self.state.run.exists():
+            self.state.pid_file(self.name).unlink(missing_ok=True)
 
 
 # --- external services ---------------------------------------------------------

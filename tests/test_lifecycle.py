@@ -118,3 +118,15 @@ def test_dynamodb_probe_reports_the_endpoint() -> None:
     endpoint = f"http://localhost:{free_port()}"
     with pytest.raises(NotReadyError, match=f"dynamodb at {endpoint} was not ready"):
         wait_until_ready(dynamodb_probe(Endpoints("postgresql://x@h/db", endpoint, "us-east-1")), timeout=0.3)
+
+
+def test_deleted_state_folder_still_finds_and_stops_the_services(cli) -> None:
+    import shutil
+
+    cli("up")
+    pids = _pids(cli)
+    shutil.rmtree(cli.state_dir)
+    status = cli("status", "--json", check=False)
+    assert {row["name"]: row["pid"] for row in json.loads(status.stdout)["services"]} == pids
+    cli("down")
+    assert not any(psutil.pid_exists(pid) for pid in pids.values())

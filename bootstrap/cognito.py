@@ -284,7 +284,7 @@ class _MotoIds:
     """Seeds moto's random generator so that the next id it draws depends only on our key."""
 
     def __init__(self, endpoints: Endpoints) -> None:
-        self._url = f"{endpoints.aws_endpoint_url}/moto-api/seed" if endpoints.is_local_aws else None
+        self._url = f"{endpoints.endpoint_for('cognito-idp')}/moto-api/seed" if endpoints.is_local_aws else None
         self.used = False
 
     def seed(self, value: int) -> None:

@@ -270,10 +270,17 @@ class Endpoints:
     aws_endpoint_url: str | None
     region: str
     user_pool_id: str | None = None
+    cognito_endpoint_url: str | None = None
 
     @property
     def is_local_aws(self) -> bool:
         return self.aws_endpoint_url is not None
+
+    def endpoint_for(self, service_name: str) -> str | None:
+        """The URL that serves ``service_name``: Cognito may have an endpoint of its own (docker backend)."""
+        if service_name == "cognito-idp" and self.cognito_endpoint_url:
+            return self.cognito_endpoint_url
+        return self.aws_endpoint_url
 
     @property
     def admin_postgres_url(self) -> str:
@@ -289,12 +296,13 @@ class Endpoints:
         Clients are cached per endpoint and service: building one costs tens of
         milliseconds, and botocore clients are safe to share between threads.
         """
-        return _aws_client(self.aws_endpoint_url, self.region, service_name)
+        return _aws_client(self.endpoint_for(service_name), self.region, service_name)
 
     def masked(self) -> dict[str, str | None]:
         return {
             "postgres": mask_url(self.postgres_url),
             "aws_endpoint_url": self.aws_endpoint_url,
+            "cognito_endpoint_url": self.cognito_endpoint_url,
             "region": self.region,
             "user_pool_id": self.user_pool_id,
         }

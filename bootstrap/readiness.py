@@ -61,7 +61,7 @@ class AwsProbe:
 
     @property
     def endpoint(self) -> str:
-        return self.endpoints.aws_endpoint_url or f"AWS {self.endpoints.region}"
+        return self.endpoints.endpoint_for(self.client_name) or f"AWS {self.endpoints.region}"
 
     def probe(self) -> None:
         client = self.endpoints.client(self.client_name)

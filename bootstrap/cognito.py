@@ -280,7 +280,7 @@ def resolve_pool_id(endpoints: Endpoints, settings: Settings) -> str:
     return pool_id
 
 
-class _MotoIds:
+class MotoIds:
     """Seeds moto's random generator so that the next id it draws depends only on our key."""
 
     def __init__(self, endpoints: Endpoints) -> None:
@@ -306,8 +306,8 @@ class _MotoIds:
 
 
 @contextlib.contextmanager
-def _stable_ids(endpoints: Endpoints) -> Iterator[_MotoIds]:
-    ids = _MotoIds(endpoints)
+def stable_ids(endpoints: Endpoints) -> Iterator[MotoIds]:
+    ids = MotoIds(endpoints)
     try:
         yield ids
     finally:
@@ -315,7 +315,7 @@ def _stable_ids(endpoints: Endpoints) -> Iterator[_MotoIds]:
             ids.seed(secrets.randbits(63))
 
 
-def _ensure_user_pool(endpoints: Endpoints, name: str, ids: _MotoIds) -> tuple[str, bool]:
+def ensure_user_pool(endpoints: Endpoints, name: str, ids: MotoIds) -> tuple[str, bool]:
     """The pool's id and whether it was created now."""
     pool_id = find_pool_id(endpoints, name)
     if pool_id is not None:
@@ -359,8 +359,8 @@ def seed_users(
     state = state if state is not None else StateDir(settings.state_dir)
     name = settings.user_pool_name
 
-    with _stable_ids(endpoints) as ids:
-        pool_id, pool_created = _ensure_user_pool(endpoints, name, ids)
+    with stable_ids(endpoints) as ids:
+        pool_id, pool_created = ensure_user_pool(endpoints, name, ids)
         plan = plan_seed([] if pool_created else list_users(endpoints, pool_id), fixtures.users)
         with _aws_errors(f"creating users in pool {pool_id}"):
             for user in plan.create:

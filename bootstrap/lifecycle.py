@@ -23,6 +23,11 @@ def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
     started = start_all(backend, state)
     endpoints = local_endpoints(settings, backend, state)
     wait_all(readiness_probes(backend, endpoints), settings.ready_timeout)
+    if "moto" in started and backend.name == "embedded":
+        from .snapshot import restore_after_start
+
+        restore_after_start(endpoints, state)
+        endpoints = local_endpoints(settings, backend, state)  # the restore may have changed the pool id
     return backend, endpoints, started
 
 
@@ -50,7 +55,13 @@ def down(settings: Settings, purge: bool = False) -> None:
     if settings.is_prod:
         raise RefusedError("`invoke down` stops local services only; it has nothing to do on prod")
     state = StateDir(settings.state_dir)
-    stopped = stop_all(select_backend(settings, state))
+    backend = select_backend(settings, state)
+    moto_running = any(s.name == "moto" and s.is_running() for s in backend.services)
+    if backend.name == "embedded" and moto_running and not purge:  # --purge deletes the snapshot anyway
+        from .snapshot import save_before_stop
+
+        save_before_stop(local_endpoints(settings, backend, state), state)
+    stopped = stop_all(backend)
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if purge and state.root.exists():
         shutil.rmtree(state.root)

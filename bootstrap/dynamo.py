@@ -586,6 +586,25 @@ def choose_epoch(recorded: str | None, now: datetime, span: timedelta) -> dateti
     return max((now - span).replace(second=0, microsecond=0), new_year)
 
 
+def seed_probe_key(conversations: Sequence[ConversationFixture], recorded_epoch: str | None) -> tuple[str, str] | None:
+    """The key of the first seeded message: one GetItem tells whether the seeded data is (still) in the table."""
+    from .messaging import format_time, message_pk
+
+    epoch = _parse_epoch(recorded_epoch)
+    if epoch is None or not conversations:
+        return None
+    first = conversations[0]
+    return message_pk(first.group_uuid), format_time(epoch + timedelta(minutes=first.messages[0].minutes))
+
+
+def seed_is_present(endpoints: Endpoints, table: str, key: tuple[str, str] | None) -> bool:
+    if key is None:
+        return False
+    found = endpoints.client("dynamodb").get_item(
+        TableName=table, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}}, ProjectionExpression="pk")
+    return "Item" in found
+
+
 def epoch_is_current(recorded: str | None, conversations: Sequence[ConversationFixture],
                      synthetic: SyntheticSpec | None = None, now: datetime | None = None) -> bool:
     """Whether a seed run now would keep the ``recorded`` epoch (so the seeded items stay where they are)."""
@@ -745,15 +764,17 @@ def seed_conversations(
             prune = False  # nothing earlier to clean up
 
         start = _synthetic_start(conversations)
+        moved_on = _group_items_moved_on(client, spec, placed, epoch)
         everything = itertools.chain(placed, synthetic_conversations(synthetic, start) if synthetic else ())
         total = sum(len(c.messages) + 2 for c in placed) + (synthetic.item_count if synthetic else 0)
-        requests = ({"PutRequest": {"Item": _attributes(item)}} for c in everything for item in c.items(epoch))
+        requests = ({"PutRequest": {"Item": _attributes(item)}} for c in everything for item in c.items(epoch)
+                    if (item["pk"], item.get("message_group_uuid")) not in moved_on)
         written = write_requests(client, spec.name, requests, total, workers, retry)
         removed = 0
         if prune:
             gone = previous.fixture_groups() if previous else ()
             stale = itertools.chain(
-                _stale_fixture_keys(client, spec, placed, epoch, gone),
+                _stale_fixture_keys(client, spec, placed, epoch, gone, frozenset(moved_on.values())),
                 stale_synthetic_keys(previous, synthetic, epoch, start) if previous else (),
             )
             removed = write_requests(client, spec.name, map(_delete_request, stale), None, workers, retry)
@@ -891,12 +912,31 @@ def _progress(total: int | None, description: str) -> Iterator[Callable[[int], N
         yield lambda count: progress.advance(task_id, count)
 
 
+def _group_items_moved_on(client: Any, spec: TableSpec, placed: Sequence[SeedConversation],
+                          epoch: datetime) -> dict[tuple[str, str], tuple[str, str]]:
+    """Group items the app has moved past the seeded last message (pattern E), by (pk, group): their keys.
+
+    The seed must neither write its older group item beside them (a member
+    would see the group twice) nor prune them.
+    """
+    from .messaging import GROUP_PREFIX, format_time
+
+    moved: dict[tuple[str, str], tuple[str, str]] = {}
+    for conversation in placed:
+        seeded_at = format_time(epoch + conversation.end)
+        for item in _query_keys(client, spec, spec.index.partition_key.name, conversation.group_uuid, spec.index.name):
+            if item["pk"].startswith(GROUP_PREFIX) and item["sk"] > seeded_at:
+                moved[(item["pk"], conversation.group_uuid)] = _key(item)
+    return moved
+
+
 def _stale_fixture_keys(client: Any, spec: TableSpec, placed: Sequence[SeedConversation], epoch: datetime,
-                        gone: Iterable[SeededGroup]) -> Iterator[tuple[str, str]]:
+                        gone: Iterable[SeededGroup], keep_too: frozenset[tuple[str, str]] = frozenset()
+                        ) -> Iterator[tuple[str, str]]:
     """Keys of seeded items in fixture groups that the current seed did not write, read one group at a time."""
     seen: set[str] = set()
     written = ((SeededGroup(c.group_uuid, tuple(member.uuid for member in c.members)),
-                {_key(item) for item in c.items(epoch)}) for c in placed)
+                {_key(item) for item in c.items(epoch)} | keep_too) for c in placed)
     for group, keep in itertools.chain(written, ((group, set()) for group in gone)):
         if group.group_uuid not in seen:
             seen.add(group.group_uuid)

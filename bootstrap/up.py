@@ -45,7 +45,7 @@ class Observed:
     meta: Mapping[str, str] = field(default_factory=dict)
     seeded_rows_present: bool | None = None
     table_matches: bool | None = None
-    table_identity: str | None = None
+    seed_present: bool | None = None
     pool_id: str | None = None
     unsynced_users: int | None = None
 
@@ -70,9 +70,9 @@ class PlannedStep:
         return self.action is Action.WOULD_RUN
 
 
-def ddb_seed_fingerprint(desired: Desired, table_identity: str | None) -> str:
-    """What the DynamoDB seed depends on: the conversations, the users, and this very table."""
-    return _digest(desired.conversations_fingerprint, desired.users_fingerprint, table_identity or "")
+def ddb_seed_fingerprint(desired: Desired) -> str:
+    """What the DynamoDB seed depends on: the conversations and the users they name."""
+    return _digest(desired.conversations_fingerprint, desired.users_fingerprint)
 
 
 def cognito_fingerprint(desired: Desired, pool_id: str | None) -> str:
@@ -146,8 +146,10 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False, prod: 
         add("ddb.seed", run, "new table")
     elif not desired.ddb_epoch_current:
         add("ddb.seed", run, "seeded times left the current year")
-    elif meta.get(DDB_SEED_KEY) != ddb_seed_fingerprint(desired, observed.table_identity):
-        add("ddb.seed", run, "conversations, users or table changed")
+    elif not observed.seed_present:
+        add("ddb.seed", run, "seeded items missing")
+    elif meta.get(DDB_SEED_KEY) != ddb_seed_fingerprint(desired):
+        add("ddb.seed", run, "conversations or users changed")
     else:
         add("ddb.seed", same, "conversations fingerprint matches")
 
@@ -210,10 +212,11 @@ def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> O
     description = dynamo.describe_table(endpoints, settings.table_name)
     spec = dynamo.table_spec(settings)
     matches = None if description is None else dynamo.plan_table(spec, description).unchanged
-    identity = None if description is None else str(description.get("CreationDateTime"))
+    present = description is not None and dynamo.seed_is_present(
+        endpoints, settings.table_name, dynamo.seed_probe_key(fixtures.conversations, meta.get(dynamo.EPOCH_KEY)))
     pool_id = None if settings.is_prod else cognito.find_pool_id(endpoints, settings.user_pool_name)
     unsynced = postgres.unsynced_user_count(endpoints.postgres_url, fixtures) if exists else None
-    return Observed(True, exists, meta, seeded, matches, identity, pool_id, unsynced)
+    return Observed(True, exists, meta, seeded, matches, present, pool_id, unsynced)
 
 
 
@@ -260,10 +263,8 @@ def _do_ddb_seed(run: Run) -> StepResult:
     from . import dynamo, postgres
 
     result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
-    description = dynamo.describe_table(run.endpoints, run.settings.table_name)
-    identity = None if description is None else str(description.get("CreationDateTime"))
     desired = desired_state(run.settings, run.fixtures, {})
-    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_KEY: ddb_seed_fingerprint(desired, identity)})
+    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_KEY: ddb_seed_fingerprint(desired)})
     return result
 
 

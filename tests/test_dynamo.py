@@ -360,6 +360,27 @@ def test_seed_with_a_new_epoch_removes_the_old_items_but_not_the_apps(endpoints,
     assert (apps["pk"], apps["sk"]) in keys
 
 
+def test_reseed_keeps_a_group_the_app_moved_on_once_per_member(endpoints, table, fixtures):
+    """Pattern E moved the group to the app's newer message; reseeding (same or new epoch) must not regress it."""
+    from bootstrap.messaging import Messages
+
+    users, epoch = fixture_users(fixtures), epoch_for(fixtures)
+    dynamo.seed_conversations(endpoints, table, fixtures.conversations, users, epoch)
+    conversation = fixtures.conversations[0]
+    messages = Messages(endpoints.client("dynamodb"), table.name)
+    sent = messages.create_message(conversation.group_uuid, users[conversation.members[0]], "newer, from the app")
+    record = {"eventName": "INSERT", "dynamodb": {"Keys": to_attributes({"pk": sent["pk"], "sk": sent["sk"]}),
+                                                  "NewImage": to_attributes(sent), "SequenceNumber": "1"}}
+    messages.apply_stream_records([record])
+
+    for reseed_epoch, prune in ((epoch, False), (epoch - timedelta(hours=1), True)):
+        dynamo.seed_conversations(endpoints, table, fixtures.conversations, users, reseed_epoch, prune=prune)
+        for handle in conversation.members:
+            groups = [g for g in messages.list_message_groups(users[handle].uuid, limit=50).items
+                      if g["message_group_uuid"] == conversation.group_uuid]
+            assert [(g["sk"], g["message"]) for g in groups] == [(sent["sk"], "newer, from the app")]
+
+
 def test_seed_clears_groups_no_longer_seeded(endpoints, table, fixtures):
     users, epoch = fixture_users(fixtures), epoch_for(fixtures)
     dynamo.seed_conversations(endpoints, table, fixtures.conversations, users, epoch)

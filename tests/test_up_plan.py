@@ -9,7 +9,6 @@ from bootstrap.up import (
 )
 
 DESIRED = Desired("schema-1", "users-1", "activities-1", "conversations-1")
-TABLE = "2026-11-23 10:00:00"
 POOL = "us-east-1_pool"
 
 
@@ -18,11 +17,11 @@ def _up_to_date(**changes) -> Observed:
         SCHEMA_CHECKSUM_KEY: "schema-1",
         USERS_FINGERPRINT_KEY: "users-1",
         ACTIVITIES_FINGERPRINT_KEY: "activities-1",
-        DDB_SEED_KEY: ddb_seed_fingerprint(DESIRED, TABLE),
+        DDB_SEED_KEY: ddb_seed_fingerprint(DESIRED),
         COGNITO_KEY: cognito_fingerprint(DESIRED, POOL),
     }
     values = dict(services_running=True, database_exists=True, meta=meta, seeded_rows_present=True,
-                  table_matches=True, table_identity=TABLE, pool_id=POOL, unsynced_users=0)
+                  table_matches=True, seed_present=True, pool_id=POOL, unsynced_users=0)
     values.update(changes)
     return Observed(**values)
 
@@ -71,8 +70,8 @@ def test_changed_activities_touch_only_the_postgres_seed_and_sync() -> None:
     assert runs == {"db.seed", "db.update-cognito-user-ids", "verify"}
 
 
-def test_recreated_table_is_reseeded() -> None:
-    actions = _actions(plan_up(_up_to_date(table_identity="2026-11-24 09:00:00"), DESIRED))
+def test_lost_seed_data_is_reseeded() -> None:
+    actions = _actions(plan_up(_up_to_date(seed_present=False), DESIRED))
     assert actions["ddb.schema-load"] is Action.UNCHANGED and actions["ddb.seed"] is Action.WOULD_RUN
 
 

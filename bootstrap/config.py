@@ -85,6 +85,8 @@ OPTIONS: tuple[Option, ...] = (
            ("CRUDDUR_STATE_DIR",)),
     Option("seeds_dir", str(PROJECT_ROOT / "seeds"), "folder of the YAML fixtures",
            ("CRUDDUR_SEEDS_DIR",)),
+    Option("cache_dir", "~/.cache/cruddur-bootstrap", "folder for reusable work (an initialised Postgres template)",
+           ("CRUDDUR_CACHE_DIR",)),
     Option("user_pool_name", "cruddur-user-pool", "name of the local Cognito user pool",
            ("CRUDDUR_USER_POOL_NAME",)),
     Option("user_pool_id", None, "Cognito user pool id (required on prod)",
@@ -119,6 +121,7 @@ class Settings:
     ready_timeout: float
     state_dir: Path
     seeds_dir: Path
+    cache_dir: Path
     user_pool_name: str
     user_pool_id: str | None
     connection_url: str | None
@@ -172,6 +175,7 @@ def resolve_settings(
     _apply_endpoint_url(values, sources)
     values["state_dir"] = Path(values["state_dir"]).expanduser().resolve()
     values["seeds_dir"] = Path(values["seeds_dir"]).expanduser().resolve()
+    values["cache_dir"] = Path(values["cache_dir"]).expanduser().resolve()
     _check_table_name(values["table_name"], sources["table_name"])
     return Settings(**values, sources=sources)
 

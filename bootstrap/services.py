@@ -240,7 +240,9 @@ class EmbeddedPostgres:
         self._pg_ctl(
             "-w", "-t", str(int(max(5, self.settings.ready_timeout))),
             "-l", str(self.log_path),
-            "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()}",
+            # fsync=off: a disposable dev database; a killed process loses nothing
+            # (the OS still has the writes), only an OS crash could.
+            "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()} -c fsync=off",
             "start",
         )
         return self
@@ -280,12 +282,20 @@ class EmbeddedPostgres:
             pid_file.unlink()
 
     def _initdb(self) -> None:
-        s = self.settings
         if self.data_dir.exists():
             # A data dir without PG_VERSION is a half-finished initdb from an interrupted run.
             shutil.rmtree(self.data_dir)
+        template = self._template_dir()
+        if (template / "PG_VERSION").exists():
+            self._copy_tree(template, self.data_dir)
+            return
         self.data_dir.mkdir(parents=True)
         self._grant(self.data_dir)
+        self._run_initdb()
+        self._save_template(template)
+
+    def _run_initdb(self) -> None:
+        s = self.settings
         password_file = self.state.run / "initdb.pw"
         password_file.write_text(s.pg_password + "\n")
         self._grant(password_file)
@@ -296,6 +306,34 @@ class EmbeddedPostgres:
             )
         finally:
             password_file.unlink(missing_ok=True)
+
+    def _template_dir(self) -> Path:
+        """A pristine initdb result, reused by every new data dir: copying it is three times faster.
+
+        Keyed by the server binary, the user and a digest of the password (never the password itself).
+        """
+        binary = postgres_bin() / "postgres"
+        stat = binary.stat()
+        key = hashlib.sha256(
+            "\x1f".join([str(binary), str(stat.st_size), str(stat.st_mtime_ns), self.settings.pg_user,
+                         hashlib.sha256(self.settings.pg_password.encode()).hexdigest()]).encode()
+        ).hexdigest()[:16]
+        return self.settings.cache_dir / f"pgdata-template-{key}"
+
+    def _save_template(self, template: Path) -> None:
+        staging = template.with_name(f"{template.name}.{os.getpid()}.tmp")
+        try:
+            template.parent.mkdir(parents=True, exist_ok=True)
+            self._copy_tree(self.data_dir, staging)
+            staging.rename(template)
+        except OSError as exc:
+            log.info("could not cache the initdb template (%s); next start runs initdb again", exc)
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @staticmethod
+    def _copy_tree(source: Path, target: Path) -> None:
+        # cp -a keeps the owner (the Postgres system user when we are root) and modes Postgres insists on.
+        subprocess.run(["cp", "-a", str(source), str(target)], check=True, capture_output=True)
 
     def _pg_ctl(self, *args: str) -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), *args)

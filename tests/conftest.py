@@ -29,8 +29,14 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith(ENV_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("CRUDDUR_STATE_DIR", str(tmp_path / ".cruddur"))
+    monkeypatch.setenv("CRUDDUR_CACHE_DIR", str(_session_cache_dir(tmp_path)))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+
+
+def _session_cache_dir(tmp_path: Path) -> Path:
+    """One cache folder per test session (shared by its tests), never the user's own ~/.cache."""
+    return tmp_path.parent / "cruddur-cache"
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,8 @@ class Stack:
 
 
 def make_settings(state_dir: Path, **flags: object) -> Settings:
-    values = {"state_dir": str(state_dir), "pg_port": free_port(), "ddb_port": free_port(), "backend": "embedded"}
+    values = {"state_dir": str(state_dir), "pg_port": free_port(), "ddb_port": free_port(), "backend": "embedded",
+              "cache_dir": str(state_dir.parent.parent / "cruddur-cache")}
     values.update(flags)
     return resolve_settings({}, {}, values)
 
@@ -129,6 +136,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         CRUDDUR_PG_PORT=str(free_port()),
         CRUDDUR_DDB_PORT=str(free_port()),
         CRUDDUR_BACKEND="embedded",
+        CRUDDUR_CACHE_DIR=str(_session_cache_dir(tmp_path)),
         NO_COLOR="1",
         COLUMNS="200",
     )

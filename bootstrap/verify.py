@@ -9,6 +9,7 @@ whole table that proves every item has one of the contract's shapes.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -117,14 +118,18 @@ def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, fu
     spec = dynamo.table_spec(settings)
     client = endpoints.client("dynamodb")
     messages = Messages(client, spec.name)
+    # Several checks read the same partition; each is read once per run.
+    listing = functools.lru_cache(maxsize=None)(lambda c: _message_items(client, spec.name, c))
+    groups_of = functools.lru_cache(maxsize=None)(
+        lambda user_uuid: _all_items(lambda cursor: messages.list_message_groups(user_uuid, limit=20, cursor=cursor)))
     checks = [_guarded("dynamodb: table matches spec", lambda: _table_matches(endpoints, spec))]
     for conversation in fixtures.conversations:
         checks.append(_guarded(f"dynamodb: {conversation.id}: message count",
-                               lambda c=conversation: _message_count(client, spec.name, c)))
+                               lambda c=conversation: _message_count(listing(c), c)))
         checks.append(_guarded(f"dynamodb: {conversation.id}: pattern A",
-                               lambda c=conversation: _pattern_a(messages, client, spec.name, c)))
+                               lambda c=conversation: _pattern_a(messages, listing(c), c)))
         checks.append(_guarded(f"dynamodb: {conversation.id}: pattern B",
-                               lambda c=conversation: _pattern_b(messages, fixtures, c)))
+                               lambda c=conversation: _pattern_b(groups_of, fixtures, c)))
         checks.append(_guarded(f"dynamodb: {conversation.id}: group index",
                                lambda c=conversation: _group_index(client, spec, c)))
     if full:
@@ -158,23 +163,23 @@ def _message_items(client: Any, table: str, conversation: Any) -> list[dict[str,
     return items
 
 
-def _message_count(client: Any, table: str, conversation: Any) -> Check:
+def _message_count(items: list[dict[str, str]], conversation: Any) -> Check:
     """Every seeded message is there; messages the app added since are fine and counted apart."""
     from .fixtures import message_uuid
 
     seeded = {message_uuid(conversation.group_uuid, index) for index in range(len(conversation.messages))}
-    present = {item.get("message_uuid") for item in _message_items(client, table, conversation)}
+    present = {item.get("message_uuid") for item in items}
     found, extra = len(seeded & present), len(present - seeded)
     detail = f"{found}/{len(seeded)} seeded messages" + (f" (+{extra} from the app)" if extra else "")
     return Check(f"dynamodb: {conversation.id}: message count", found == len(seeded), detail)
 
 
-def _pattern_a(messages: Any, client: Any, table: str, conversation: Any) -> Check:
+def _pattern_a(messages: Any, items: list[dict[str, str]], conversation: Any) -> Check:
     """Pattern A returns the group's newest 20 messages of the current year, oldest first."""
     from .messaging import year_prefix
 
     page = messages.list_messages(conversation.group_uuid, limit=20)
-    this_year = [i for i in _message_items(client, table, conversation) if i["sk"].startswith(year_prefix())]
+    this_year = [i for i in items if i["sk"].startswith(year_prefix())]
     got, expected = [i["sk"] for i in page.items], [i["sk"] for i in this_year[-20:]]
     ok = got == expected and len(got) >= min(20, len(conversation.messages))
     detail = (f"{len(got)} newest messages in order" if ok else
@@ -182,11 +187,11 @@ def _pattern_a(messages: Any, client: Any, table: str, conversation: Any) -> Che
     return Check(f"dynamodb: {conversation.id}: pattern A", ok, detail)
 
 
-def _pattern_b(messages: Any, fixtures: Any, conversation: Any) -> Check:
+def _pattern_b(groups_of: Callable[[str], list[dict[str, str]]], fixtures: Any, conversation: Any) -> Check:
     problems = []
     for owner, other in (conversation.members, tuple(reversed(conversation.members))):
         owner_user, other_user = fixtures.user(owner), fixtures.user(other)
-        groups = _all_items(lambda cursor: messages.list_message_groups(owner_user.uuid, limit=20, cursor=cursor))
+        groups = groups_of(owner_user.uuid)
         match = [g for g in groups if g.get("message_group_uuid") == conversation.group_uuid]
         if not match:
             problems.append(f"{owner} does not see the group")

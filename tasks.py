@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from invoke import Collection, Exit, task
 
-from bootstrap.config import OPTION_BY_NAME, Settings, resolve_settings
-from bootstrap.errors import BootstrapError
+if TYPE_CHECKING:
+    from bootstrap.config import Settings
 
 COMMON_HELP = {
     "target": "local (default) or prod: real AWS and PROD_CONNECTION_URL",
@@ -28,6 +28,8 @@ def _help(*common: str, **extra: str) -> dict[str, str]:
 
 
 def _settings(c: Any, **flags: Any) -> Settings:
+    from bootstrap.config import OPTION_BY_NAME, resolve_settings
+
     file_values = dict(c.config.get("cruddur", {}) or {})
     known = {name: value for name, value in flags.items() if name in OPTION_BY_NAME}
     return resolve_settings(file_values, os.environ, known)
@@ -38,6 +40,8 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bootstrap.errors import BootstrapError
+
         try:
             return body(*args, **kwargs)
         except BootstrapError as exc:

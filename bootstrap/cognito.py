@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from .config import Endpoints, Settings
-from .errors import BootstrapError, ConfigError, RefusedError, ServiceError
+from .errors import BootstrapError, ConfigError, RefusedError, ServiceError, aws_errors
 from .guard import require_local
 from .state import StateDir
 from .steps import Action, StepResult
@@ -213,23 +213,8 @@ def id_seed(*parts: str) -> int:
 # --- Cognito -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _aws_errors(what: str) -> Iterator[None]:
-    """Turn boto errors a user can act on into our errors."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    try:
-        yield
-    except NoCredentialsError:
-        raise ConfigError(f"{what}: no AWS credentials found; configure them for the prod target") from None
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code == "ResourceNotFoundException":
-            raise ConfigError(f"{what}: {message or 'user pool not found'}; check AWS_COGNITO_USER_POOL_ID") from None
-        raise ServiceError(f"{what}: {code}: {message}") from None
-    except BotoCoreError as exc:
-        raise ServiceError(f"{what}: {exc}") from None
+def _aws_errors(what: str) -> contextlib.AbstractContextManager[None]:
+    return aws_errors(what, not_found_hint="check AWS_COGNITO_USER_POOL_ID")
 
 
 def find_pool_id(endpoints: Endpoints, name: str) -> str | None:

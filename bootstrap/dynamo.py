@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 
 from .config import Endpoints, Settings
 from .console import say
-from .errors import BootstrapError, DriftError, InputError, ServiceError
+from .errors import BootstrapError, DriftError, InputError, ServiceError, aws_errors
 from .steps import Action, StepResult
 
 if TYPE_CHECKING:
@@ -301,24 +301,10 @@ def _describe_index(index: Mapping[str, Any], types: Mapping[str, str]) -> str:
 # --- doing: schema-load, drop, list -----------------------------------------------
 
 
-@contextlib.contextmanager
-def _aws_errors(what: str) -> Iterator[None]:
-    """Turn botocore failures into a ServiceError that says what we were doing."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise ServiceError(f"{what}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from exc
-    except BotoCoreError as exc:
-        raise ServiceError(f"{what}: {exc}") from exc
-
-
 def schema_load(endpoints: Endpoints, spec: TableSpec, recreate: bool = False) -> StepResult:
     """Create the table, or bring it in line with ``spec``; DriftError when that needs ``recreate``."""
     client = endpoints.client("dynamodb")
-    with _aws_errors(f"loading the schema of table {spec.name}"):
+    with aws_errors(f"loading the schema of table {spec.name}"):
         plan = plan_table(spec, _settled_description(client, spec.name), recreate)
         if plan.blocked:
             listed = "\n".join(f"  - {difference}" + ("" if difference.repairs else " (cannot change in place)")
@@ -362,7 +348,7 @@ def _apply(client: Any, spec: TableSpec, action: TableAction) -> None:
 
 def describe_table(endpoints: Endpoints, name: str) -> dict[str, Any] | None:
     """DescribeTable's "Table", or None when there is no such table."""
-    with _aws_errors(f"describing table {name}"):
+    with aws_errors(f"describing table {name}"):
         return _describe(endpoints.client("dynamodb"), name)
 
 
@@ -416,7 +402,7 @@ def _delete_and_wait(client: Any, name: str) -> None:
 def drop_table(endpoints: Endpoints, name: str) -> StepResult:
     """Delete the table ``name`` and wait until it is gone; a missing table is not an error."""
     client = endpoints.client("dynamodb")
-    with _aws_errors(f"dropping table {name}"):
+    with aws_errors(f"dropping table {name}"):
         if _settled_description(client, name) is None:
             return StepResult("ddb.drop", Action.UNCHANGED, f"table {name} does not exist")
         _delete_and_wait(client, name)
@@ -433,7 +419,7 @@ class TableSummary:
 def list_tables(endpoints: Endpoints) -> list[TableSummary]:
     client = endpoints.client("dynamodb")
     summaries = []
-    with _aws_errors("listing tables"):
+    with aws_errors("listing tables"):
         for page in client.get_paginator("list_tables").paginate():
             for name in page["TableNames"]:
                 description = _describe(client, name)
@@ -757,7 +743,7 @@ def seed_conversations(
     """
     placed = fixture_conversations(conversations, users)
     client = endpoints.client("dynamodb")
-    with _aws_errors(f"seeding table {spec.name}"):
+    with aws_errors(f"seeding table {spec.name}"):
         if _describe(client, spec.name) is None:
             raise BootstrapError(f"table {spec.name} does not exist; run `invoke ddb.schema-load` first")
         if prune and _is_empty(client, spec.name):
@@ -1008,7 +994,7 @@ def scan_items(endpoints: Endpoints, table: str, limit: int | None = None,
     if page_size:
         arguments["PaginationConfig"] = {"PageSize": page_size}
     count = 0
-    with _aws_errors(f"scanning table {table}"):
+    with aws_errors(f"scanning table {table}"):
         for page in client.get_paginator("scan").paginate(**arguments):
             for item in page["Items"]:
                 if limit is not None and count >= limit:
@@ -1050,7 +1036,7 @@ def get_conversation(endpoints: Endpoints, spec: TableSpec, group_uuid: str, lim
     from .messaging import Messages
 
     meter = _CapacityMeter(endpoints.client("dynamodb"))
-    with _aws_errors(f"reading conversation {group_uuid}"):
+    with aws_errors(f"reading conversation {group_uuid}"):
         page = Messages(meter, spec.name).list_messages(group_uuid, limit=limit)
     return Listing(list(page.items), meter.units, page.cursor)
 
@@ -1060,7 +1046,7 @@ def list_conversations(endpoints: Endpoints, spec: TableSpec, user_uuid: str, li
     from .messaging import Messages
 
     meter = _CapacityMeter(endpoints.client("dynamodb"))
-    with _aws_errors(f"listing the conversations of user {user_uuid}"):
+    with aws_errors(f"listing the conversations of user {user_uuid}"):
         page = Messages(meter, spec.name).list_message_groups(user_uuid, limit=limit)
     return Listing(list(page.items), meter.units, page.cursor)
 

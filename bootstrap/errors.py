@@ -8,6 +8,9 @@ secret: build them from masked URLs (``config.mask_url``).
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 
 class BootstrapError(Exception):
     """Base class: a problem the user can act on. ``exit_code`` is the process exit code."""
@@ -47,3 +50,27 @@ class DriftError(BootstrapError):
 
 class VerifyError(BootstrapError):
     """One or more verification checks failed."""
+
+
+@contextlib.contextmanager
+def aws_errors(what: str, not_found_hint: str | None = None) -> Iterator[None]:
+    """Turn botocore failures into our errors, saying what we were doing.
+
+    Missing credentials (the prod target) and, when ``not_found_hint`` is
+    given, a missing resource are problems the user fixes with settings:
+    ConfigError. Everything else is a ServiceError with the AWS error code.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        yield
+    except NoCredentialsError:
+        raise ConfigError(f"{what}: no AWS credentials found; configure them for the prod target") from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "error"), error.get("Message", "")
+        if not_found_hint and code == "ResourceNotFoundException":
+            raise ConfigError(f"{what}: {message or 'not found'}; {not_found_hint}") from None
+        raise ServiceError(f"{what}: {code}: {message or exc}") from None
+    except BotoCoreError as exc:
+        raise ServiceError(f"{what}: {exc}") from None

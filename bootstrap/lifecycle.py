@@ -70,6 +70,8 @@ def down(settings: Settings, purge: bool = False) -> None:
 
 def status(settings: Settings, as_json: bool = False) -> bool:
     """Print one row per service; True when every service is running and ready."""
+    if settings.is_prod:
+        raise RefusedError("`invoke status` shows local services only; the prod target has none")
     state = StateDir(settings.state_dir)
     backend = select_backend(settings, state)
     endpoints = local_endpoints(settings, backend, state)

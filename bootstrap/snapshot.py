@@ -26,18 +26,17 @@ pure, reading and writing the services is thin.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .config import Endpoints
 from .console import say
-from .errors import BootstrapError, ServiceError
+from .errors import BootstrapError, aws_errors
 from .state import StateDir, write_atomic
 
 log = logging.getLogger(__name__)
@@ -266,22 +265,9 @@ def move_aside(path: Path) -> Path:
 # --- taking a snapshot (thin) ------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _aws_errors(what: str) -> Iterator[None]:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise ServiceError(f"{what}: {error.get('Code', 'error')}: {error.get('Message', exc)}") from None
-    except BotoCoreError as exc:
-        raise ServiceError(f"{what}: {exc}") from None
-
-
 def take_snapshot(endpoints: Endpoints, state: StateDir) -> SnapshotSummary:
     """Save every table and user pool of the local endpoint to the snapshot file, atomically."""
-    with _aws_errors("saving the moto snapshot"):
+    with aws_errors("saving the moto snapshot"):
         tables = [_read_table(endpoints, name) for name in _table_names(endpoints)]
         pools = _read_pools(endpoints)
     doc = build_snapshot(tables, pools)
@@ -354,7 +340,7 @@ def restore_snapshot(endpoints: Endpoints, state: StateDir) -> SnapshotSummary |
             f"Moved it to {corrupt.name}; nothing was restored, so the DynamoDB items and Cognito users saved at "
             f"the last `invoke down` ({claimed_counts(doc)}) are lost. `invoke up` reseeds them from the fixtures.")
         return None
-    with _aws_errors(f"restoring the moto snapshot {path}"):
+    with aws_errors(f"restoring the moto snapshot {path}"):
         items = sum(_restore_table(endpoints, table) for table in doc["tables"])
         users, changed, pool_ids = _restore_pools(endpoints, doc["pools"])
     remembered = state.get("user_pool_id")

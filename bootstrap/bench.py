@@ -373,25 +373,14 @@ class Stack:
 @contextlib.contextmanager
 def embedded_stack(root: Path) -> Iterator[Stack]:
     """Embedded Postgres and a moto server in ``root``, ready; both stopped on the way out."""
-    from .config import Endpoints, resolve_settings
-    from .readiness import PostgresProbe, cognito_probe, dynamodb_probe, wait_all
-    from .services import EmbeddedPostgres, MotoServer, free_port
-    from .state import StateDir
+    from .config import resolve_settings
+    from .lifecycle import running_services
+    from .services import free_port
 
     settings = resolve_settings({}, {}, {"state_dir": str(root / "stack" / ".cruddur"), "pg_port": free_port(),
                                          "ddb_port": free_port(), "backend": "embedded"})
-    state = StateDir(settings.state_dir).ensure()
-    postgres, moto = EmbeddedPostgres(settings, state), MotoServer(settings, state)
-    try:
-        postgres.start()
-        moto.start()
-        endpoints = Endpoints(postgres.url(), moto.url(), settings.region)
-        wait_all([PostgresProbe(endpoints.admin_postgres_url, postgres.log_path),
-                  dynamodb_probe(endpoints, moto.log_path), cognito_probe(endpoints, moto.log_path)], timeout=60)
+    with running_services(settings) as (_, endpoints):
         yield Stack(settings, endpoints)
-    finally:
-        moto.stop()
-        postgres.stop()
 
 
 # --- DynamoDB seeding: ours vs one put_item per item ---------------------------------------

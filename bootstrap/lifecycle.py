@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import time
+from typing import Iterator
 
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
 from .console import print_json, print_table, say
@@ -29,6 +31,17 @@ def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
         restore_after_start(endpoints, state)
         endpoints = local_endpoints(settings, backend, state)  # the restore may have changed the pool id
     return backend, endpoints, started
+
+
+@contextlib.contextmanager
+def running_services(settings: Settings) -> Iterator[tuple[Backend, Endpoints]]:
+    """Services started for the duration of a block (tests, benchmarks), stopped even when starting failed."""
+    backend = select_backend(settings, StateDir(settings.state_dir))
+    try:
+        backend, endpoints, _ = start_services(settings)
+        yield backend, endpoints
+    finally:
+        stop_all(backend)
 
 
 def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:

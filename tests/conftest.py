@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from bootstrap.config import Endpoints, Settings, resolve_settings, with_database
-from bootstrap.readiness import PostgresProbe, cognito_probe, dynamodb_probe, wait_all
+from bootstrap.lifecycle import running_services
 from bootstrap.services import EmbeddedPostgres, MotoServer, free_port
 from bootstrap.state import StateDir
 
@@ -60,24 +60,9 @@ def make_settings(state_dir: Path, **flags: object) -> Settings:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     settings = make_settings(tmp_path_factory.mktemp("stack") / ".cruddur")
-    state = StateDir(settings.state_dir).ensure()
-    postgres, moto = EmbeddedPostgres(settings, state), MotoServer(settings, state)
-    try:
-        postgres.start()
-        moto.start()
-        endpoints = Endpoints(postgres.url(), moto.url(), settings.region)
-        wait_all(
-            [
-                PostgresProbe(endpoints.admin_postgres_url, postgres.log_path),
-                dynamodb_probe(endpoints, moto.log_path),
-                cognito_probe(endpoints, moto.log_path),
-            ],
-            timeout=60,
-        )
-        yield Stack(settings, state, endpoints, postgres, moto)
-    finally:
-        moto.stop()
-        postgres.stop()
+    with running_services(settings) as (backend, endpoints):
+        postgres, moto = backend.services
+        yield Stack(settings, StateDir(settings.state_dir), endpoints, postgres, moto)
 
 
 @pytest.fixture

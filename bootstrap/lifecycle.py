@@ -49,7 +49,7 @@ def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
     return [
         PostgresProbe(endpoints.admin_postgres_url, logs.get("postgres")),
         dynamodb_probe(endpoints, logs.get("moto")),
-        cognito_probe(endpoints, logs.get("moto")),
+        cognito_probe(endpoints, logs.get("cognito", logs.get("moto"))),
     ]
 
 
@@ -76,6 +76,9 @@ def down(settings: Settings, purge: bool = False) -> None:
         save_before_stop(local_endpoints(settings, backend, state), state)
     stopped = stop_all(backend)
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if purge:
+        for service in backend.services:
+            service.purge()
     if purge and state.root.exists():
         shutil.rmtree(state.root)
         say(f"removed {state.root}")
@@ -107,9 +110,11 @@ def status(settings: Settings, as_json: bool = False) -> bool:
 
 def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:
     probes = readiness_probes(backend, endpoints)
+    names = {service.name for service in backend.services}
     ready: dict[str, bool] = {}
     for probe in probes:
-        owner = "postgres" if probe.service == "postgres" else "moto"
+        # A probe belongs to the service of its name (the docker backend's "cognito"), else moto serves it.
+        owner = probe.service if probe.service in names else "moto"
         try:
             wait_all([probe], timeout=0.5)
             ok = True

@@ -46,6 +46,9 @@ class Service(Protocol):
 
     def stop(self) -> None: ...
 
+    def purge(self) -> None:
+        """Remove the service's data that lives outside the state folder (``down --purge``)."""
+
     def is_running(self) -> bool | None: ...
 
     def pid(self) -> int | None: ...
@@ -193,13 +196,14 @@ def postgres_bin() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
-class EmbeddedPostgres:
-    name = "postgres"
+class _LocalProcess:
+    """What the embedded services share: a log file, and a port chosen once and remembered."""
+
+    name: str
 
     def __init__(self, settings: Settings, state: StateDir) -> None:
         self.settings = settings
         self.state = state
-        self.data_dir = state.data_dir("postgres")
         self._port: int | None = state.get("ports", self.name)
 
     @property
@@ -207,11 +211,34 @@ class EmbeddedPostgres:
         return self.state.log_file(self.name)
 
     @property
+    def preferred_port(self) -> int:
+        raise NotImplementedError
+
+    @property
     def port(self) -> int:
         if self._port is None and not self.state.state_file.exists():
+            # The state file is gone; a running server still knows its port.
             pid = self.pid()
             self._port = port_of(pid) if pid else None
-        return self._port or self.settings.pg_port
+        return self._port or self.preferred_port
+
+    def pid(self) -> int | None:
+        raise NotImplementedError
+
+    def purge(self) -> None:
+        """Nothing to do: an embedded service keeps all its data in the state folder."""
+
+
+class EmbeddedPostgres(_LocalProcess):
+    name = "postgres"
+
+    def __init__(self, settings: Settings, state: StateDir) -> None:
+        super().__init__(settings, state)
+        self.data_dir = state.data_dir("postgres")
+
+    @property
+    def preferred_port(self) -> int:
+        return self.settings.pg_port
 
     def url(self) -> str:
         s = self.settings
@@ -233,7 +260,7 @@ class EmbeddedPostgres:
         if self.is_running():
             log.info("postgres already running, pid %s", self.pid())
             return self
-        self._port = choose_port(self.state, self.name, self.settings.pg_port)
+        self._port = choose_port(self.state, self.name, self.preferred_port)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         self._remove_stale_pid_file()
@@ -387,24 +414,12 @@ class EmbeddedPostgres:
 # --- moto server (DynamoDB, DynamoDB Streams, Cognito) -------------------------
 
 
-class MotoServer:
+class MotoServer(_LocalProcess):
     name = "moto"
 
-    def __init__(self, settings: Settings, state: StateDir) -> None:
-        self.settings = settings
-        self.state = state
-        self._port: int | None = state.get("ports", self.name)
-
     @property
-    def log_path(self) -> Path:
-        return self.state.log_file(self.name)
-
-    @property
-    def port(self) -> int:
-        if self._port is None and not self.state.state_file.exists():
-            pid = self.pid()
-            self._port = port_of(pid) if pid else None
-        return self._port or self.settings.ddb_port
+    def preferred_port(self) -> int:
+        return self.settings.ddb_port
 
     def url(self) -> str:
         return f"http://{LOCAL_HOST}:{self.port}"
@@ -424,7 +439,7 @@ class MotoServer:
         if self.is_running():
             return self
         self.state.pid_file(self.name).unlink(missing_ok=True)
-        self._port = choose_port(self.state, self.name, self.settings.ddb_port)
+        self._port = choose_port(self.state, self.name, self.preferred_port)
         with open(self.log_path, "ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", BIND_ADDRESS, "-p", str(self._port)],
@@ -469,6 +484,9 @@ class ExternalService:
     def stop(self) -> None:
         return None
 
+    def purge(self) -> None:
+        """Never: the data of a service we did not start is not ours to remove."""
+
 
 # --- the set of services for the settings --------------------------------------
 
@@ -488,7 +506,9 @@ def select_backend(settings: Settings, state: StateDir) -> Backend:
     if name == "external":
         return Backend(name, reason, _external_services(settings))
     if name == "docker":
-        raise ConfigError("--backend docker is not available yet; use --backend embedded or external")
+        from .docker_backend import docker_backend
+
+        return docker_backend(settings, state, reason)
     return Backend(name, reason, (EmbeddedPostgres(settings, state), MotoServer(settings, state)))
 
 
@@ -496,9 +516,14 @@ def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
     if settings.backend != "auto":
         return settings.backend, f"chosen by {settings.sources.get('backend', 'setting')}"
     remembered = state.get("backend")
-    if remembered in ("embedded", "external"):
+    if remembered in ("embedded", "external", "docker"):
         return remembered, "remembered from the last start"
-    return "embedded", "auto: embedded Postgres and moto (no Docker backend selected)"
+    from .docker_backend import engine_answers
+
+    answers, why = engine_answers()
+    if answers:
+        return "docker", f"auto: {why}"
+    return "embedded", f"auto: {why}; embedded Postgres and moto"
 
 
 def _external_services(settings: Settings) -> tuple[Service, ...]:
@@ -548,6 +573,7 @@ def local_endpoints(settings: Settings, backend: Backend, state: StateDir) -> En
         aws_endpoint_url=by_name["moto"].url(),
         region=settings.region,
         user_pool_id=settings.user_pool_id or state.get("user_pool_id"),
+        cognito_endpoint_url=by_name["cognito"].url() if "cognito" in by_name else None,
     )
 
 

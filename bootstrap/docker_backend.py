@@ -1,0 +1,503 @@
+"""The docker backend: the services of docker-compose.yml as containers, through the docker SDK.
+
+docker-compose.yml (plus override files, ``CRUDDUR_COMPOSE_FILES``) says what
+runs; ``bootstrap.compose`` reads it. Three compose services play our roles:
+``db`` is "postgres", ``dynamodb-local`` is "moto" (the DynamoDB endpoint) and
+``cognito`` serves Cognito on its own URL. For each, ``start`` observes the
+container, plans (pure: create, recreate, start or reuse, by the config hash
+label) and acts, pulling a missing image with progress shown, then waits for
+the container's own healthcheck; the lifecycle then runs the same readiness
+probes as for the embedded backend.
+
+Containers and named volumes belong to one project per state folder (so two
+checkouts never share containers): ``cruddur-<digest of the state folder>``.
+Host ports are the compose file's (``pg_port``/``ddb_port``, when set, move
+the db and DynamoDB ports); a port taken by something else is replaced by a
+free one, remembered in the state file like the embedded backend's.
+
+Assumes a Docker engine reachable the way the docker CLI finds it by default
+(``DOCKER_HOST``, else /var/run/docker.sock); the engine's published ports
+answer on localhost, or on the host of a ``tcp://`` DOCKER_HOST.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from .compose import ComposeProject, PortSpec, ServiceSpec, config_hash, load_compose
+from .config import PROJECT_ROOT, Settings, postgres_url
+from .console import say
+from .errors import ConfigError, ServiceError
+from .services import LOCAL_HOST, Backend, free_port, port_is_free
+from .state import StateDir
+
+log = logging.getLogger(__name__)
+
+COMPOSE_FILES_VARIABLE = "CRUDDUR_COMPOSE_FILES"
+DEFAULT_COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+PING_TIMEOUT = 1.0
+STOP_TIMEOUT = 10
+LOG_LINES = 200
+
+LABEL_PROJECT = "cruddur-bootstrap.project"
+LABEL_SERVICE = "cruddur-bootstrap.service"
+LABEL_HASH = "cruddur-bootstrap.config-hash"
+LABEL_STATE = "cruddur-bootstrap.state-dir"
+
+
+@dataclass(frozen=True)
+class Role:
+    """Which compose service plays which of our services, and which setting may move its host port."""
+
+    name: str
+    compose_service: str
+    port_setting: str | None
+
+
+ROLES = (
+    Role("postgres", "db", "pg_port"),
+    Role("moto", "dynamodb-local", "ddb_port"),
+    Role("cognito", "cognito", None),
+)
+
+
+# --- planning (pure) -----------------------------------------------------------
+
+
+class ContainerAction(str, Enum):
+    CREATE = "created"
+    RECREATE = "recreated"
+    START = "started"
+    REUSE = "reused"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """The container a service should be: the compose service plus what was resolved at run time."""
+
+    name: str
+    project: str
+    service: ServiceSpec
+    image_id: str
+    host_ports: tuple[tuple[PortSpec, int | None], ...]
+    volume_names: tuple[tuple[str, str], ...]
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(
+            self.service, name=self.name, project=self.project, image_id=self.image_id,
+            host_ports=[(asdict(port), host) for port, host in self.host_ports],
+            volume_names=list(self.volume_names),
+        )
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    config_hash: str | None
+    running: bool
+
+
+def plan_container(spec: ContainerSpec, existing: ObservedContainer | None) -> ContainerAction:
+    """Reuse a running container that already is ``spec``, start a stopped one, recreate a changed one."""
+    if existing is None:
+        return ContainerAction.CREATE
+    if existing.config_hash != spec.config_hash:
+        return ContainerAction.RECREATE
+    return ContainerAction.REUSE if existing.running else ContainerAction.START
+
+
+def project_name(state_root: Path) -> str:
+    return f"cruddur-{hashlib.sha256(str(state_root).encode()).hexdigest()[:8]}"
+
+
+def container_spec(
+    service: ServiceSpec, project: str, image_id: str, host_ports: Mapping[PortSpec, int | None],
+) -> ContainerSpec:
+    volumes = tuple(
+        (mount.source, f"{project}_{mount.source}") for mount in service.volumes if mount.kind == "volume"
+    )
+    ports = tuple((port, host_ports.get(port, port.published)) for port in service.ports)
+    return ContainerSpec(f"{project}-{service.name}", project, service, image_id, ports, volumes)
+
+
+def create_kwargs(spec: ContainerSpec, state_root: Path) -> dict[str, Any]:
+    """The docker SDK's ``containers.create`` arguments for ``spec``."""
+    service = spec.service
+    volume_names = dict(spec.volume_names)
+    kwargs: dict[str, Any] = {
+        "image": service.image,
+        "name": spec.name,
+        "detach": True,
+        "environment": dict(service.environment),
+        "labels": {
+            LABEL_PROJECT: spec.project,
+            LABEL_SERVICE: service.name,
+            LABEL_HASH: spec.config_hash,
+            LABEL_STATE: str(state_root),
+        },
+        "ports": {f"{port.target}/{port.protocol}": _binding(port.host_ip, host) for port, host in spec.host_ports},
+        "volumes": {
+            volume_names.get(mount.source, mount.source): {"bind": mount.target, "mode": "ro" if mount.read_only else "rw"}
+            for mount in service.volumes
+        },
+    }
+    if service.command is not None:
+        kwargs["command"] = list(service.command)
+    if service.user is not None:
+        kwargs["user"] = service.user
+    if service.working_dir is not None:
+        kwargs["working_dir"] = service.working_dir
+    if service.healthcheck is not None:
+        check = service.healthcheck
+        kwargs["healthcheck"] = {
+            key: value
+            for key, value in (
+                ("test", list(check.test)),
+                ("interval", _nanoseconds(check.interval)),
+                ("timeout", _nanoseconds(check.timeout)),
+                ("retries", check.retries),
+                ("start_period", _nanoseconds(check.start_period)),
+            )
+            if value is not None
+        }
+    return kwargs
+
+
+def _binding(host_ip: str, host_port: int | None) -> Any:
+    if host_ip:
+        return (host_ip, host_port) if host_port is not None else (host_ip,)
+    return host_port
+
+
+def _nanoseconds(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1_000_000_000)
+
+
+# --- the engine ------------------------------------------------------------------
+
+
+def engine_address(environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    return environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+
+
+def engine_host(environ: Mapping[str, str] | None = None) -> str:
+    """Where published ports answer: the host of a tcp:// engine, else this machine."""
+    address = engine_address(environ)
+    if address.startswith(("tcp://", "http://", "https://")):
+        return urlsplit(address).hostname or LOCAL_HOST
+    return LOCAL_HOST
+
+
+def engine_answers(environ: Mapping[str, str] | None = None, timeout: float = PING_TIMEOUT) -> tuple[bool, str]:
+    """Whether a Docker engine answers a ping within ``timeout`` seconds, and a reason for ``invoke status``."""
+    environ = os.environ if environ is None else environ
+    address = engine_address(environ)
+    if address.startswith("unix://") and not Path(address.removeprefix("unix://")).exists():
+        return False, f"no Docker engine ({address} does not exist)"
+    try:
+        import docker
+
+        client = docker.DockerClient.from_env(timeout=timeout, environment=dict(environ))
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # any failure to reach the engine means "no engine" here
+        log.debug("docker ping at %s failed: %r", address, exc)
+        return False, f"no Docker engine answers at {address}"
+    return True, f"a Docker engine answers at {address}"
+
+
+def compose_files(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """docker-compose.yml, or the files listed in CRUDDUR_COMPOSE_FILES (separated by ':'), merged in order."""
+    environ = os.environ if environ is None else environ
+    listed = [part for part in environ.get(COMPOSE_FILES_VARIABLE, "").split(os.pathsep) if part]
+    return [Path(part).expanduser().resolve() for part in listed] or [DEFAULT_COMPOSE_FILE]
+
+
+class DockerProject:
+    """What the services of one backend share: settings, state, the compose files, one engine client."""
+
+    def __init__(self, settings: Settings, state: StateDir, compose: ComposeProject) -> None:
+        self.settings = settings
+        self.state = state
+        self.compose = compose
+        self.name = project_name(state.root)
+        self._lock = threading.Lock()
+        self._client: Any = None
+
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = _connect()
+            return self._client
+
+    def find_container(self, compose_service: str) -> Any | None:
+        containers = self.client().containers.list(
+            all=True, filters={"label": [f"{LABEL_PROJECT}={self.name}", f"{LABEL_SERVICE}={compose_service}"]},
+        )
+        return containers[0] if containers else None
+
+
+def _connect() -> Any:
+    import docker
+
+    try:
+        return docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise ServiceError(
+            f"no Docker engine answers at {engine_address()}: {exc}\n"
+            "  hint: start the engine (or set DOCKER_HOST), or use --backend embedded"
+        ) from None
+
+
+def _engine_errors() -> tuple[type[BaseException], ...]:
+    import docker.errors
+    import requests
+
+    return docker.errors.DockerException, requests.exceptions.RequestException
+
+
+# --- images and volumes --------------------------------------------------------------
+
+
+def ensure_image(client: Any, image: str) -> str:
+    """The id of ``image``, pulled first when the engine does not have it."""
+    import docker.errors
+
+    try:
+        return client.images.get(image).id
+    except docker.errors.ImageNotFound:
+        pull_image(client, image)
+        return client.images.get(image).id
+
+
+def pull_image(client: Any, image: str) -> None:
+    """Pull with one progress line per change in finished layers; a failure names the image and the reason."""
+    import docker.errors
+    from docker.utils import parse_repository_tag
+
+    repository, tag = parse_repository_tag(image)
+    say(f"pulling {image} ...")
+    layers: dict[str, str] = {}
+    shown = ""
+    try:
+        for event in client.api.pull(repository, tag=tag or "latest", stream=True, decode=True):
+            if "error" in event:
+                raise ServiceError(_pull_failure(image, event["error"]))
+            if event.get("id") and event.get("status"):
+                layers[event["id"]] = event["status"]
+            done = sum(status in ("Pull complete", "Already exists") for status in layers.values())
+            line = f"pulling {image}: {done}/{len(layers)} layers done"
+            if layers and line != shown:
+                say(line)
+                shown = line
+    except docker.errors.APIError as exc:
+        raise ServiceError(_pull_failure(image, exc.explanation or str(exc))) from None
+
+
+def _pull_failure(image: str, reason: str) -> str:
+    return (
+        f"could not pull image {image}: {' '.join(str(reason).split())}\n"
+        "  hint: check the image name and that the registry is reachable (or `docker pull` it yourself)"
+    )
+
+
+def ensure_volume(client: Any, name: str, project: str) -> None:
+    import docker.errors
+
+    try:
+        client.volumes.get(name)
+    except docker.errors.NotFound:
+        client.volumes.create(name=name, labels={LABEL_PROJECT: project})
+
+
+# --- the service ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """The container's own healthcheck reports healthy (a readiness probe for ``wait_until_ready``)."""
+
+    container: Any
+    service: str
+    endpoint: str
+    log_path: Path | None
+    hint: str = "the container's healthcheck does not pass; see its log"
+
+    def probe(self) -> None:
+        self.container.reload()
+        state = self.container.attrs["State"]
+        health = state.get("Health") or {}
+        if health.get("Status") == "healthy":
+            return
+        _save_logs(self.container, self.log_path)
+        if state.get("Status") != "running":
+            raise ServiceError(f"container {self.container.name} is {state.get('Status')} (exit {state.get('ExitCode')})")
+        last = (health.get("Log") or [{}])[-1].get("Output", "").strip()
+        raise ServiceError(f"healthcheck {health.get('Status', 'not run yet')}" + (f": {last}" if last else ""))
+
+
+def _save_logs(container: Any, path: Path | None) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(container.logs(tail=LOG_LINES))
+
+
+class DockerService:
+    """One of our services as the container of one compose service."""
+
+    def __init__(self, role: Role, project: DockerProject) -> None:
+        self.name = role.name
+        self.role = role
+        self.project = project
+        self.spec = project.compose.service(role.compose_service)
+        if not self.spec.ports:
+            raise ConfigError(f"{', '.join(project.compose.files)}: services.{self.spec.name} publishes no port")
+        self.endpoint_port = self.spec.ports[0]
+
+    @property
+    def log_path(self) -> Path:
+        return self.project.state.log_file(self.name)
+
+    def url(self) -> str:
+        settings = self.project.settings
+        port = self._current_port() or self.project.state.get("ports", self.name) or self._preferred_port()
+        if self.name == "postgres":
+            return postgres_url(engine_host(), port or self.endpoint_port.target,
+                                settings.pg_user, settings.pg_password, settings.pg_database)
+        return f"http://{engine_host()}:{port or self.endpoint_port.target}"
+
+    def pid(self) -> int | None:
+        # The container's process lives in the engine's namespace (maybe on another host): no pid of ours.
+        return None
+
+    def is_running(self) -> bool | None:
+        try:
+            container = self.project.find_container(self.spec.name)
+        except (ServiceError, *_engine_errors()):
+            return None
+        return container is not None and container.status == "running"
+
+    def start(self) -> "DockerService":
+        client = self.project.client()
+        try:
+            image_id = ensure_image(client, self.spec.image)
+            for _, name in container_spec(self.spec, self.project.name, image_id, {}).volume_names:
+                ensure_volume(client, name, self.project.name)
+            existing = self.project.find_container(self.spec.name)
+            host_ports = {self.endpoint_port: self._choose_port(existing)}
+            wanted = container_spec(self.spec, self.project.name, image_id, host_ports)
+            action = plan_container(wanted, _observe(existing))
+            container = self._act(client, action, wanted, existing)
+        except _engine_errors() as exc:
+            raise ServiceError(f"{self.name} ({self.spec.name}): the Docker engine refused: {_explain(exc)}") from None
+        say(f"{self.name}: container {wanted.name} {action.value}")
+        if self.spec.healthcheck is not None and self.spec.healthcheck.test[0] != "NONE":
+            from .readiness import wait_until_ready
+
+            wait_until_ready(HealthProbe(container, self.name, wanted.name, self.log_path),
+                             self.project.settings.ready_timeout)
+        container.reload()
+        _save_logs(container, self.log_path)
+        port = _published_port(container, self.endpoint_port)
+        if port is not None:
+            self.project.state.update("ports", self.name, value=port)
+        return self
+
+    def stop(self) -> None:
+        container = self.project.find_container(self.spec.name)
+        if container is not None and container.status == "running":
+            _save_logs(container, self.log_path)
+            container.stop(timeout=STOP_TIMEOUT)
+
+    def purge(self) -> None:
+        """Remove the container and its named volumes (the data): ``invoke down --purge``."""
+        import docker.errors
+
+        client = self.project.client()
+        container = self.project.find_container(self.spec.name)
+        if container is not None:
+            container.remove(force=True)
+        for _, name in container_spec(self.spec, self.project.name, "", {}).volume_names:
+            try:
+                client.volumes.get(name).remove()
+            except docker.errors.NotFound:
+                continue
+
+    def _act(self, client: Any, action: ContainerAction, wanted: ContainerSpec, existing: Any | None) -> Any:
+        if action is ContainerAction.REUSE:
+            return existing
+        if action is ContainerAction.START:
+            existing.start()
+            return existing
+        if action is ContainerAction.RECREATE:
+            existing.remove(force=True)
+        container = client.containers.create(**create_kwargs(wanted, self.project.state.root))
+        container.start()
+        return container
+
+    def _preferred_port(self) -> int | None:
+        settings = self.project.settings
+        setting = self.role.port_setting
+        if setting and settings.sources.get(setting, "default") != "default":
+            return int(getattr(settings, setting))
+        return self.endpoint_port.published
+
+    def _current_port(self) -> int | None:
+        try:
+            container = self.project.find_container(self.spec.name)
+        except (ServiceError, *_engine_errors()):
+            return None
+        if container is None or container.status != "running":
+            return None
+        return _published_port(container, self.endpoint_port)
+
+    def _choose_port(self, existing: Any | None) -> int | None:
+        """The remembered or preferred host port when usable (free, or held by our own container), else a free one."""
+        preferred = self._preferred_port()
+        if preferred is None:
+            return None  # the file leaves the host port to the engine
+        held = _published_port(existing, self.endpoint_port) if existing is not None and existing.status == "running" else None
+        remembered = self.project.state.get("ports", self.name)
+        for candidate in (remembered, preferred):
+            if candidate and (candidate == held or port_is_free(candidate)):
+                return int(candidate)
+        port = free_port()
+        log.info("port %s for %s is taken; using %s", preferred, self.name, port)
+        return port
+
+
+def _observe(container: Any | None) -> ObservedContainer | None:
+    if container is None:
+        return None
+    return ObservedContainer(container.labels.get(LABEL_HASH), container.status == "running")
+
+
+def _published_port(container: Any, port: PortSpec) -> int | None:
+    bindings = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    for binding in bindings.get(f"{port.target}/{port.protocol}") or []:
+        if binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None
+
+
+def _explain(exc: BaseException) -> str:
+    return " ".join(str(getattr(exc, "explanation", None) or exc).split())
+
+
+def docker_backend(settings: Settings, state: StateDir, reason: str) -> Backend:
+    """The docker backend's services, from the compose files."""
+    project = DockerProject(settings, state, load_compose(compose_files()))
+    return Backend("docker", reason, tuple(DockerService(role, project) for role in ROLES))

@@ -1,0 +1,199 @@
+"""The docker backend against a real Docker engine: `invoke up`, verify, status, down, down --purge.
+
+The engine is the one DOCKER_HOST names when it answers; otherwise this
+module starts its own ``dockerd`` (root, Debian's docker.io package, which
+.ci/run installs) with its data, exec root, pid file and socket in a temp
+folder, and stops it at the end. The tests skip, saying why, only when no
+engine can be started.
+
+No container registry is reachable here, so the compose services run one
+locally built image (tests/docker/build_image.py: Postgres 15 and moto from
+Debian's and PyPI's packages) through the override tests/docker/compose.test.yml.
+That override also runs moto in place of ``amazon/dynamodb-local``, which
+cannot be pulled: the DynamoDB endpoint is real, but it is not DynamoDB Local.
+
+The whole life cycle is ONE test on purpose: the engine is started once per
+test session, and pytest-xdist could give a second test to the other worker,
+which would start a second engine fighting over the same docker0 bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from bootstrap.docker_backend import LABEL_PROJECT, engine_answers, project_name
+from tests.conftest import PROJECT_ROOT
+from tests.docker import build_image
+
+pytestmark = pytest.mark.docker
+
+COMPOSE_FILES = f"{PROJECT_ROOT / 'docker-compose.yml'}:{PROJECT_ROOT / 'tests' / 'docker' / 'compose.test.yml'}"
+ENGINE_START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Engine:
+    host: str
+    client: Any
+
+
+def _start_dockerd(root: Path) -> subprocess.Popen:
+    with open(root / "dockerd.log", "wb") as log:
+        return subprocess.Popen(
+            [
+                "dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
+                "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{root}/docker.sock",
+            ],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    import docker
+
+    given = os.environ.get("DOCKER_HOST")
+    if given and engine_answers({"DOCKER_HOST": given}, timeout=5)[0]:
+        yield Engine(given, docker.DockerClient(base_url=given))
+        return
+    if shutil.which("dockerd") is None:
+        pytest.skip("no Docker engine: DOCKER_HOST does not answer and dockerd is not installed "
+                    "(apt-get install docker.io; .ci/run does this)")
+    if os.geteuid() != 0:
+        pytest.skip("no Docker engine: DOCKER_HOST does not answer and starting dockerd needs root")
+    # A short folder: the engine's unix sockets live in it, and their paths are limited to ~107 bytes.
+    root = Path(tempfile.mkdtemp(prefix="cruddur-dockerd-"))
+    host = f"unix://{root}/docker.sock"
+    process = _start_dockerd(root)
+    try:
+        deadline = time.monotonic() + ENGINE_START_TIMEOUT
+        while not engine_answers({"DOCKER_HOST": host}, timeout=2)[0]:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (root / "dockerd.log").read_text(errors="replace")[-3000:]
+                pytest.skip(f"no Docker engine: dockerd did not start (exit {process.poll()}):\n{log}")
+            time.sleep(0.2)
+        client = docker.DockerClient(base_url=host)
+        yield Engine(host, client)
+        client.close()
+    finally:
+        _stop(process)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def image(engine: Engine) -> str:
+    if shutil.which("mmdebstrap") is None and not any(build_image.cache_dir().glob("rootfs-*.tar")):
+        pytest.skip("cannot build the test image: mmdebstrap is not installed (apt-get install mmdebstrap)")
+    return build_image.ensure_image(engine.client)
+
+
+@pytest.fixture
+def docker_cli(cli, engine: Engine, image: str):
+    """The ``cli`` runner on the docker backend of the test engine (its teardown `down` reaches it too)."""
+    cli.env.update(CRUDDUR_BACKEND="docker", DOCKER_HOST=engine.host, CRUDDUR_COMPOSE_FILES=COMPOSE_FILES)
+    yield cli
+    cli("down", "--purge", check=False)
+
+
+def _containers(engine: Engine, project: str) -> dict[str, str]:
+    found = engine.client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={project}"})
+    return {c.name.removeprefix(f"{project}-"): c.status for c in found}
+
+
+def _volumes(engine: Engine, project: str) -> set[str]:
+    return {v.name for v in engine.client.volumes.list(filters={"label": f"{LABEL_PROJECT}={project}"})}
+
+
+def _container_lines(stderr: str) -> dict[str, str]:
+    """``{service: action}`` from the backend's ``<service>: container <name> <action>`` lines."""
+    lines = [line.split() for line in stderr.splitlines() if ": container " in line]
+    return {words[0].rstrip(":"): words[-1] for words in lines}
+
+
+def _env(cli) -> dict[str, str]:
+    values = {}
+    for line in cli("env").stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = value.strip("'")
+    return values
+
+
+def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
+    docker_cli, engine: Engine, tmp_path: Path,
+) -> None:
+    cli = docker_cli
+    project = project_name(cli.state_dir.resolve())
+
+    first = cli("up", "--json")
+    report = json.loads(first.stdout)
+    assert _container_lines(first.stderr) == {"postgres": "created", "moto": "created", "cognito": "created"}
+    assert all(step["action"] != "failed" for step in report["steps"]), report
+    assert _containers(engine, project) == {"db": "running", "dynamodb-local": "running", "cognito": "running"}
+    assert _volumes(engine, project) == {f"{project}_db", f"{project}_dynamodb"}
+    cli("verify")
+
+    variables = _env(cli)
+    assert f":{cli.env['CRUDDUR_PG_PORT']}/cruddur" in variables["CONNECTION_URL"]
+    assert variables["AWS_ENDPOINT_URL"] == f"http://localhost:{cli.env['CRUDDUR_DDB_PORT']}"
+
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["backend"] == "docker" and "chosen by env CRUDDUR_BACKEND" in status["reason"]
+    assert {row["name"]: (row["running"], row["ready"], row["pid"]) for row in status["services"]} == {
+        "postgres": (True, True, None), "moto": (True, True, None), "cognito": (True, True, None)}
+
+    # backend=auto pings the engine when nothing is remembered (another state folder), and says so.
+    auto = json.loads(cli("status", "--json", check=False, CRUDDUR_BACKEND="auto",
+                          CRUDDUR_STATE_DIR=str(tmp_path / "other" / ".cruddur")).stdout)
+    assert (auto["backend"], auto["reason"]) == ("docker", f"auto: a Docker engine answers at {engine.host}")
+
+    # Unchanged: every container is reused and the data steps change nothing.
+    second = cli("up", "--json")
+    assert set(_container_lines(second.stderr).values()) == {"reused"}
+    assert all(step["action"] == "unchanged" for step in json.loads(second.stdout)["steps"])
+
+    # A changed service is recreated, the others reused; a missing image is pulled, and says why it failed.
+    changed = tmp_path / "changed.yml"
+    changed.write_text("services:\n  cognito:\n    environment:\n      EXTRA: '1'\n")
+    third = cli("up", CRUDDUR_COMPOSE_FILES=f"{COMPOSE_FILES}:{changed}")
+    assert _container_lines(third.stderr) == {"postgres": "reused", "moto": "reused", "cognito": "recreated"}
+    absent = tmp_path / "absent.yml"
+    absent.write_text("services:\n  cognito:\n    image: cruddur-test/absent:1\n")
+    failed = cli("up", check=False, CRUDDUR_COMPOSE_FILES=f"{COMPOSE_FILES}:{absent}")
+    assert failed.returncode == 1
+    assert "pulling cruddur-test/absent:1" in failed.stderr
+    assert "could not pull image cruddur-test/absent:1:" in failed.stderr
+
+    # down keeps the data in the volumes; the next up starts the same containers and finds the data.
+    cli("down")
+    assert set(_containers(engine, project).values()) == {"exited"}
+    assert _volumes(engine, project) == {f"{project}_db", f"{project}_dynamodb"}
+    again = cli("up", "--json")
+    # cognito last ran with the changed file: back on the plain files it is recreated, not just started.
+    assert _container_lines(again.stderr) == {"postgres": "started", "moto": "started", "cognito": "recreated"}
+    steps = {step["step"]: step["action"] for step in json.loads(again.stdout)["steps"]}
+    assert steps["db.seed"] == "unchanged", steps
+    cli("verify")
+
+    cli("down", "--purge")
+    assert _containers(engine, project) == {}
+    assert _volumes(engine, project) == set()
+    assert not cli.state_dir.exists()

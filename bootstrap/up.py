@@ -83,17 +83,15 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False, prod: bool = False) -> list[PlannedStep]:
+def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> list[PlannedStep]:
     """One planned action per step of ``STEPS``; pure."""
-    run, same, skip = Action.WOULD_RUN, Action.UNCHANGED, Action.SKIPPED
+    run, same = Action.WOULD_RUN, Action.UNCHANGED
     plan: list[PlannedStep] = []
 
     def add(name: str, action: Action, reason: str) -> None:
         plan.append(PlannedStep(name, action, reason))
 
-    if prod:
-        add("services", skip, "prod target: nothing to start")
-    elif observed.services_running:
+    if observed.services_running:
         add("services", same, "running and reused")
     else:
         add("services", run, "start and wait until ready")
@@ -119,9 +117,7 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False, prod: 
     else:
         add("db.schema-load", same, "schema checksum matches")
 
-    if prod:
-        add("db.seed", skip, "fixtures are for local environments")
-    elif rebuilt_db or not observed.seeded_rows_present:
+    if rebuilt_db or not observed.seeded_rows_present:
         add("db.seed", run, "seeded rows missing")
     elif (meta.get(USERS_FINGERPRINT_KEY), meta.get(ACTIVITIES_FINGERPRINT_KEY)) != (
         desired.users_fingerprint, desired.activities_fingerprint,
@@ -140,9 +136,7 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False, prod: 
         add("ddb.schema-load", same, "table matches the spec")
 
     table_rebuilt = fresh or not observed.table_matches
-    if prod:
-        add("ddb.seed", skip, "fixtures are for local environments")
-    elif table_rebuilt:
+    if table_rebuilt:
         add("ddb.seed", run, "new table")
     elif not desired.ddb_epoch_current:
         add("ddb.seed", run, "seeded times left the current year")
@@ -153,9 +147,7 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False, prod: 
     else:
         add("ddb.seed", same, "conversations fingerprint matches")
 
-    if prod:
-        add("cognito.seed-users", skip, "prod Cognito is only read")
-    elif fresh:
+    if fresh:
         add("cognito.seed-users", run, "--fresh: check every user")
     elif observed.pool_id is None:
         add("cognito.seed-users", run, "user pool missing")
@@ -214,7 +206,7 @@ def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> O
     matches = None if description is None else dynamo.plan_table(spec, description).unchanged
     present = description is not None and dynamo.seed_is_present(
         endpoints, settings.table_name, dynamo.seed_probe_key(fixtures.conversations, meta.get(dynamo.EPOCH_KEY)))
-    pool_id = None if settings.is_prod else cognito.find_pool_id(endpoints, settings.user_pool_name)
+    pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
     unsynced = postgres.unsynced_user_count(endpoints.postgres_url, fixtures) if exists else None
     return Observed(True, exists, meta, seeded, matches, present, pool_id, unsynced)
 
@@ -222,11 +214,6 @@ def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> O
 
 def _do_services(run: Run) -> StepResult:
     from .lifecycle import start_services
-    from .services import prod_endpoints
-
-    if run.settings.is_prod:
-        run.endpoints = prod_endpoints(run.settings)
-        return StepResult("services", Action.SKIPPED, "prod target: nothing to start")
     backend, run.endpoints, started = start_services(run.settings)
     if started:
         return StepResult("services", Action.CREATED, f"{backend.name}: started {', '.join(started)}")
@@ -279,9 +266,8 @@ def _do_cognito_sync(run: Run) -> StepResult:
 
     pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
     result = cognito.sync_user_ids(run.endpoints, pool_id)
-    if not run.settings.is_prod:
-        desired = desired_state(run.settings, run.fixtures, {})
-        postgres.write_meta(run.endpoints.postgres_url, {COGNITO_KEY: cognito_fingerprint(desired, pool_id)})
+    desired = desired_state(run.settings, run.fixtures, {})
+    postgres.write_meta(run.endpoints.postgres_url, {COGNITO_KEY: cognito_fingerprint(desired, pool_id)})
     return result
 
 
@@ -319,7 +305,7 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
     from .state import StateDir
 
     started = time.monotonic()
-    fixtures = None if settings.is_prod else load_fixtures(settings.seeds_dir)
+    fixtures = load_fixtures(settings.seeds_dir)
     if dry_run:
         endpoints = _running_endpoints(settings)
         return UpReport(_plan(settings, endpoints, fixtures, fresh), [], endpoints, time.monotonic() - started, True)
@@ -340,7 +326,7 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
 def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any, fresh: bool) -> list[PlannedStep]:
     observed = observe(settings, endpoints, fixtures)
     desired = desired_state(settings, fixtures, observed.meta)
-    return plan_up(observed, desired, fresh=fresh, prod=settings.is_prod)
+    return plan_up(observed, desired, fresh=fresh)
 
 
 DOERS: dict[str, Callable[[Run, bool], StepResult]] = {

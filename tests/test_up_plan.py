@@ -99,9 +99,3 @@ def test_unsynced_users_are_synced() -> None:
 def test_fresh_rebuilds_everything() -> None:
     actions = _actions(plan_up(_up_to_date(), DESIRED, fresh=True))
     assert all(actions[n] is Action.WOULD_RUN for n in STEPS[1:])
-
-
-def test_prod_skips_services_seeds_and_cognito_writes() -> None:
-    actions = _actions(plan_up(_up_to_date(), DESIRED, prod=True))
-    assert actions["services"] is actions["db.seed"] is actions["ddb.seed"] is Action.SKIPPED
-    assert actions["cognito.seed-users"] is Action.SKIPPED

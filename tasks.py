@@ -67,10 +67,14 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 def up(c, target=None, backend=None, timeout=None, fresh=False, yes=False, dry_run=False, json=False):
     """Bring up a ready, seeded, verified environment; a rerun changes only what changed."""
     from bootstrap import up as pipeline
+    from bootstrap.guard import require_local
 
     settings = _settings(c, target=target, backend=backend, ready_timeout=timeout)
     if fresh and not dry_run:
         pipeline.confirm_fresh(settings, yes)
+    # After confirm_fresh, so that `up --fresh --target prod` still names what it would destroy.
+    require_local(settings, "invoke up (it starts local services and seeds fixtures; on prod run "
+                            "db.schema-load, ddb.schema-load and db.update-cognito-user-ids with --target prod)")
     report = pipeline.up(settings, fresh=fresh, dry_run=dry_run, on_wait=pipeline.say_waiting)
     pipeline.print_report(report, as_json=json)
 
@@ -304,9 +308,12 @@ def ddb_seed(c, target=None, synthetic=None):
     """Write the conversations of seeds/conversations.yaml (users from Postgres); safe to re-run."""
     from bootstrap import dynamo
     from bootstrap.fixtures import load_fixtures
+    from bootstrap.guard import require_local
     from bootstrap.services import endpoints_for
 
     settings = _settings(c, target=target)
+    if synthetic is not None:
+        require_local(settings, "ddb.seed --synthetic (generated load-test data)")
     extra = dynamo.parse_synthetic(synthetic) if synthetic is not None else None
     fixtures = load_fixtures(settings.seeds_dir)
     _say_step(dynamo.seed_from_fixtures(endpoints_for(settings), settings, fixtures, synthetic=extra))

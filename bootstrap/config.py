@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -173,6 +173,9 @@ def resolve_settings(
 
     _apply_connection_url(values, sources)
     _apply_endpoint_url(values, sources)
+    if values["prod_connection_url"]:
+        _postgres_url_parts(values["prod_connection_url"], sources["prod_connection_url"])
+    _check_prod_endpoint(values, sources)
     values["state_dir"] = Path(values["state_dir"]).expanduser().resolve()
     values["seeds_dir"] = Path(values["seeds_dir"]).expanduser().resolve()
     values["cache_dir"] = Path(values["cache_dir"]).expanduser().resolve()
@@ -199,10 +202,8 @@ def _apply_connection_url(values: dict[str, Any], sources: dict[str, str]) -> No
     url = values["connection_url"]
     if not url:
         return
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ConfigError(f"{sources['connection_url']}: not a postgresql:// URL: {mask_url(url)}")
     origin = sources["connection_url"]
+    parts = _postgres_url_parts(url, origin)
     for name, value in (
         ("pg_host", parts.hostname),
         ("pg_port", parts.port),
@@ -213,6 +214,18 @@ def _apply_connection_url(values: dict[str, Any], sources: dict[str, str]) -> No
         if value is not None and sources[name] in ("default", "invoke.yaml"):
             values[name] = value
             sources[name] = origin
+
+
+def _postgres_url_parts(url: str, origin: str) -> SplitResult:
+    """``url`` split into its parts, or a ConfigError (naming the URL masked) when libpq could not use it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(f"{origin}: not a postgresql:// URL: {mask_url(url)}")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ConfigError(f"{origin}: the port of {mask_url(url)} is not a number from 1 to 65535") from None
+    return parts
 
 
 def _apply_endpoint_url(values: dict[str, Any], sources: dict[str, str]) -> None:
@@ -227,6 +240,29 @@ def _apply_endpoint_url(values: dict[str, Any], sources: dict[str, str]) -> None
         sources["ddb_port"] = sources["aws_endpoint_url"]
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+
+
+def _check_prod_endpoint(values: dict[str, Any], sources: dict[str, str]) -> None:
+    """A local AWS_ENDPOINT_URL together with the prod target is a likely mistake: refuse it.
+
+    The prod target always uses real AWS and ignores the endpoint, so going on
+    would silently drop one of two contradicting settings. The usual cause is
+    a shell still holding the output of `invoke env`; a refusal costs an
+    `unset`, a wrong guess could write fixtures to production.
+    """
+    url = values["aws_endpoint_url"]
+    if values["target"] != "prod" or not url:
+        return
+    host = (urlsplit(url).hostname or "").lower()
+    if host in LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost"):
+        raise ConfigError(
+            f"{sources['aws_endpoint_url']}: {url} is a local endpoint, but the target is prod "
+            f"({sources['target']}), which always uses real AWS. This shell looks set up for local work "
+            "(`invoke env`): unset AWS_ENDPOINT_URL to act on prod, or drop the prod target to act locally."
+        )
+
+
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
@@ -237,19 +273,23 @@ def _check_table_name(name: str, origin: str) -> None:
         )
 
 
+# libpq also takes a password as a URL query parameter or a key=value pair; value quoted or bare.
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)")
+
+
 def mask_url(url: str | None) -> str:
-    """The URL with its password replaced by ``***``: the only form of a URL we ever print."""
+    """The URL with its password replaced by ``***``: the only form of a URL we ever print.
+
+    Works on text only, never fails: it also masks malformed URLs (a bad port)
+    and libpq's ``password=`` in a query string or a key/value connection string.
+    """
     if not url:
         return ""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.username:
-        netloc = f"{parts.username}:***@{netloc}"
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}")
+    return _PASSWORD_PARAMETER.sub(r"\1***", urlunsplit(parts))
 
 
 def postgres_url(host: str, port: int, user: str, password: str, database: str) -> str:
@@ -294,13 +334,15 @@ class Endpoints:
     def database_name(self) -> str:
         return unquote(urlsplit(self.postgres_url).path.lstrip("/"))
 
-    def client(self, service_name: str) -> Any:
+    def client(self, service_name: str, timeout: float | None = None) -> Any:
         """A boto3 client for ``service_name``; the one place clients are configured.
 
         Clients are cached per endpoint and service: building one costs tens of
         milliseconds, and botocore clients are safe to share between threads.
+        ``timeout`` bounds connecting and each read, with no retry: for probes
+        that must give up by a deadline.
         """
-        return _aws_client(self.endpoint_for(service_name), self.region, service_name)
+        return _aws_client(self.endpoint_for(service_name), self.region, service_name, timeout)
 
     def masked(self) -> dict[str, str | None]:
         return {
@@ -325,20 +367,33 @@ def _botocore_session() -> Any:
     return botocore.session.get_session()
 
 
-def _aws_client(endpoint_url: str | None, region: str, service_name: str) -> Any:
+# A local service answers in milliseconds: one that has not connected or answered
+# by then is hung or is not ours (an unrelated listener on its port), and waiting
+# botocore's default 60 s per try (three tries) would look like a hang.
+LOCAL_CONNECT_TIMEOUT = 2.0
+LOCAL_READ_TIMEOUT = 10.0
+
+
+def _aws_client(endpoint_url: str | None, region: str, service_name: str, timeout: float | None = None) -> Any:
     # Creating clients from one session is not thread-safe; using them is.
     with _CLIENT_LOCK:
-        return _cached_client(endpoint_url, region, service_name)
+        return _cached_client(endpoint_url, region, service_name, timeout)
+
+
+def _client_config(endpoint_url: str | None, timeout: float | None) -> Any:
+    from botocore.config import Config
+
+    if timeout is not None:
+        return Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+    if endpoint_url:
+        return Config(connect_timeout=LOCAL_CONNECT_TIMEOUT, read_timeout=LOCAL_READ_TIMEOUT,
+                      retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32)
+    return Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32)
 
 
 @functools.lru_cache(maxsize=None)
-def _cached_client(endpoint_url: str | None, region: str, service_name: str) -> Any:
-    from botocore.config import Config
-
-    kwargs: dict[str, Any] = {
-        "region_name": region,
-        "config": Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
-    }
+def _cached_client(endpoint_url: str | None, region: str, service_name: str, timeout: float | None) -> Any:
+    kwargs: dict[str, Any] = {"region_name": region, "config": _client_config(endpoint_url, timeout)}
     if endpoint_url:
         kwargs.update(
             endpoint_url=endpoint_url,

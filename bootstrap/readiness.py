@@ -18,6 +18,11 @@ from .config import Endpoints, mask_url
 from .errors import NotReadyError
 
 
+# One probe attempt gives up after this long, so a listener that accepts and
+# never answers cannot stretch a wait past its deadline.
+PROBE_TIMEOUT = 2.0
+
+
 class Probe(Protocol):
     service: str
     endpoint: str
@@ -64,7 +69,7 @@ class AwsProbe:
         return self.endpoints.endpoint_for(self.client_name) or f"AWS {self.endpoints.region}"
 
     def probe(self) -> None:
-        client = self.endpoints.client(self.client_name)
+        client = self.endpoints.client(self.client_name, timeout=PROBE_TIMEOUT)
         getattr(client, self.operation)(**dict(self.arguments))
 
 

@@ -303,10 +303,19 @@ class EmbeddedPostgres(_LocalProcess):
         return candidate
 
     def _remove_stale_pid_file(self) -> None:
+        """Clear what a killed server left: its postmaster.pid and its socket lock file.
+
+        Postgres refuses to start while a lock file names a pid that looks alive,
+        and after kill -9 that pid may still exist (an unreaped zombie) or be reused.
+        """
         pid_file = self.data_dir / "postmaster.pid"
-        if pid_file.exists() and self.pid() is None:
+        if self.pid() is not None:
+            return
+        if pid_file.exists():
             log.info("removing stale %s", pid_file)
             pid_file.unlink()
+        for leftover in self._socket_dir().glob(f".s.PGSQL.{self.port}*"):
+            leftover.unlink(missing_ok=True)
 
     def _initdb(self) -> None:
         if self.data_dir.exists():

@@ -1,0 +1,297 @@
+"""Faults: a service killed mid-seed, a port taken by a stranger, a deadline that expires. The next run repairs.
+
+One environment (real embedded Postgres and moto, driven through `invoke` as
+separate processes) is shared by the module; every test leaves it repaired,
+which is what each test proves. Covered elsewhere, not repeated here: `invoke
+up` itself killed midway (test_up_e2e), the state folder deleted under running
+services and the preferred ports taken at the first start (test_lifecycle),
+DynamoDB returning unprocessed items until the retries run out (test_dynamo).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from bootstrap.config import Endpoints
+from bootstrap.fixtures import load_fixtures
+from bootstrap.services import POSTGRES_SYSTEM_USER, free_port
+from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli
+
+TABLE = "cruddur-messages"
+FIXTURES = load_fixtures(PROJECT_ROOT / "seeds")
+FIXTURE_ITEMS = sum(len(c.messages) + 2 for c in FIXTURES.conversations)
+SYNTHETIC = "40:50"  # ~2000 items: seconds of writing, long enough to be killed in the middle
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    root = tmp_path_factory.mktemp("faults")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update(
+        CRUDDUR_STATE_DIR=str(root / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
+        CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", NO_COLOR="1", COLUMNS="200",
+        CRUDDUR_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "cruddur-cache"),  # the session's, as in conftest
+    )
+    runner = Cli(root / ".cruddur", env)
+    try:
+        runner("up")
+        yield runner
+    finally:
+        runner("down", check=False)
+
+
+def _endpoints(cli: Cli) -> Endpoints:
+    values = {}
+    for line in cli("env").stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = shlex.split(value)[0] if value else ""
+    return Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"], values["AWS_DEFAULT_REGION"])
+
+
+def _postmaster_pid(cli: Cli) -> int:
+    return int((cli.state_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
+
+
+def _moto_pid(cli: Cli) -> int:
+    return int((cli.state_dir / "run" / "moto.pid").read_text().strip())
+
+
+def _kill(pid: int) -> None:
+    """kill -9, then wait until the process is reaped: a zombie's pid still looks alive to Postgres,
+    which then takes the crashed server's socket lock file for a running one (see the xfail test below)."""
+    import psutil
+
+    os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: not psutil.pid_exists(pid), f"process {pid} to be reaped")
+
+
+def _item_count(endpoints: Endpoints) -> int:
+    client, count, arguments = endpoints.client("dynamodb"), 0, {"TableName": TABLE, "Select": "COUNT"}
+    while True:
+        page = client.scan(**arguments)
+        count += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return count
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def _start(cli: Cli, *args: str, **extra_env: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, env={**cli.env, **extra_env},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _start_synthetic_seed(cli: Cli, endpoints: Endpoints) -> subprocess.Popen:
+    """`invoke ddb.seed --synthetic`, returned once it is well into writing."""
+    before = _item_count(endpoints)
+    seed = _start(cli, "ddb.seed", "--synthetic", SYNTHETIC)
+    _wait_for(lambda: seed.poll() is not None or _item_count(endpoints) > before + 100, "synthetic items")
+    assert seed.poll() is None, seed.communicate()
+    return seed
+
+
+def _failed_clearly(process: subprocess.Popen, *fragments: str) -> None:
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr and all(fragment in stderr for fragment in fragments), stderr
+
+
+def _assert_repaired(cli: Cli) -> Endpoints:
+    """`invoke up` and `invoke verify` pass, and Postgres holds exactly the fixtures' rows."""
+    import psycopg
+
+    cli("up")
+    cli("verify")
+    endpoints = _endpoints(cli)
+    with psycopg.connect(endpoints.postgres_url) as conn:
+        handles = {h for (h,) in conn.execute("select handle from public.users").fetchall()}
+        activities = {u for (u,) in conn.execute("select uuid::text from public.activities").fetchall()}
+    assert handles == {u.handle for u in FIXTURES.users}
+    assert activities == {a.uuid for a in FIXTURES.activities}
+    return endpoints
+
+
+def _seeds_with_a_new_user(tmp_path: Path) -> Path:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(PROJECT_ROOT / "seeds", seeds)
+    with open(seeds / "users.yaml", "a", encoding="utf-8") as users:
+        users.write("  - handle: late_user\n    display_name: Late User\n    email: late@example.test\n")
+    with open(seeds / "activities.yaml", "a", encoding="utf-8") as activities:
+        activities.write("  - handle: late_user\n    message: Written by a seed that never committed\n")
+    return seeds
+
+
+def test_postgres_killed_inside_the_seed_transaction_leaves_no_rows(cli: Cli, tmp_path: Path) -> None:
+    """The seed is held mid-transaction (users inserted, activities waiting on a lock), then Postgres is killed."""
+    import psycopg
+
+    endpoints = _endpoints(cli)
+    holder = psycopg.connect(endpoints.postgres_url)
+    # SHARE lets the seed lock its activity rows but not insert: it stops right after inserting the users.
+    holder.execute("lock table public.activities in share mode")
+    seed = _start(cli, "db.seed", CRUDDUR_SEEDS_DIR=str(_seeds_with_a_new_user(tmp_path)))
+    with psycopg.connect(endpoints.postgres_url, autocommit=True) as watcher:
+        _wait_for(lambda: watcher.execute(
+            "select count(*) from pg_locks where not granted and relation = 'public.activities'::regclass"
+        ).fetchone()[0] > 0, "the seed to wait for its insert into activities")
+        _kill(_postmaster_pid(cli))
+
+    _failed_clearly(seed, "db.seed failed; nothing was changed")
+    holder.close()
+    _assert_repaired(cli)
+
+
+def test_postgres_killed_while_dynamodb_is_seeded(cli: Cli) -> None:
+    endpoints = _endpoints(cli)
+    seed = _start_synthetic_seed(cli, endpoints)
+    _kill(_postmaster_pid(cli))
+
+    _failed_clearly(seed, "cannot connect to Postgres at postgresql://postgres:***@")
+    endpoints = _assert_repaired(cli)
+    left = _item_count(endpoints) - FIXTURE_ITEMS
+    if left:
+        cli("ddb.drop")  # leave the module's environment clean for the next test
+        cli("up")
+        pytest.xfail(f"{left} synthetic items of the interrupted seed remain: dynamo.seed_from_fixtures records "
+                     "what it wrote only after writing, so the next run does not know to remove them")
+
+
+def test_moto_killed_while_dynamodb_is_seeded(cli: Cli) -> None:
+    """moto holds DynamoDB and Cognito in memory: `up` restarts it, restores its last snapshot or reseeds."""
+    endpoints = _endpoints(cli)
+    seed = _start_synthetic_seed(cli, endpoints)
+    killed = _moto_pid(cli)
+    _kill(killed)
+
+    _failed_clearly(seed, f"seeding table {TABLE}")
+    endpoints = _assert_repaired(cli)
+    assert _moto_pid(cli) != killed
+    assert _item_count(endpoints) == FIXTURE_ITEMS
+    cli("cognito.list-users")
+
+
+def test_socket_lock_file_of_a_crashed_postgres_does_not_block_the_restart(cli: Cli) -> None:
+    """After a crash the lock file names a dead pid, which the system may hand to any other process."""
+    postmaster = _postmaster_pid(cli)
+    digest = hashlib.sha256(str(cli.state_dir).encode()).hexdigest()[:12]  # services' short socket folder
+    [lock_file] = [*cli.state_dir.glob("run/.s.PGSQL.*.lock"), *Path(f"/tmp/cruddur-{digest}").glob(".s.PGSQL.*.lock")]
+    _kill(postmaster)
+    # Postgres ignores a lock file whose pid belongs to another user, so the stranger runs as Postgres does.
+    user = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None
+    stranger = subprocess.Popen(["sleep", "60"], user=user)
+    lines = lock_file.read_text().splitlines()
+    lock_file.write_text("\n".join([str(stranger.pid), *lines[1:]]) + "\n")
+    try:
+        cli("up")
+    finally:
+        stranger.kill()
+        stranger.wait()
+        lock_file.unlink(missing_ok=True)
+        cli("up")
+
+
+class Listener:
+    """An unrelated program on a port: it accepts connections and never says a word."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.socket = socket.socket()
+        # Like a server would: the port's own recent connections (TIME_WAIT) do not keep it from binding.
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port))
+        self.socket.listen(16)
+        self.port = self.socket.getsockname()[1]
+        self._accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            while True:
+                self._accepted.append(self.socket.accept()[0])
+        except OSError:
+            return
+
+    def close(self) -> None:
+        for connection in self._accepted:
+            connection.close()
+        self.socket.close()
+
+
+def test_remembered_ports_taken_by_strangers_fall_back_to_free_ones(cli: Cli) -> None:
+    before = _endpoints(cli)
+    cli("down")
+    strangers = [Listener(int(before.postgres_url.rsplit(":", 1)[1].split("/")[0])),
+                 Listener(int(before.aws_endpoint_url.rsplit(":", 1)[1]))]
+    try:
+        cli("up")
+        after = _endpoints(cli)
+        assert after.postgres_url != before.postgres_url and after.aws_endpoint_url != before.aws_endpoint_url
+        cli("verify")
+    finally:
+        for stranger in strangers:
+            stranger.close()
+
+
+def test_services_that_never_answer_fail_by_the_deadline_naming_each(cli: Cli, tmp_path: Path) -> None:
+    """An external backend whose ports are held by silent listeners: a clear error, never a hang."""
+    postgres, moto = Listener(), Listener()
+    try:
+        result = cli(
+            "up", "--backend", "external", "--timeout", "1", check=False, timeout=120,
+            CONNECTION_URL=f"postgresql://postgres:password@localhost:{postgres.port}/cruddur",
+            AWS_ENDPOINT_URL=f"http://localhost:{moto.port}", CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"),
+        )
+    finally:
+        postgres.close()
+        moto.close()
+    assert result.returncode == 1, result.stderr
+    for name, endpoint in (("postgres", f"localhost:{postgres.port}"), ("dynamodb", f"localhost:{moto.port}"),
+                           ("cognito", f"localhost:{moto.port}")):
+        assert f"{name} at " in result.stderr and endpoint in result.stderr and "was not ready after 1s" in result.stderr
+
+
+def test_readiness_deadline_names_the_service_its_log_and_not_the_password(cli: Cli) -> None:
+    """The running Postgres refuses the password given: ready never comes, the deadline does."""
+    result = cli("up", "--timeout", "0.5", check=False, CRUDDUR_PG_PASSWORD="not-the-password-3f9a")
+    assert result.returncode == 1, result.stderr
+    assert "postgres at postgresql://postgres:***@localhost:" in result.stderr
+    assert "was not ready after 0.5s" in result.stderr and "password authentication failed" in result.stderr
+    assert f"log: {cli.state_dir / 'logs' / 'postgres.log'}" in result.stderr
+    assert "not-the-password-3f9a" not in result.stdout + result.stderr
+
+
+def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:
+    """A data folder that is not a Postgres cluster (an interrupted copy, say): pg_ctl fails fast and says where to look."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update(CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
+               CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", NO_COLOR="1",
+               CRUDDUR_CACHE_DIR=str(tmp_path / "cache"))
+    broken = Cli(tmp_path / ".cruddur", env)
+    (broken.state_dir / "postgres").mkdir(parents=True)
+    (broken.state_dir / "postgres" / "PG_VERSION").write_text("18\n")
+    try:
+        result = broken("up", "--timeout", "0.5", check=False)
+    finally:
+        broken("down", check=False)
+    assert result.returncode == 1, result.stderr
+    assert "postgres: pg_ctl failed" in result.stderr
+    assert f"log {broken.state_dir / 'logs' / 'postgres.log'}" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,212 @@
+"""The production guard, proven with the tasks run as processes against a stand-in for production.
+
+"Production" here is a database of the session's local Postgres named by
+PROD_CONNECTION_URL; nothing ever reaches real AWS: the processes run without
+AWS credentials (and without the instance-metadata lookup), so a refusal that
+came after an AWS call would fail differently (exit 2 "no AWS credentials")
+instead of exiting 3 with the refusal.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bootstrap.config import Endpoints, resolve_settings, with_database
+from bootstrap.errors import ConfigError
+from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Stack
+
+TABLE = "cruddur-messages"
+
+
+@pytest.fixture(scope="module")
+def prod(stack: Stack) -> Iterator[Endpoints]:
+    """A seeded database standing in for production (5 users, 9 activities)."""
+    import psycopg
+
+    from bootstrap import postgres
+    from bootstrap.fixtures import load_fixtures
+
+    name = f"prod_{uuid.uuid4().hex[:10]}"
+    endpoints = Endpoints(with_database(stack.endpoints.postgres_url, name), None, stack.endpoints.region)
+    postgres.create_database(endpoints)
+    postgres.load_schema(endpoints)
+    postgres.seed(endpoints, load_fixtures(PROJECT_ROOT / "seeds"))
+    yield endpoints
+    with psycopg.connect(stack.endpoints.admin_postgres_url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture
+def prod_env(prod: Endpoints, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update(
+        PROD_CONNECTION_URL=prod.postgres_url,
+        CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"),
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-aws-credentials"),
+        AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"),
+        NO_COLOR="1", COLUMNS="200",
+    )
+    return env
+
+
+def _run_all(env: dict[str, str], runs: list[tuple[list[str], dict[str, str]]]) -> list[subprocess.CompletedProcess]:
+    """Run each (command, extra environment) as a concurrent ``invoke`` process; their results in order."""
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "invoke", *command], cwd=PROJECT_ROOT, env={**env, **extra},
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command, extra in runs
+    ]
+    results = []
+    for (command, _), process in zip(runs, processes):
+        stdout, stderr = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+    return results
+
+
+def _contents(endpoints: Endpoints) -> tuple:
+    """The stand-in's rows with their xmin (any rewrite changes it): equal results mean nothing was written."""
+    import psycopg
+
+    with psycopg.connect(endpoints.postgres_url) as conn:
+        return tuple(conn.execute(f"select t.*::text, t.xmin::text from public.{table} t order by 1").fetchall()
+                     for table in ("users", "activities"))
+
+
+def _refusals(prod_env: dict[str, str], cases: dict[str, tuple[list[str], dict[str, str], str]]) -> dict[str, str]:
+    """Run every case; the ones that did not exit 3 with their message, with what they printed instead."""
+    results = dict(zip(cases, _run_all(prod_env, [(command, extra) for command, extra, _ in cases.values()])))
+    return {
+        name: f"exit {result.returncode}: {result.stderr[-600:]}"
+        for name, result in results.items()
+        if result.returncode != 3 or cases[name][2] not in result.stderr
+    }
+
+
+def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_destroy(
+    prod: Endpoints, prod_env: dict[str, str]
+) -> None:
+    name = prod.database_name
+    contents = f"database {name} with public.users (5 rows), public.activities (9 rows)"
+    confirm = ". Re-run with --yes to confirm."
+    cases = {
+        "db.drop": (["db.drop", "--target", "prod"], {}, f"this would drop {contents}{confirm}"),
+        "db.schema-load --force": (["db.schema-load", "--force", "--target", "prod"], {},
+                                   f"this would drop and recreate the tables of {contents}{confirm}"),
+        "db.setup --fresh": (["db.setup", "--fresh", "--target", "prod"], {},
+                             f"this would drop and rebuild {contents}{confirm}"),
+        "db.kill-sessions": (["db.kill-sessions", "--target", "prod"], {},
+                             f"this would end every other session on database {name}{confirm}"),
+        "ddb.drop": (["ddb.drop", "--target", "prod"], {},
+                     f"this would delete the DynamoDB table {TABLE} and every item in it{confirm}"),
+        "ddb.schema-load --recreate": (["ddb.schema-load", "--recreate", "--target", "prod"], {},
+                                       f"this would drop and recreate the DynamoDB table {TABLE}{confirm}"),
+        "up --fresh": (["up", "--fresh", "--target", "prod"], {},
+                       f"this would drop the database and the table {TABLE} and rebuild them"),
+        "target from the environment": (["db.drop"], {"CRUDDUR_TARGET": "prod"}, f"this would drop {contents}"),
+    }
+    before = _contents(prod)
+    assert _refusals(prod_env, cases) == {}
+    assert _contents(prod) == before
+
+
+def test_local_only_tasks_refuse_on_prod_even_with_yes(prod: Endpoints, prod_env: dict[str, str]) -> None:
+    local_only = "is local-only and never runs against the prod target"
+    as_prod = {"CRUDDUR_TARGET": "prod"}
+    cases = {
+        "up": (["up", "--target", "prod"], {}, "invoke up (it starts local services and seeds fixtures;"),
+        "up --fresh --yes": (["up", "--fresh", "--yes", "--target", "prod"], {}, local_only),
+        "up --dry-run": (["up", "--dry-run", "--target", "prod"], {}, local_only),
+        "down": (["down"], as_prod, "`invoke down` stops local services only"),
+        "status": (["status"], as_prod, "`invoke status` shows local services only"),
+        "cognito.seed-users": (["cognito.seed-users", "--target", "prod"], {}, f"cognito.seed-users {local_only}"),
+        "ddb.seed --synthetic": (["ddb.seed", "--synthetic", "10:10", "--target", "prod"], {},
+                                 f"ddb.seed --synthetic (generated load-test data) {local_only}"),
+        "ddb.stream-worker": (["ddb.stream-worker", "--once"], as_prod, f"ddb.stream-worker (production runs the stream Lambda) {local_only}"),
+    }
+    before = _contents(prod)
+    assert _refusals(prod_env, cases) == {}
+    assert _contents(prod) == before
+    state = Path(prod_env["CRUDDUR_STATE_DIR"])
+    assert not (state / "postgres").exists() and not (state / "run" / "moto.pid").exists(), "a service was started"
+
+
+def test_yes_lets_a_destructive_task_through(endpoints: Endpoints, prod_env: dict[str, str]) -> None:
+    """The guard is a confirmation, not a wall: with --yes the stand-in database is dropped."""
+    from bootstrap import postgres
+
+    [result] = _run_all({**prod_env, "PROD_CONNECTION_URL": endpoints.postgres_url},
+                        [(["db.drop", "--target", "prod", "--yes"], {})])
+    assert result.returncode == 0, result.stderr
+    assert not postgres.database_exists(endpoints)
+
+
+def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
+    prod: Endpoints, prod_env: dict[str, str]
+) -> None:
+    """Chosen: an error, not a warning (see config._check_prod_endpoint): even --yes does not get past it."""
+    from bootstrap import postgres
+
+    [drop, listing] = _run_all(prod_env, [
+        (["db.drop", "--target", "prod", "--yes"], {"AWS_ENDPOINT_URL": "http://localhost:8000"}),
+        (["ddb.list-tables"], {"AWS_ENDPOINT_URL": "http://127.0.0.1:8000", "CRUDDUR_TARGET": "prod"}),
+    ])
+    for result in (drop, listing):
+        assert result.returncode == 2, result.stderr
+        assert "is a local endpoint, but the target is prod" in result.stderr
+        assert "unset AWS_ENDPOINT_URL" in result.stderr
+    assert "(flag)" in drop.stderr and "(env CRUDDUR_TARGET)" in listing.stderr
+    assert postgres.database_exists(prod)
+
+
+@pytest.mark.parametrize("endpoint", ["http://localhost:8000", "http://127.0.0.1:4566", "http://[::1]:8000",
+                                      "https://moto.localhost", "http://0.0.0.0:8000"])
+def test_every_loopback_endpoint_counts_as_local(endpoint: str) -> None:
+    with pytest.raises(ConfigError, match="is a local endpoint, but the target is prod"):
+        resolve_settings({}, {"AWS_ENDPOINT_URL": endpoint}, {"target": "prod"})
+
+
+def test_a_remote_endpoint_with_prod_and_a_local_endpoint_locally_are_fine() -> None:
+    resolve_settings({}, {"AWS_ENDPOINT_URL": "https://dynamodb.eu-west-1.amazonaws.com"}, {"target": "prod"})
+    resolve_settings({}, {"AWS_ENDPOINT_URL": "http://localhost:8000"}, {"target": "local"})
+
+
+# Runs in a fresh process, as a task does: botocore's session caches the credentials it found.
+_SIGNING_KEYS = """
+import sys
+from bootstrap.config import Endpoints
+
+class Sent(Exception):
+    pass
+
+def key_of(client):
+    def stop(request, **kwargs):
+        raise Sent(request.headers["Authorization"].decode().split("Credential=")[1].split("/")[0])
+    client.meta.events.register("before-send", stop)
+    try:
+        client.list_tables()
+    except Sent as sent:
+        return str(sent)
+
+prod = Endpoints("postgresql://u@db.invalid/cruddur", None, "us-east-1")
+local = Endpoints("postgresql://u@db.invalid/cruddur", "http://localhost:1", "us-east-1")
+print(key_of(prod.client("dynamodb")), key_of(local.client("dynamodb")))
+"""
+
+
+def test_prod_clients_use_the_normal_credential_chain_never_the_local_dummy_keys(prod_env: dict[str, str]) -> None:
+    """The request is signed, then stopped by a before-send hook: nothing leaves the machine."""
+    env = {**prod_env, "AWS_ACCESS_KEY_ID": "AKIAPRODCHAINTEST", "AWS_SECRET_ACCESS_KEY": "prod-chain-secret"}
+    result = subprocess.run([sys.executable, "-c", _SIGNING_KEYS], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    from bootstrap.config import LOCAL_AWS_ACCESS_KEY_ID
+
+    assert result.stdout.split() == ["AKIAPRODCHAINTEST", LOCAL_AWS_ACCESS_KEY_ID]

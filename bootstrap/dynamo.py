@@ -58,6 +58,7 @@ MAX_SEED_SPAN = timedelta(days=300)
 
 EPOCH_KEY = "ddb_seed_epoch"
 LAYOUT_KEY = "ddb_seed_layout"
+PENDING_KEY = "ddb_seed_pending"
 SYNTHETIC_PREFIX = "synth"
 
 
@@ -647,6 +648,18 @@ class SeedRecord:
             log.debug("ignoring an unreadable %s in the meta table", LAYOUT_KEY)
             return None
 
+    def pending_values(self) -> dict[str, str]:
+        """This record as the one of a run in progress (see ``pending_in``)."""
+        return {PENDING_KEY: json.dumps(self.meta_values(), sort_keys=True)}
+
+    @classmethod
+    def pending_in(cls, meta: Mapping[str, str]) -> SeedRecord | None:
+        """The record of a seed run that started and did not finish, if any."""
+        try:
+            return cls.from_meta(json.loads(meta.get(PENDING_KEY) or "{}"))
+        except (ValueError, TypeError):
+            return None
+
     def fixture_groups(self) -> Iterator[SeededGroup]:
         from .fixtures import group_uuid
 
@@ -710,14 +723,17 @@ def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtu
     users = {handle: UserRef(str(row.uuid), row.handle, row.display_name or handle)
              for handle, row in postgres.fetch_users(endpoints.postgres_url).items()}
     meta = postgres.read_meta(endpoints.postgres_url)
-    previous = SeedRecord.from_meta(meta)
+    # What earlier runs wrote: the last finished one and one that was interrupted.
+    earlier = tuple(r for r in (SeedRecord.from_meta(meta), SeedRecord.pending_in(meta)) if r is not None)
     span = seed_span(fixtures.conversations, synthetic)
     epoch = choose_epoch(meta.get(EPOCH_KEY), now or datetime.now(timezone.utc), span)
     record = SeedRecord(epoch, tuple(c.id for c in fixtures.conversations), fixtures.conversations_fingerprint,
                         synthetic, _synthetic_start(fixtures.conversations) if synthetic else timedelta(0))
+    # Said before writing, so that a run killed halfway is known and cleaned up by the next.
+    postgres.write_meta(endpoints.postgres_url, record.pending_values())
     result = seed_conversations(endpoints, spec, fixtures.conversations, users, epoch, synthetic=synthetic,
-                                prune=previous != record, previous=previous)
-    postgres.write_meta(endpoints.postgres_url, record.meta_values())
+                                prune=earlier != (record,), earlier=earlier)
+    postgres.write_meta(endpoints.postgres_url, {**record.meta_values(), PENDING_KEY: ""})
     return result
 
 
@@ -730,7 +746,7 @@ def seed_conversations(
     *,
     synthetic: SyntheticSpec | None = None,
     prune: bool = False,
-    previous: SeedRecord | None = None,
+    earlier: Sequence[SeedRecord] = (),
     workers: int = WRITER_THREADS,
     retry: RetryPolicy = DEFAULT_RETRY,
 ) -> StepResult:
@@ -739,7 +755,7 @@ def seed_conversations(
     Keys are deterministic, so writing again overwrites. With ``prune``, seeded
     items that this run did not write are deleted afterwards: those of the
     written fixture groups (another epoch, edited fixtures) and, from the
-    ``previous`` run's record, its fixture groups and its synthetic items.
+    ``earlier`` runs' records, their fixture groups and their synthetic items.
     """
     placed = fixture_conversations(conversations, users)
     client = endpoints.client("dynamodb")
@@ -758,10 +774,10 @@ def seed_conversations(
         written = write_requests(client, spec.name, requests, total, workers, retry)
         removed = 0
         if prune:
-            gone = previous.fixture_groups() if previous else ()
+            gone = itertools.chain.from_iterable(record.fixture_groups() for record in earlier)
             stale = itertools.chain(
                 _stale_fixture_keys(client, spec, placed, epoch, gone, frozenset(moved_on.values())),
-                stale_synthetic_keys(previous, synthetic, epoch, start) if previous else (),
+                *(stale_synthetic_keys(record, synthetic, epoch, start) for record in earlier),
             )
             removed = write_requests(client, spec.name, map(_delete_request, stale), None, workers, retry)
     groups = len(placed) + (synthetic.groups if synthetic else 0)

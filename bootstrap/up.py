@@ -33,6 +33,9 @@ STEPS = (
 
 # bootstrap_meta keys recorded by this module after a step succeeds.
 DDB_SEED_KEY = "ddb_seed_fingerprint"
+# Recorded by dynamo.seed_from_fixtures while a seed runs (kept here as a plain
+# string so that planning imports nothing heavy).
+DDB_PENDING_KEY = "ddb_seed_pending"
 COGNITO_KEY = "cognito_fingerprint"
 
 
@@ -142,6 +145,8 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
         add("ddb.seed", run, "seeded times left the current year")
     elif not observed.seed_present:
         add("ddb.seed", run, "seeded items missing")
+    elif meta.get(DDB_PENDING_KEY):
+        add("ddb.seed", run, "an interrupted seed left items to clean up")
     elif meta.get(DDB_SEED_KEY) != ddb_seed_fingerprint(desired):
         add("ddb.seed", run, "conversations or users changed")
     else:

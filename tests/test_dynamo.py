@@ -386,7 +386,7 @@ def test_seed_clears_groups_no_longer_seeded(endpoints, table, fixtures):
     dynamo.seed_conversations(endpoints, table, fixtures.conversations, users, epoch)
     previous = dynamo.SeedRecord(epoch, tuple(c.id for c in fixtures.conversations), "earlier")
     dynamo.seed_conversations(endpoints, table, fixtures.conversations[:-1], users, epoch, prune=True,
-                              previous=previous)
+                              earlier=(previous,))
     assert len(all_keys(endpoints, table.name)) == sum(len(c.messages) + 2 for c in fixtures.conversations[:-1])
 
 
@@ -398,7 +398,7 @@ def test_seed_removes_synthetic_items_of_a_larger_earlier_run(endpoints, table, 
     previous = dynamo.SeedRecord(epoch, tuple(c.id for c in fixtures.conversations), "earlier",
                                  dynamo.SyntheticSpec(6, 4), start)
     result = dynamo.seed_conversations(endpoints, table, fixtures.conversations, users, epoch + timedelta(hours=1),
-                                       synthetic=dynamo.SyntheticSpec(4, 4), prune=True, previous=previous)
+                                       synthetic=dynamo.SyntheticSpec(4, 4), prune=True, earlier=(previous,))
     expected = sum(len(c.messages) + 2 for c in fixtures.conversations) + 4 * 6
     assert len(all_keys(endpoints, table.name)) == expected
     assert "removed" in result.detail

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bootstrap.postgres import ACTIVITIES_FINGERPRINT_KEY, SCHEMA_CHECKSUM_KEY, USERS_FINGERPRINT_KEY
 from bootstrap.steps import Action
 from bootstrap.up import (
-    COGNITO_KEY, DDB_SEED_KEY, STEPS, Desired, Observed, cognito_fingerprint, ddb_seed_fingerprint, plan_up,
+    COGNITO_KEY, DDB_PENDING_KEY, DDB_SEED_KEY, STEPS, Desired, Observed, cognito_fingerprint, ddb_seed_fingerprint, plan_up,
 )
 
 DESIRED = Desired("schema-1", "users-1", "activities-1", "conversations-1")
@@ -99,3 +99,9 @@ def test_unsynced_users_are_synced() -> None:
 def test_fresh_rebuilds_everything() -> None:
     actions = _actions(plan_up(_up_to_date(), DESIRED, fresh=True))
     assert all(actions[n] is Action.WOULD_RUN for n in STEPS[1:])
+
+
+def test_interrupted_dynamodb_seed_is_run_again() -> None:
+    observed = _up_to_date()
+    interrupted = Observed(**{**observed.__dict__, "meta": {**observed.meta, DDB_PENDING_KEY: "{...}"}})
+    assert _actions(plan_up(interrupted, DESIRED))["ddb.seed"] is Action.WOULD_RUN

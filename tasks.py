@@ -27,12 +27,16 @@ def _help(*common: str, **extra: str) -> dict[str, str]:
     return {**{name: COMMON_HELP[name] for name in common}, **extra}
 
 
+# Settings whose task flag has another name, so that errors name the flag the user typed.
+FLAG_NAMES = {"ready_timeout": "--timeout"}
+
+
 def _settings(c: Any, **flags: Any) -> Settings:
     from bootstrap.config import OPTION_BY_NAME, resolve_settings
 
     file_values = dict(c.config.get("cruddur", {}) or {})
     known = {name: value for name, value in flags.items() if name in OPTION_BY_NAME}
-    return resolve_settings(file_values, os.environ, known)
+    return resolve_settings(file_values, os.environ, known, FLAG_NAMES)
 
 
 def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:

@@ -85,6 +85,9 @@ OPTIONS: tuple[Option, ...] = (
            ("CRUDDUR_STATE_DIR",)),
     Option("seeds_dir", str(PROJECT_ROOT / "seeds"), "folder of the YAML fixtures",
            ("CRUDDUR_SEEDS_DIR",)),
+    Option("compose_files", str(PROJECT_ROOT / "docker-compose.yml"),
+           "compose files of the docker backend, ':'-separated, merged in order like `docker compose -f a -f b`",
+           ("CRUDDUR_COMPOSE_FILES",)),
     Option("cache_dir", "~/.cache/cruddur-bootstrap", "folder for reusable work (an initialised Postgres template)",
            ("CRUDDUR_CACHE_DIR",)),
     Option("user_pool_name", "cruddur-user-pool", "name of the local Cognito user pool",
@@ -122,6 +125,7 @@ class Settings:
     state_dir: Path
     seeds_dir: Path
     cache_dir: Path
+    compose_files: tuple[Path, ...]
     user_pool_name: str
     user_pool_id: str | None
     connection_url: str | None
@@ -141,6 +145,7 @@ def resolve_settings(
     file_values: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> Settings:
     """Layer defaults < ``file_values`` (invoke.yaml) < ``environ`` < ``flags`` into Settings.
 
@@ -168,7 +173,8 @@ def resolve_settings(
         if raw is None:
             continue
         option = OPTION_BY_NAME[name]
-        values[name] = _coerce(option, raw, f"--{name.replace('_', '-')}")
+        flag = (flag_names or {}).get(name, f"--{name.replace('_', '-')}")
+        values[name] = _coerce(option, raw, flag)
         sources[name] = "flag"
 
     _apply_connection_url(values, sources)
@@ -179,6 +185,9 @@ def resolve_settings(
     values["state_dir"] = Path(values["state_dir"]).expanduser().resolve()
     values["seeds_dir"] = Path(values["seeds_dir"]).expanduser().resolve()
     values["cache_dir"] = Path(values["cache_dir"]).expanduser().resolve()
+    values["compose_files"] = tuple(
+        Path(part).expanduser().resolve() for part in str(values["compose_files"]).split(os.pathsep) if part
+    )
     _check_table_name(values["table_name"], sources["table_name"])
     return Settings(**values, sources=sources)
 

@@ -41,8 +41,6 @@ from .state import StateDir
 
 log = logging.getLogger(__name__)
 
-COMPOSE_FILES_VARIABLE = "CRUDDUR_COMPOSE_FILES"
-DEFAULT_COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 PING_TIMEOUT = 1.0
 STOP_TIMEOUT = 10
@@ -216,13 +214,6 @@ def engine_answers(environ: Mapping[str, str] | None = None, timeout: float = PI
         log.debug("docker ping at %s failed: %r", address, exc)
         return False, f"no Docker engine answers at {address}"
     return True, f"a Docker engine answers at {address}"
-
-
-def compose_files(environ: Mapping[str, str] | None = None) -> list[Path]:
-    """docker-compose.yml, or the files listed in CRUDDUR_COMPOSE_FILES (separated by ':'), merged in order."""
-    environ = os.environ if environ is None else environ
-    listed = [part for part in environ.get(COMPOSE_FILES_VARIABLE, "").split(os.pathsep) if part]
-    return [Path(part).expanduser().resolve() for part in listed] or [DEFAULT_COMPOSE_FILE]
 
 
 class DockerProject:
@@ -499,5 +490,5 @@ def _explain(exc: BaseException) -> str:
 
 def docker_backend(settings: Settings, state: StateDir, reason: str) -> Backend:
     """The docker backend's services, from the compose files."""
-    project = DockerProject(settings, state, load_compose(compose_files()))
+    project = DockerProject(settings, state, load_compose(list(settings.compose_files)))
     return Backend("docker", reason, tuple(DockerService(role, project) for role in ROLES))

@@ -11,7 +11,6 @@ from bootstrap.docker_backend import (
     LABEL_HASH,
     ContainerAction,
     ObservedContainer,
-    compose_files,
     container_spec,
     create_kwargs,
     engine_answers,
@@ -200,8 +199,11 @@ def test_project_names_differ_per_state_folder() -> None:
 
 
 def test_compose_files_and_engine_host_from_the_environment(tmp_path: Path) -> None:
-    assert compose_files({}) == [BASE]
-    assert compose_files({"CRUDDUR_COMPOSE_FILES": f"{BASE}:{tmp_path}/o.yml"}) == [BASE, tmp_path / "o.yml"]
+    from bootstrap.config import resolve_settings
+
+    assert resolve_settings({}, {}, {}).compose_files == (BASE,)
+    listed = resolve_settings({}, {"CRUDDUR_COMPOSE_FILES": f"{BASE}:{tmp_path}/o.yml"}, {}).compose_files
+    assert listed == (BASE, tmp_path / "o.yml")
     assert engine_host({}) == "localhost"
     assert engine_host({"DOCKER_HOST": "tcp://10.1.2.3:2375"}) == "10.1.2.3"
 

@@ -44,14 +44,22 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bootstrap import process
         from bootstrap.errors import BootstrapError
 
         try:
-            return body(*args, **kwargs)
+            result = body(*args, **kwargs)
         except BootstrapError as exc:
+            process.finished(exc.exit_code)
             raise Exit(f"error: {exc}", code=exc.exit_code) from None
         except KeyboardInterrupt:
+            process.finished(130)
             raise Exit("interrupted; run the same command again to finish the job", code=130) from None
+        except Exit as exc:
+            process.finished(exc.code)
+            raise
+        process.finished(0)
+        return result
 
     return wrapper
 

@@ -105,7 +105,8 @@ def status(settings: Settings, as_json: bool = False) -> bool:
             [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
              for r in rows],
         )
-    return all(r["ready"] for r in rows)
+    # A port that answers while our process is gone belongs to someone else: not ready for us.
+    return all(r["ready"] and r["running"] is not False for r in rows)
 
 
 def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:

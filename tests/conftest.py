@@ -111,6 +111,16 @@ class Cli:
             )
         return result
 
+    def exported(self) -> dict[str, str]:
+        """The variables `invoke env` prints, as the shell would see them after `eval`."""
+        import shlex
+
+        values = {}
+        for line in self("env").stdout.splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            values[name] = shlex.split(value)[0] if value else ""
+        return values
+
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -73,14 +72,6 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _env_values(cli: Cli) -> dict[str, str]:
-    values = {}
-    for line in cli("env").stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0] if value else ""
-    return values
-
-
 @pytest.fixture(scope="module")
 def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     root = tmp_path_factory.mktemp("bad-input")
@@ -96,7 +87,7 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environmen
     cli = Cli(root / ".cruddur", env)
     try:
         cli("up")
-        values = _env_values(cli)
+        values = cli.exported()
         yield Environment(cli, seeds, Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"],
                                                 values["AWS_DEFAULT_REGION"]))
     finally:

@@ -129,14 +129,6 @@ def _container_lines(stderr: str) -> dict[str, str]:
     return {words[0].rstrip(":"): words[-1] for words in lines}
 
 
-def _env(cli) -> dict[str, str]:
-    values = {}
-    for line in cli("env").stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = value.strip("'")
-    return values
-
-
 def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     docker_cli, engine: Engine, tmp_path: Path,
 ) -> None:
@@ -151,7 +143,7 @@ def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     assert _volumes(engine, project) == {f"{project}_db", f"{project}_dynamodb"}
     cli("verify")
 
-    variables = _env(cli)
+    variables = cli.exported()
     assert f":{cli.env['CRUDDUR_PG_PORT']}/cruddur" in variables["CONNECTION_URL"]
     assert variables["AWS_ENDPOINT_URL"] == f"http://localhost:{cli.env['CRUDDUR_DDB_PORT']}"
 

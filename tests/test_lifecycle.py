@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import socket
 import subprocess
 import sys
@@ -15,14 +14,6 @@ from bootstrap.config import Endpoints
 from bootstrap.errors import NotReadyError
 from bootstrap.readiness import PostgresProbe, dynamodb_probe, wait_until_ready
 from bootstrap.services import free_port
-
-
-def _env_values(stdout: str) -> dict[str, str]:
-    values = {}
-    for line in stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0] if value else ""
-    return values
 
 
 def _pids(cli) -> dict[str, int]:
@@ -39,7 +30,7 @@ def test_up_status_env_down(cli) -> None:
     pids = _pids(cli)
     assert all(pids.values())
 
-    values = _env_values(cli("env").stdout)
+    values = cli.exported()
     with psycopg.connect(values["CONNECTION_URL"]) as conn:
         assert conn.execute("select current_database()").fetchone() == ("cruddur",)
     client = boto3.client(
@@ -78,7 +69,7 @@ def test_taken_ports_fall_back_and_are_remembered(cli) -> None:
         sock.listen()
     try:
         cli("up")
-        values = _env_values(cli("env").stdout)
+        values = cli.exported()
         assert f":{cli.env['CRUDDUR_PG_PORT']}/" not in values["CONNECTION_URL"]
         assert not values["AWS_ENDPOINT_URL"].endswith(f":{cli.env['CRUDDUR_DDB_PORT']}")
         cli("down")
@@ -86,7 +77,7 @@ def test_taken_ports_fall_back_and_are_remembered(cli) -> None:
         for sock in taken:
             sock.close()
     cli("up")
-    assert _env_values(cli("env").stdout) == values
+    assert cli.exported() == values
 
 
 def test_readiness_timeout_names_service_endpoint_error_and_log(tmp_path) -> None:

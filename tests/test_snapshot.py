@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import signal
 import uuid
 from pathlib import Path
@@ -166,14 +165,6 @@ def test_no_snapshot_means_nothing_to_restore(tmp_path: Path) -> None:
 # --- down / up as a user runs them ------------------------------------------------------
 
 
-def _env(cli) -> dict[str, str]:
-    values = {}
-    for line in cli("env").stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0] if value else ""
-    return values
-
-
 def _clients(values: dict[str, str]):
     import boto3
 
@@ -205,7 +196,7 @@ def test_items_written_after_up_and_cognito_subs_survive_down_up_and_a_killed_mo
 
     first, second = load_fixtures(PROJECT_ROOT / "seeds").users[:2]
     cli("up")
-    values = _env(cli)
+    values = cli.exported()
     dynamodb, cognito = _clients(values)
     # A new group: `verify` expects the fixture groups to hold exactly their fixture messages.
     created = cli("ddb.create-group", "--from", first.handle, "--to", second.handle, "--text", "a new group")
@@ -223,7 +214,7 @@ def test_items_written_after_up_and_cognito_subs_survive_down_up_and_a_killed_mo
 
     up = cli("up")
     assert "snapshot: restored" in up.stderr
-    values = _env(cli)
+    values = cli.exported()
     dynamodb, cognito = _clients(values)
     assert "written through the task" in _message_texts(dynamodb, group_uuid)
     key = {"pk": direct["pk"], "sk": direct["sk"]}
@@ -239,7 +230,7 @@ def test_items_written_after_up_and_cognito_subs_survive_down_up_and_a_killed_mo
     os.kill(moto_pid, signal.SIGKILL)
     up = cli("up")
     assert "snapshot: restored" in up.stderr
-    dynamodb, cognito = _clients(_env(cli))
+    dynamodb, cognito = _clients(cli.exported())
     assert "written through the task" in _message_texts(dynamodb, group_uuid)
     assert _subs(cognito, pool_id) == subs
     cli("verify")

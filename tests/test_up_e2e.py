@@ -14,14 +14,6 @@ from pathlib import Path
 from tests.conftest import PROJECT_ROOT
 
 
-def _env(cli) -> dict[str, str]:
-    values = {}
-    for line in cli("env").stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = value.strip("'")
-    return values
-
-
 def _up_json(cli, *flags: str) -> dict:
     return json.loads(cli("up", "--json", *flags).stdout)
 
@@ -35,7 +27,7 @@ def _snapshot(cli) -> tuple:
     import boto3
     import psycopg
 
-    values = _env(cli)
+    values = cli.exported()
     with psycopg.connect(values["CONNECTION_URL"]) as conn:
         rows = tuple(
             conn.execute(f"select {key}::text, xmin::text from {table} order by 1").fetchall()

@@ -161,7 +161,8 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
     else:
         add("cognito.seed-users", same, "pool and users fingerprint match")
 
-    if plan[-1].runs or rebuilt_db or plan[3].runs:
+    runs = {step.name for step in plan if step.runs}
+    if {"db.seed", "cognito.seed-users"} & runs:
         add("db.update-cognito-user-ids", run, "users or Cognito changed")
     elif observed.unsynced_users:
         add("db.update-cognito-user-ids", run, f"{observed.unsynced_users} users not synced")

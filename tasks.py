@@ -123,13 +123,21 @@ def status(c, backend=None, json=False):
         raise Exit(code=1)
 
 
-@task(help=_help("target", "backend", dotenv="write the same variables to this .env file instead of printing"))
+@task(help=_help(
+    "target", "backend",
+    dotenv="write the same variables to this .env file (mode 0600) instead of printing",
+    explain="show every setting instead: its value (secrets masked), where it came from, what it means",
+))
 @_friendly
-def env(c, target=None, backend=None, dotenv=None):
+def env(c, target=None, backend=None, dotenv=None, explain=False):
     """Print `export` lines for the app: eval "$(invoke env)"."""
     from bootstrap import lifecycle
 
-    lifecycle.env(_settings(c, target=target, backend=backend), dotenv=dotenv)
+    settings = _settings(c, target=target, backend=backend)
+    if explain:
+        lifecycle.explain(settings)
+    else:
+        lifecycle.env(settings, dotenv=dotenv)
 
 
 # --- db: Postgres -------------------------------------------------------------------

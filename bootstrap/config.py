@@ -5,7 +5,7 @@ its help text. ``resolve_settings`` layers them in this order, later wins:
 
     built-in default < invoke.yaml (``cruddur:`` section) < environment < task flag
 
-and remembers where each value came from, so ``invoke env --explain`` and
+and remembers where each value came from, so that ``invoke env --explain`` and
 error messages can say why a value is what it is. Nothing here reads
 ``os.environ`` at import time, and nothing here imports a heavy library, so
 ``invoke --list`` stays fast.

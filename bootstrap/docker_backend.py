@@ -33,7 +33,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from .compose import ComposeProject, PortSpec, ServiceSpec, config_hash, load_compose
-from .config import PROJECT_ROOT, Settings, postgres_url
+from .config import Settings, postgres_url
 from .console import say
 from .errors import ConfigError, ServiceError
 from .services import LOCAL_HOST, Backend, free_port, port_is_free

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import shlex
 import shutil
-import time
 from typing import Iterator
 
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
@@ -51,17 +50,6 @@ def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
         dynamodb_probe(endpoints, logs.get("moto")),
         cognito_probe(endpoints, logs.get("cognito", logs.get("moto"))),
     ]
-
-
-def up(settings: Settings) -> Endpoints:
-    from . import postgres
-
-    started = time.monotonic()
-    backend, endpoints, _ = start_services(settings)
-    result = postgres.create_database(endpoints)
-    say(f"services ready ({backend.name}); database {endpoints.database_name}: {result.action.value}"
-        f" in {time.monotonic() - started:.2f}s")
-    return endpoints
 
 
 def down(settings: Settings, purge: bool = False) -> None:
@@ -145,6 +133,26 @@ def env_variables(settings: Settings) -> dict[str, str]:
     if endpoints.user_pool_id:
         variables["AWS_COGNITO_USER_POOL_ID"] = endpoints.user_pool_id
     return variables
+
+
+def explain(settings: Settings) -> None:
+    """Every setting: its value (secrets masked), where the value came from, and what it is for."""
+    from .config import OPTIONS, mask_url
+
+    secret = {"pg_password"}
+    rows = []
+    for option in OPTIONS:
+        value = getattr(settings, option.name)
+        if option.name in secret and value:
+            shown = "***"
+        elif isinstance(value, str) and "://" in value:
+            shown = mask_url(value)
+        elif isinstance(value, tuple):
+            shown = ":".join(str(v) for v in value)
+        else:
+            shown = "" if value is None else str(value)
+        rows.append([option.name, shown, settings.sources.get(option.name, "default"), option.help])
+    print_table(["setting", "value", "from", "meaning"], rows)
 
 
 def env(settings: Settings, dotenv: str | None = None) -> None:

@@ -289,9 +289,6 @@ class EmbeddedPostgres(_LocalProcess):
         except ServiceError:
             stop_process(pid)
 
-    def socket_dir(self) -> Path:
-        return self._socket_dir()
-
     def _socket_dir(self) -> Path:
         # Unix socket paths are limited to ~107 bytes; deep temp folders exceed that.
         candidate = self.state.run

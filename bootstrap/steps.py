@@ -16,7 +16,6 @@ class Action(str, Enum):
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
     REMOVED = "removed"
-    FAILED = "failed"
     WOULD_RUN = "would run"
 
 

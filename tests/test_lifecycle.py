@@ -121,3 +121,18 @@ def test_deleted_state_folder_still_finds_and_stops_the_services(cli) -> None:
     assert {row["name"]: row["pid"] for row in json.loads(status.stdout)["services"]} == pids
     cli("down")
     assert not any(psutil.pid_exists(pid) for pid in pids.values())
+
+
+def test_explain_shows_every_setting_with_its_source_and_never_the_password(capsys, monkeypatch) -> None:
+    from bootstrap import console, lifecycle
+    from bootstrap.config import OPTIONS, resolve_settings
+
+    monkeypatch.setenv("COLUMNS", "250")  # one row per setting, so the assertions can read whole cells
+    console.console.cache_clear()
+    settings = resolve_settings({}, {"CRUDDUR_PG_PASSWORD": "zz-secret-zz", "AWS_DEFAULT_REGION": "eu-west-1"}, {})
+    lifecycle.explain(settings)
+    out = capsys.readouterr().out
+    assert "zz-secret-zz" not in out
+    assert "eu-west-1" in out and "env AWS_DEFAULT_REGION" in out
+    assert all(option.name in out for option in OPTIONS)
+    console.console.cache_clear()

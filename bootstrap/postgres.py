@@ -515,31 +515,33 @@ def fetch_users(url: str) -> dict[str, UserRow]:
     return {row[1]: UserRow(*row) for row in rows}
 
 
+@dataclass(frozen=True)
+class SeedState:
+    """What `invoke up` reads from the app database to plan: one connection, three cheap reads."""
+
+    meta: dict[str, str]
+    rows_present: bool
+    unsynced_users: int
+
+
 @_database_errors("reading seeded rows")
-def seeded_rows_present(url: str, fixtures: Fixtures) -> bool:
-    """True when every fixture user (by handle) and activity (by uuid) has a row: `invoke up`'s cheap check."""
+def seed_state(url: str, fixtures: Fixtures) -> SeedState:
+    """The bookkeeping values; whether every fixture user (by handle) and activity (by uuid) has a row;
+    and how many seeded users have no Cognito sub yet ('MOCK' or NULL)."""
+    handles = [u.handle for u in fixtures.users]
     with connect(url) as conn:
+        meta = _read_meta(conn)
         if _existing_tables(conn, APP_TABLES) != set(APP_TABLES):
-            return False
-        users = conn.execute("select count(*) from public.users where handle = any(%s)",
-                             ([u.handle for u in fixtures.users],)).fetchone()[0]
+            return SeedState(meta, False, 0)
+        users, unsynced = conn.execute(
+            "select count(*), count(*) filter (where cognito_user_id is null or cognito_user_id = %s)"
+            " from public.users where handle = any(%s)",
+            (MOCK_COGNITO_USER_ID, handles),
+        ).fetchone()
         activities = conn.execute("select count(*) from public.activities where uuid = any(%s::uuid[])",
                                   ([a.uuid for a in fixtures.activities],)).fetchone()[0]
-    return (users, activities) == (len(fixtures.users), len(fixtures.activities))
-
-
-@_database_errors("reading public.users")
-def unsynced_user_count(url: str, fixtures: Fixtures) -> int:
-    """Seeded users whose row has no Cognito sub yet ('MOCK' or NULL); 0 when the users table is missing."""
-    with connect(url) as conn:
-        if not _existing_tables(conn, ["users"]):
-            return 0
-        row = conn.execute(
-            "select count(*) from public.users where handle = any(%s)"
-            " and (cognito_user_id is null or cognito_user_id = %s)",
-            ([u.handle for u in fixtures.users], MOCK_COGNITO_USER_ID),
-        ).fetchone()
-    return row[0]
+    present = (users, activities) == (len(fixtures.users), len(fixtures.activities))
+    return SeedState(meta, present, unsynced)
 
 
 def setup_database(endpoints: Endpoints, fixtures: Fixtures, fresh: bool = False) -> list[StepResult]:

@@ -183,6 +183,7 @@ class Run:
     settings: Settings
     endpoints: Endpoints | None = None
     fixtures: Any = None
+    desired: Desired | None = None
     results: list[StepResult] = field(default_factory=list)
 
 
@@ -205,16 +206,15 @@ def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> O
     if endpoints is None:
         return Observed(services_running=False)
     exists = postgres.database_exists(endpoints)
-    meta = postgres.read_meta(endpoints.postgres_url) if exists else {}
-    seeded = postgres.seeded_rows_present(endpoints.postgres_url, fixtures) if exists else False
+    rows = postgres.seed_state(endpoints.postgres_url, fixtures) if exists else postgres.SeedState({}, False, 0)
+    meta = rows.meta
     description = dynamo.describe_table(endpoints, settings.table_name)
     spec = dynamo.table_spec(settings)
     matches = None if description is None else dynamo.plan_table(spec, description).unchanged
     present = description is not None and dynamo.seed_is_present(
         endpoints, settings.table_name, dynamo.seed_probe_key(fixtures.conversations, meta.get(dynamo.EPOCH_KEY)))
     pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
-    unsynced = postgres.unsynced_user_count(endpoints.postgres_url, fixtures) if exists else None
-    return Observed(True, exists, meta, seeded, matches, present, pool_id, unsynced)
+    return Observed(True, exists, meta, rows.rows_present, matches, present, pool_id, rows.unsynced_users)
 
 
 
@@ -256,8 +256,7 @@ def _do_ddb_seed(run: Run) -> StepResult:
     from . import dynamo, postgres
 
     result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
-    desired = desired_state(run.settings, run.fixtures, {})
-    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_KEY: ddb_seed_fingerprint(desired)})
+    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_KEY: ddb_seed_fingerprint(run.desired)})
     return result
 
 
@@ -272,8 +271,7 @@ def _do_cognito_sync(run: Run) -> StepResult:
 
     pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
     result = cognito.sync_user_ids(run.endpoints, pool_id)
-    desired = desired_state(run.settings, run.fixtures, {})
-    postgres.write_meta(run.endpoints.postgres_url, {COGNITO_KEY: cognito_fingerprint(desired, pool_id)})
+    postgres.write_meta(run.endpoints.postgres_url, {COGNITO_KEY: cognito_fingerprint(run.desired, pool_id)})
     return result
 
 
@@ -314,14 +312,15 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
     fixtures = load_fixtures(settings.seeds_dir)
     if dry_run:
         endpoints = _running_endpoints(settings)
-        return UpReport(_plan(settings, endpoints, fixtures, fresh), [], endpoints, time.monotonic() - started, True)
+        plan, _ = _plan(settings, endpoints, fixtures, fresh)
+        return UpReport(plan, [], endpoints, time.monotonic() - started, True)
 
     with StateDir(settings.state_dir).exclusive("up", on_wait=on_wait):
         run = Run(settings, fixtures=fixtures)
         began = time.monotonic()
         services = _do_services(run)
         run.results.append(_timed(services, time.monotonic() - began))
-        plan = _plan(settings, run.endpoints, fixtures, fresh)
+        plan, run.desired = _plan(settings, run.endpoints, fixtures, fresh)
         for step in plan[1:]:
             began = time.monotonic()
             result = DOERS[step.name](run, fresh) if step.runs else StepResult(step.name, step.action, step.reason)
@@ -329,10 +328,11 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
         return UpReport(plan, run.results, run.endpoints, time.monotonic() - started, False)
 
 
-def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any, fresh: bool) -> list[PlannedStep]:
+def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any,
+          fresh: bool) -> tuple[list[PlannedStep], Desired]:
     observed = observe(settings, endpoints, fixtures)
     desired = desired_state(settings, fixtures, observed.meta)
-    return plan_up(observed, desired, fresh=fresh)
+    return plan_up(observed, desired, fresh=fresh), desired
 
 
 DOERS: dict[str, Callable[[Run, bool], StepResult]] = {

@@ -243,14 +243,16 @@ def test_seed_twice_gives_the_same_rows_and_writes_nothing_the_second_time(endpo
 
 def test_up_observations_follow_seeding_and_cognito_sync(endpoints: Endpoints) -> None:
     url = endpoints.postgres_url
-    assert not postgres.seeded_rows_present(url, FIXTURES) and postgres.unsynced_user_count(url, FIXTURES) == 0
+    assert postgres.seed_state(url, FIXTURES) == postgres.SeedState({}, False, 0)
     _loaded(endpoints)
-    assert not postgres.seeded_rows_present(url, FIXTURES)
+    assert not postgres.seed_state(url, FIXTURES).rows_present
     postgres.seed(endpoints, FIXTURES)
-    assert postgres.seeded_rows_present(url, FIXTURES) and postgres.unsynced_user_count(url, FIXTURES) == 2
+    state = postgres.seed_state(url, FIXTURES)
+    assert state.rows_present and state.unsynced_users == 2
+    assert state.meta[postgres.USERS_FINGERPRINT_KEY] == FIXTURES.users_fingerprint
     with postgres.connect(url) as conn:
         conn.execute("update public.users set cognito_user_id = 'sub-andrew' where handle = 'andrew'")
-    assert postgres.unsynced_user_count(url, FIXTURES) == 1
+    assert postgres.seed_state(url, FIXTURES).unsynced_users == 1
 
 
 def test_seed_sets_expiry_from_days(endpoints: Endpoints) -> None:

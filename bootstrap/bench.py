@@ -9,9 +9,12 @@ size (it is a high-water mark, not a time). Every figure is printed next to
 its target with pass or miss.
 
 ``invoke`` is measured as a separate process, the way a user runs it, in temp
-state folders on free ports. Seeding and the sync run in-process against one
-embedded Postgres and one moto server that the benchmark starts itself. All of
-it is stopped and deleted at the end, also on Ctrl-C or error.
+state folders on free ports, with our modules' bytecode written first (as any
+first run writes it); a second warm figure shows the cost of compiling them on
+every run, as happens where ``PYTHONDONTWRITEBYTECODE`` is set. Seeding and the
+sync run in-process against one embedded Postgres and one moto server that the
+benchmark starts itself. All of it is stopped and deleted at the end, also on
+Ctrl-C or error.
 
 Assumes Linux (``resource.getrusage`` for peak RSS) and the project venv.
 Planning and formatting are pure; measuring is thin.
@@ -47,6 +50,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Variables of the user's own environment that would point the measured runs elsewhere.
 FOREIGN_PREFIXES = ("CRUDDUR_", "AWS_", "CONNECTION_URL", "PROD_CONNECTION_URL", "INVOKE_")
 INVOKE_TIMEOUT = 1800.0
+# What ``invoke`` needs of a checkout, to run it from a copy.
+PROJECT_FILES = ("tasks.py", "invoke.yaml", "bootstrap", "seeds", "sql")
 COGNITO_SETUP_THREADS = 8
 
 # A child's peak RSS, read by a tiny parent process so nothing else is counted.
@@ -264,6 +269,7 @@ class Cli:
 
     state_dir: Path
     env: dict[str, str]
+    cwd: Path = PROJECT_ROOT
 
     @classmethod
     def fresh(cls, root: Path) -> "Cli":
@@ -281,7 +287,7 @@ class Cli:
     def run(self, *args: str) -> float:
         """Run ``invoke ARGS``; its wall time in seconds. A failure raises with the tail of its output."""
         started = time.perf_counter()
-        result = subprocess.run(self.command(*args), cwd=PROJECT_ROOT, env=self.env, capture_output=True,
+        result = subprocess.run(self.command(*args), cwd=self.cwd, env=self.env, capture_output=True,
                                 text=True, timeout=INVOKE_TIMEOUT)
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
@@ -291,7 +297,7 @@ class Cli:
 
     def peak_rss(self, *args: str) -> int:
         """Peak RSS in KiB of ``invoke ARGS`` run as a child of a tiny wrapper process."""
-        result = subprocess.run(rss_command(sys.executable, args), cwd=PROJECT_ROOT, env=self.env,
+        result = subprocess.run(rss_command(sys.executable, args), cwd=self.cwd, env=self.env,
                                 capture_output=True, text=True, timeout=INVOKE_TIMEOUT)
         kib, code = parse_rss_output(result.stdout)
         if code != 0:
@@ -302,7 +308,7 @@ class Cli:
         """``invoke down --purge``: stop what this state folder started and delete it (never raises)."""
         if not self.state_dir.exists():
             return
-        result = subprocess.run(self.command("down", "--purge"), cwd=PROJECT_ROOT, env=self.env,
+        result = subprocess.run(self.command("down", "--purge"), cwd=self.cwd, env=self.env,
                                 capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             log.warning("invoke down --purge in %s exited %s: %s", self.state_dir, result.returncode,
@@ -331,8 +337,35 @@ def measure_cold_up(root: Path, runs: int) -> list[float]:
     return samples
 
 
-def measure_warm_up_and_rss(root: Path, runs: int, sizes: Sizes) -> tuple[list[float], list[Figure]]:
-    """Warm ``up`` times, then the peak RSS runs in the same (already up) state folder."""
+def compile_project() -> None:
+    """Write our modules' bytecode, as the first run of any command does where Python may write it.
+
+    Where ``PYTHONDONTWRITEBYTECODE`` is set nothing writes it and every run
+    compiles our modules again; ``measure_warm_up_and_rss`` measures that apart.
+    """
+    import compileall
+
+    compileall.compile_dir(PROJECT_ROOT / "bootstrap", quiet=1)
+    compileall.compile_file(PROJECT_ROOT / "tasks.py", quiet=1)
+
+
+def copy_without_bytecode(root: Path) -> Path:
+    """A copy of the checkout's runnable files, without any ``__pycache__``."""
+    import shutil
+
+    copy = root / "project-copy"
+    for name in PROJECT_FILES:
+        source = PROJECT_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            copy.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    return copy
+
+
+def measure_warm_up_and_rss(root: Path, runs: int, sizes: Sizes) -> tuple[list[float], list[float], list[Figure]]:
+    """Warm ``up`` times (with and without cached bytecode), then the peak RSS runs in the same state folder."""
     with _cli(root) as cli:
         say("  cold up to prepare the warm runs")
         cli.run("up")
@@ -340,6 +373,12 @@ def measure_warm_up_and_rss(root: Path, runs: int, sizes: Sizes) -> tuple[list[f
         for run in range(runs):
             warm.append(cli.run("up"))
             say(f"  warm up {run + 1}/{runs}: {warm[-1]:.2f}s")
+        uncached = dataclasses.replace(cli, cwd=copy_without_bytecode(root),
+                                       env={**cli.env, "PYTHONDONTWRITEBYTECODE": "1"})
+        compiling = []
+        for run in range(runs):
+            compiling.append(uncached.run("up"))
+            say(f"  warm up, our modules compiled every run {run + 1}/{runs}: {compiling[-1]:.2f}s")
         peaks = []
         for synthetic in (sizes.rss_small, sizes.rss_large):
             # An empty table: the seed then writes everything and prunes nothing, at either size.
@@ -347,7 +386,7 @@ def measure_warm_up_and_rss(root: Path, runs: int, sizes: Sizes) -> tuple[list[f
             say(f"  peak RSS of ddb.seed --synthetic {synthetic} ({_messages(synthetic)})…")
             peaks.append(cli.peak_rss("ddb.seed", "--synthetic", synthetic))
             say(f"  peak RSS --synthetic {synthetic}: {peaks[-1] / 1024:.1f} MB")
-    return warm, rss_figures(sizes.rss_small, peaks[0], sizes.rss_large, peaks[1])
+    return warm, compiling, rss_figures(sizes.rss_small, peaks[0], sizes.rss_large, peaks[1])
 
 
 def measure_list(runs: int) -> list[float]:
@@ -526,12 +565,15 @@ def run_benchmark(options: Options) -> list[Figure]:
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="cruddur-bench-") as temp:
         root = Path(temp)
+        compile_project()
         say(f"1/6 cold invoke up ({runs} runs)")
         figures.append(Figure("invoke up, cold", tuple(measure_cold_up(root, runs)), "s", TARGETS["cold"],
                               detail="no .cruddur/ → verified"))
         say(f"2/6 warm invoke up ({runs} runs), and 5/6 peak RSS of ddb.seed in the same state folder")
-        warm, rss = measure_warm_up_and_rss(root, runs, sizes)
+        warm, compiling, rss = measure_warm_up_and_rss(root, runs, sizes)
         figures.append(Figure("invoke up, warm", tuple(warm), "s", TARGETS["warm"], detail="everything up to date"))
+        figures.append(Figure("invoke up, warm, no bytecode cache", tuple(compiling), "s",
+                              detail="PYTHONDONTWRITEBYTECODE and no __pycache__: our modules compiled every run"))
         say("starting an embedded Postgres and moto server for 3/6 and 4/6")
         with embedded_stack(root) as stack:
             say(f"3/6 DynamoDB seeding of {_messages(sizes.seed)} ({runs} runs each way)")

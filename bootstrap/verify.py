@@ -1,17 +1,28 @@
 """``invoke verify``: real reads that prove the environment is usable by the app.
 
 Each check is a small function returning ``Check(name, ok, detail)``; all
-checks run even when some fail, so the report names every failure. The quick
-checks are bounded by the size of the fixtures (a COUNT query and one page of
-patterns A and B per conversation); ``full=True`` adds a paginated scan of the
-whole table that proves every item has one of the contract's shapes.
+checks run even when some fail, so the report names every failure. How much is
+read depends on the ``Depth``:
+
+- ``spot``: what ``invoke up`` reads when its plan changed nothing. The
+  recorded fingerprints already say the data is the fixtures'; these reads
+  prove the services answer and the access patterns work: Postgres's seeded
+  rows, handles and Cognito ids over one connection, the table description, and
+  patterns A and B on the smallest conversation.
+- ``quick`` (``invoke verify``, and ``invoke up`` after it changed something):
+  the same for every conversation; bounded by the size of the fixtures.
+- ``full`` (``invoke verify --full``): adds a paginated scan of the whole
+  table that proves every item has one of the contract's shapes.
+
+Checks that need the same data share one read of it.
 """
 
 from __future__ import annotations
 
-import functools
+import enum
+import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from .config import Endpoints, Settings
 from .errors import VerifyError
@@ -29,16 +40,39 @@ class Check:
     detail: str = ""
 
 
+class Depth(enum.Enum):
+    SPOT = "spot"
+    QUICK = "quick"
+    FULL = "full"
+
+
 Thunk = Callable[[], Check]
+T = TypeVar("T")
+
+# Against a remote endpoint (prod) each read is a network round trip, so several
+# run at once; locally the reads are CPU-bound and more threads buy nothing.
+WORKERS = 4
 
 
-def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, full: bool = False) -> list[Check]:
-    """Run every check, several at a time (each is a round trip or two), in a stable order."""
+def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth = Depth.QUICK) -> list[Check]:
+    """Run every check of ``depth``, several at a time, reported in a stable order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    thunks = _postgres_checks(settings, endpoints, fixtures) + _dynamodb_checks(settings, endpoints, fixtures, full)
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    thunks = _postgres_checks(settings, endpoints, fixtures) + _dynamodb_checks(settings, endpoints, fixtures, depth)
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return list(pool.map(lambda thunk: thunk(), thunks))
+
+
+def conversations_to_check(fixtures: Any, depth: Depth) -> list[Any]:
+    """Every conversation, or for a spot check the one with the fewest messages.
+
+    A spot check exercises each access pattern once; the reads of a small
+    conversation cost a few milliseconds, those of a 100-message one ten times more.
+    """
+    conversations = list(fixtures.conversations)
+    if depth is Depth.SPOT and conversations:
+        return [min(conversations, key=lambda c: len(c.messages))]
+    return conversations
 
 
 def raise_for_failures(checks: list[Check]) -> None:
@@ -60,50 +94,82 @@ def _guarded(name: str, body: Callable[[], Check]) -> Thunk:
     return run
 
 
+class SharedRead(Generic[T]):
+    """A read that several checks need: the first caller does it, the others get its result or its error."""
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self._outcome: tuple[T | None, BaseException | None] | None = None
+
+    def __call__(self) -> T:
+        with self._lock:
+            if self._outcome is None:
+                try:
+                    self._outcome = (self._read(), None)
+                except Exception as exc:  # noqa: BLE001 - handed to every check that shares the read
+                    self._outcome = (None, exc)
+        value, error = self._outcome
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]
+
+
 # --- Postgres --------------------------------------------------------------------------
 
 
-def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) -> list[Thunk]:
+@dataclass(frozen=True)
+class PostgresFacts:
+    users: int
+    activities: int
+    duplicate_handles: list[str]
+    subs: dict[str, str | None]  # seeded handle -> cognito_user_id
+
+
+def _postgres_facts(url: str, handles: list[str], activity_ids: list[str]) -> PostgresFacts:
+    """Everything the Postgres checks look at, over one connection."""
     from . import postgres
 
+    with postgres.connect(url) as conn:
+        subs = dict(conn.execute(
+            "select handle, cognito_user_id from users where handle = any(%s)", (handles,)).fetchall())
+        activities = conn.execute(
+            "select count(*) from activities where uuid = any(%s::uuid[])", (activity_ids,)).fetchone()[0]
+        dupes = conn.execute(
+            "select handle from users group by handle having count(*) > 1 order by handle").fetchall()
+    return PostgresFacts(len(subs), activities, [d[0] for d in dupes], subs)
+
+
+def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) -> list[Thunk]:
     handles = [u.handle for u in fixtures.users]
     activity_ids = [a.uuid for a in fixtures.activities]
+    facts = SharedRead(lambda: _postgres_facts(endpoints.postgres_url, handles, activity_ids))
 
     def counts() -> Check:
-        with postgres.connect(endpoints.postgres_url) as conn:
-            users = conn.execute("select count(*) from users where handle = any(%s)", (handles,)).fetchone()[0]
-            activities = conn.execute(
-                "select count(*) from activities where uuid = any(%s::uuid[])", (activity_ids,)
-            ).fetchone()[0]
-        ok = (users, activities) == (len(handles), len(activity_ids))
+        found = facts()
+        ok = (found.users, found.activities) == (len(handles), len(activity_ids))
         return Check("postgres: seeded rows", ok,
-                     f"users {users}/{len(handles)}, activities {activities}/{len(activity_ids)}")
+                     f"users {found.users}/{len(handles)}, activities {found.activities}/{len(activity_ids)}")
 
     def unique_handles() -> Check:
-        with postgres.connect(endpoints.postgres_url) as conn:
-            dupes = conn.execute(
-                "select handle from users group by handle having count(*) > 1 order by handle"
-            ).fetchall()
-        return Check("postgres: handles unique", not dupes, ", ".join(d[0] for d in dupes) or "all unique")
+        dupes = facts().duplicate_handles
+        return Check("postgres: handles unique", not dupes, ", ".join(dupes) or "all unique")
 
     checks = [_guarded("postgres: seeded rows", counts), _guarded("postgres: handles unique", unique_handles)]
     if not settings.is_prod:
-        checks.append(_guarded("postgres: cognito ids synced", lambda: _cognito_ids_synced(settings, endpoints, handles)))
+        checks.append(_guarded("postgres: cognito ids synced",
+                               lambda: _cognito_ids_synced(settings, endpoints, facts().subs)))
     return checks
 
 
-def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, handles: list[str]) -> Check:
-    from . import cognito, postgres
+def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str, str | None]) -> Check:
+    from . import cognito
 
     pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
     if pool_id is None:
         return Check("postgres: cognito ids synced", False, f"user pool {settings.user_pool_name!r} not found")
     subs = {u.handle: u.sub for u in cognito.list_users(endpoints, pool_id) if u.handle}
-    with postgres.connect(endpoints.postgres_url) as conn:
-        rows = conn.execute(
-            "select handle, cognito_user_id from users where handle = any(%s)", (handles,)
-        ).fetchall()
-    wrong = [handle for handle, sub in rows if sub in (None, "MOCK") or sub != subs.get(handle)]
+    wrong = [handle for handle, sub in rows.items() if sub in (None, "MOCK") or sub != subs.get(handle)]
     return Check("postgres: cognito ids synced", not wrong,
                  f"not synced: {', '.join(sorted(wrong))}" if wrong else f"{len(rows)} users match their Cognito sub")
 
@@ -111,28 +177,30 @@ def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, handles: list[
 # --- DynamoDB ----------------------------------------------------------------------------
 
 
-def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, full: bool) -> list[Thunk]:
+def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
     from . import dynamo
     from .messaging import Messages
 
     spec = dynamo.table_spec(settings)
     client = endpoints.client("dynamodb")
     messages = Messages(client, spec.name)
-    # Several checks read the same partition; each is read once per run.
-    listing = functools.lru_cache(maxsize=None)(lambda c: _message_items(client, spec.name, c))
-    groups_of = functools.lru_cache(maxsize=None)(
-        lambda user_uuid: _all_items(lambda cursor: messages.list_message_groups(user_uuid, limit=20, cursor=cursor)))
+    conversations = conversations_to_check(fixtures, depth)
+    listing = {c.id: SharedRead(lambda c=c: _message_items(client, spec.name, c)) for c in conversations}
+    members = {fixtures.user(handle).uuid for c in conversations for handle in c.members}
+    groups = {user_uuid: SharedRead(lambda u=user_uuid: _all_items(
+        lambda cursor: messages.list_message_groups(u, limit=20, cursor=cursor))) for user_uuid in members}
     checks = [_guarded("dynamodb: table matches spec", lambda: _table_matches(endpoints, spec))]
-    for conversation in fixtures.conversations:
+    for conversation in conversations:
+        items = listing[conversation.id]
         checks.append(_guarded(f"dynamodb: {conversation.id}: message count",
-                               lambda c=conversation: _message_count(listing(c), c)))
+                               lambda c=conversation, items=items: _message_count(items(), c)))
         checks.append(_guarded(f"dynamodb: {conversation.id}: pattern A",
-                               lambda c=conversation: _pattern_a(messages, listing(c), c)))
+                               lambda c=conversation, items=items: _pattern_a(messages, items(), c)))
         checks.append(_guarded(f"dynamodb: {conversation.id}: pattern B",
-                               lambda c=conversation: _pattern_b(groups_of, fixtures, c)))
+                               lambda c=conversation: _pattern_b(lambda u: groups[u](), fixtures, c)))
         checks.append(_guarded(f"dynamodb: {conversation.id}: group index",
                                lambda c=conversation: _group_index(client, spec, c)))
-    if full:
+    if depth is Depth.FULL:
         checks.append(_guarded("dynamodb: full scan shapes", lambda: _full_scan(client, spec.name)))
     return checks
 
@@ -266,7 +334,8 @@ def verify(settings: Settings, full: bool = False, as_json: bool = False) -> lis
     from .fixtures import load_fixtures
     from .services import endpoints_for
 
-    checks = run_checks(settings, endpoints_for(settings), load_fixtures(settings.seeds_dir), full=full)
+    checks = run_checks(settings, endpoints_for(settings), load_fixtures(settings.seeds_dir),
+                        Depth.FULL if full else Depth.QUICK)
     if as_json:
         print_json([c.__dict__ for c in checks])
     else:

@@ -57,6 +57,9 @@ def test_cold_up_verifies_and_second_up_writes_nothing(cli) -> None:
     assert sum(step["writes"] for step in second["steps"]) == 0
     assert _snapshot(cli) == before
     assert "password" not in json.dumps(second)
+    # A run that changed nothing spot-checks; one that seeded reads every conversation.
+    details = [{step["step"]: step["detail"] for step in report["steps"]}["verify"] for report in (first, second)]
+    assert "spot" not in details[0] and "spot checks passed" in details[1], details
 
     cli("verify", "--full")
 

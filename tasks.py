@@ -8,7 +8,7 @@ libraries are imported inside the library functions, so listing tasks is fast.
 from __future__ import annotations
 
 import functools
-import os
+import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from invoke import Collection, Exit, task
@@ -32,11 +32,20 @@ FLAG_NAMES = {"ready_timeout": "--timeout"}
 
 
 def _settings(c: Any, **flags: Any) -> Settings:
-    from bootstrap.config import OPTION_BY_NAME, resolve_settings
+    from bootstrap.config import resolve_settings
 
-    file_values = dict(c.config.get("cruddur", {}) or {})
-    known = {name: value for name, value in flags.items() if name in OPTION_BY_NAME}
-    return resolve_settings(file_values, os.environ, known, FLAG_NAMES)
+    return resolve_settings(**_settings_inputs(c, flags))
+
+
+def _settings_inputs(c: Any, flags: dict[str, Any]) -> dict[str, Any]:
+    """What settings are resolved from, besides the environment: invoke.yaml's values and the flags."""
+    from bootstrap.config import OPTION_BY_NAME
+
+    return {
+        "file_values": dict(c.config.get("cruddur", {}) or {}),
+        "flags": {name: value for name, value in flags.items() if name in OPTION_BY_NAME},
+        "flag_names": FLAG_NAMES,
+    }
 
 
 def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,16 +54,14 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from bootstrap import process
-        from bootstrap.errors import BootstrapError
+        from bootstrap.errors import BootstrapError, exit_status
 
         try:
             result = body(*args, **kwargs)
-        except BootstrapError as exc:
-            process.finished(exc.exit_code)
-            raise Exit(f"error: {exc}", code=exc.exit_code) from None
-        except KeyboardInterrupt:
-            process.finished(130)
-            raise Exit("interrupted; run the same command again to finish the job", code=130) from None
+        except (BootstrapError, KeyboardInterrupt) as exc:
+            code, message = exit_status(exc)  # type: ignore[misc]
+            process.finished(code)
+            raise Exit(message, code=code) from None
         except Exit as exc:
             process.finished(exc.code)
             raise
@@ -79,16 +86,18 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 def up(c, target=None, backend=None, timeout=None, fresh=False, yes=False, dry_run=False, json=False):
     """Bring up a ready, seeded, verified environment; a rerun changes only what changed."""
     from bootstrap import up as pipeline
-    from bootstrap.guard import require_local
+    from bootstrap import warmstart
 
-    settings = _settings(c, target=target, backend=backend, ready_timeout=timeout)
-    if fresh and not dry_run:
-        pipeline.confirm_fresh(settings, yes)
-    # After confirm_fresh, so that `up --fresh --target prod` still names what it would destroy.
-    require_local(settings, "invoke up (it starts local services and seeds fixtures; on prod run "
-                            "db.schema-load, ddb.schema-load and db.update-cognito-user-ids with --target prod)")
-    report = pipeline.up(settings, fresh=fresh, dry_run=dry_run, on_wait=pipeline.say_waiting)
-    pipeline.print_report(report, as_json=json)
+    from bootstrap.config import resolve_settings
+
+    inputs = _settings_inputs(c, {"target": target, "backend": backend, "ready_timeout": timeout})
+    settings = resolve_settings(**inputs)
+    options = {"fresh": fresh, "yes": yes, "dry_run": dry_run, "json": json}
+    if not fresh:
+        code = warmstart.delegate(settings, {**inputs, "options": options, "argv": ["invoke", *sys.argv[1:]]})
+        if code is not None:
+            raise Exit(code=code)
+    pipeline.run_task(settings, **options)
 
 
 @task(help=_help(

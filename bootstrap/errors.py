@@ -52,6 +52,18 @@ class VerifyError(BootstrapError):
     """One or more verification checks failed."""
 
 
+INTERRUPTED = "interrupted; run the same command again to finish the job"
+
+
+def exit_status(exc: BaseException) -> tuple[int, str] | None:
+    """The exit code and message for our errors and Ctrl-C; None for anything else (a bug: let it show)."""
+    if isinstance(exc, BootstrapError):
+        return exc.exit_code, f"error: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, INTERRUPTED
+    return None
+
+
 @contextlib.contextmanager
 def aws_errors(what: str, not_found_hint: str | None = None) -> Iterator[None]:
     """Turn botocore failures into our errors, saying what we were doing.

@@ -55,14 +55,18 @@ def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
 def down(settings: Settings, purge: bool = False) -> None:
     if settings.is_prod:
         raise RefusedError("`invoke down` stops local services only; it has nothing to do on prod")
+    from . import warmstart
+
     state = StateDir(settings.state_dir)
+    # First, so that no warm `up` starts while the services stop.
+    warm = warmstart.stop(state)
     backend = select_backend(settings, state)
     moto_running = any(s.name == "moto" and s.is_running() for s in backend.services)
     if backend.name == "embedded" and moto_running and not purge:  # --purge deletes the snapshot anyway
         from .snapshot import save_before_stop
 
         save_before_stop(local_endpoints(settings, backend, state), state)
-    stopped = stop_all(backend)
+    stopped = stop_all(backend) + ([warmstart.NAME] if warm else [])
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if purge:
         for service in backend.services:
@@ -74,6 +78,8 @@ def down(settings: Settings, purge: bool = False) -> None:
 
 def status(settings: Settings, as_json: bool = False) -> bool:
     """Print one row per service; True when every service is running and ready."""
+    from . import warmstart
+
     if settings.is_prod:
         raise RefusedError("`invoke status` shows local services only; the prod target has none")
     state = StateDir(settings.state_dir)
@@ -84,8 +90,9 @@ def status(settings: Settings, as_json: bool = False) -> bool:
     for row in status_of(backend):
         ready = ready_by_name.get(row.name, False)
         rows.append({**row.__dict__, "ready": ready})
+    warm_pid = warmstart.pid(state)
     if as_json:
-        print_json({"backend": backend.name, "reason": backend.reason, "services": rows})
+        print_json({"backend": backend.name, "reason": backend.reason, "services": rows, "warm_start_pid": warm_pid})
     else:
         say(f"backend: {backend.name} ({backend.reason})")
         print_table(
@@ -93,6 +100,8 @@ def status(settings: Settings, as_json: bool = False) -> bool:
             [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
              for r in rows],
         )
+        say(f"warm starter: running (pid {warm_pid})" if warm_pid else
+            "warm starter: not running (the next `invoke up` starts it)")
     # A port that answers while our process is gone belongs to someone else: not ready for us.
     return all(r["ready"] and r["running"] is not False for r in rows)
 

@@ -372,6 +372,23 @@ def _running_endpoints(settings: Settings) -> Endpoints | None:
         return None
 
 
+def run_task(settings: Settings, *, fresh: bool = False, yes: bool = False, dry_run: bool = False,
+             json: bool = False) -> None:
+    """The ``invoke up`` task: confirm, bring the environment up, report; then keep a warm starter."""
+    from . import warmstart
+    from .guard import require_local
+
+    if fresh and not dry_run:
+        confirm_fresh(settings, yes)
+    # After confirm_fresh, so that `up --fresh --target prod` still names what it would destroy.
+    require_local(settings, "invoke up (it starts local services and seeds fixtures; on prod run "
+                            "db.schema-load, ddb.schema-load and db.update-cognito-user-ids with --target prod)")
+    report = up(settings, fresh=fresh, dry_run=dry_run, on_wait=say_waiting)
+    print_report(report, as_json=json)
+    if not dry_run:
+        warmstart.ensure_running(settings)
+
+
 # --- talking to the user ----------------------------------------------------------------
 
 

@@ -43,6 +43,8 @@ NAME = "warmstart"
 # A starter nobody used for this long exits; the next `up` starts another.
 IDLE_EXIT_SECONDS = 30 * 60.0
 CONNECT_TIMEOUT = 1.0
+# From connecting to the child's pid: the starter answers at once unless the machine is swamped.
+HANDOVER_TIMEOUT = 10.0
 _HEADER = struct.Struct("!I")
 _PEER = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -110,6 +112,7 @@ def _hand_over(state_root: Path, request: dict[str, Any]) -> tuple[socket.socket
     try:
         sock.settimeout(CONNECT_TIMEOUT)
         sock.connect(socket_address(state_root))
+        sock.settimeout(HANDOVER_TIMEOUT)
         socket.send_fds(sock, [b"F"], [0, 1, 2])
         _send(sock, request)
         answer = _receive(sock)
@@ -273,10 +276,7 @@ def _serve_one(listener: socket.socket, connection: socket.socket, fingerprint: 
                 _send(connection, {"refused": refusal})
                 _log(f"refused a run: {refusal}")
                 return "changed" not in refusal
-            child = os.fork()
-            if child == 0:
-                _run_child(listener, connection, fds, request)
-            _log(f"run in pid {child}: {' '.join(request.get('argv', []))}")
+            _fork_child(listener, connection, fds, request)
         except (OSError, ValueError, EOFError) as exc:
             _log(f"could not take a run: {exc}")
         finally:
@@ -296,6 +296,32 @@ def _refusal(connection: socket.socket, request: dict[str, Any], fds: list[int],
     return None
 
 
+def _fork_child(listener: socket.socket, connection: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
+    """Fork the run; it starts only once the caller has its pid, so the caller never runs it a second time.
+
+    A caller that got no pid (it gave up waiting, or went away) runs in-process;
+    a child whose pid could not be delivered is killed before it does anything.
+    """
+    go_read, go_write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(go_write)
+        if os.read(go_read, 1) != b"1":
+            os._exit(1)
+        os.close(go_read)
+        _run_child(listener, connection, fds, request)
+    os.close(go_read)
+    try:
+        _send(connection, {"pid": child})
+    except OSError:
+        os.kill(child, signal.SIGKILL)
+        os.close(go_write)
+        raise
+    os.write(go_write, b"1")
+    os.close(go_write)
+    _log(f"run in pid {child}: {' '.join(request.get('argv', []))}")
+
+
 def _run_child(listener: socket.socket, connection: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
     """In the forked child: become the caller, run ``up``, report the exit code; never returns."""
     global _in_child
@@ -305,7 +331,6 @@ def _run_child(listener: socket.socket, connection: socket.socket, fds: list[int
         listener.close()
         os.setsid()
         _adopt_caller(fds, request)
-        _send(connection, {"pid": os.getpid()})
         code = _run_up(request)
     except BaseException:  # noqa: BLE001 - reported, and the exit code says it failed
         import traceback

@@ -84,10 +84,9 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 ))
 @_friendly
 def up(c, target=None, backend=None, timeout=None, fresh=False, yes=False, dry_run=False, json=False):
-    """Bring up a ready, seeded, verified environment; a rerun changes only what changed."""
-    from bootstrap import up as pipeline
+    """Bring up a ready, seeded, verified environment; a rerun changes only what changed (and starts fast:
+    a background warm starter, stopped by `invoke down`, runs it; CRUDDUR_WARM_START=0 turns that off)."""
     from bootstrap import warmstart
-
     from bootstrap.config import resolve_settings
 
     inputs = _settings_inputs(c, {"target": target, "backend": backend, "ready_timeout": timeout})
@@ -97,6 +96,8 @@ def up(c, target=None, backend=None, timeout=None, fresh=False, yes=False, dry_r
         code = warmstart.delegate(settings, {**inputs, "options": options, "argv": ["invoke", *sys.argv[1:]]})
         if code is not None:
             raise Exit(code=code)
+    from bootstrap import up as pipeline
+
     pipeline.run_task(settings, **options)
 
 
@@ -116,7 +117,7 @@ def verify(c, target=None, backend=None, full=False, json=False):
 @task(help=_help("backend", purge="also delete .cruddur/ (all local data)"))
 @_friendly
 def down(c, purge=False, backend=None):
-    """Stop the local services (data is kept unless --purge)."""
+    """Stop the local services and the warm starter (data is kept unless --purge)."""
     from bootstrap import lifecycle
 
     lifecycle.down(_settings(c, backend=backend), purge=purge)

@@ -62,8 +62,12 @@ def socket_address(state_root: Path) -> bytes:
 
 
 def code_fingerprint(root: Path = PROJECT_ROOT) -> str:
-    """What a starter's imports depend on: the interpreter, our sources and the installed packages."""
-    parts = [sys.executable, sys.version]
+    """What a starter's imports depend on: the interpreter, our sources and the installed packages.
+
+    The interpreter by its real path: a venv's ``python`` and ``python3`` are one
+    interpreter, and ``invoke`` (python3) and ``python -m invoke`` must share a starter.
+    """
+    parts = [os.path.realpath(sys.executable), sys.version]
     packages = Path(sysconfig.get_paths()["purelib"])
     for path in sorted([root / "tasks.py", *(root / "bootstrap").glob("*.py")]) + [packages]:
         try:

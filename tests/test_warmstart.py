@@ -41,6 +41,17 @@ def test_the_fingerprint_changes_with_any_source_file(tmp_path: Path) -> None:
     assert warmstart.code_fingerprint(tmp_path) != before
 
 
+def test_python_and_python3_of_one_venv_get_one_fingerprint() -> None:
+    """`invoke` runs as python3, `python -m invoke` as python: both must be served by one starter."""
+    names = [name for name in ("python", "python3") if (Path(sys.executable).parent / name).exists()]
+    if len(names) < 2:
+        pytest.skip(f"this environment has only {names} next to {sys.executable}")
+    code = "from bootstrap.warmstart import code_fingerprint; print(code_fingerprint())"
+    prints = {subprocess.run([str(Path(sys.executable).parent / name), "-c", code], cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, check=True).stdout for name in names}
+    assert len(prints) == 1
+
+
 def test_our_errors_and_ctrl_c_map_to_exit_codes_and_other_errors_do_not() -> None:
     assert exit_status(ConfigError("bad port")) == (2, "error: bad port")
     assert exit_status(ServiceError("down")) == (1, "error: down")

@@ -100,8 +100,11 @@ def status(settings: Settings, as_json: bool = False) -> bool:
             [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
              for r in rows],
         )
-        say(f"warm starter: running (pid {warm_pid})" if warm_pid else
-            "warm starter: not running (the next `invoke up` starts it)")
+        if warm_pid:
+            say(f"warm starter: running (pid {warm_pid})")
+        else:
+            say("warm starter: not running " + ("(the next `invoke up` starts it)" if settings.warm_start
+                                                else f"(turned off by {settings.sources.get('warm_start')})"))
     # A port that answers while our process is gone belongs to someone else: not ready for us.
     return all(r["ready"] and r["running"] is not False for r in rows)
 

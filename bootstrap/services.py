@@ -106,7 +106,7 @@ def choose_port(state: StateDir, service: str, preferred: int) -> int:
 # --- processes ---------------------------------------------------------------
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     import psutil
 
     try:
@@ -116,7 +116,7 @@ def _process_alive(pid: int) -> bool:
         return False
 
 
-def _cmdline(pid: int) -> str:
+def command_line(pid: int) -> str:
     import psutil
 
     try:
@@ -150,7 +150,7 @@ def find_owned_process(state_root: Path, service: str) -> int | None:
 
 def port_of(pid: int) -> int | None:
     """The ``-p PORT`` a service was started with, read back from its command line."""
-    words = " ".join(_cmdline(pid).split()).split(" ")
+    words = " ".join(command_line(pid).split()).split(" ")
     for flag, value in zip(words, words[1:]):
         if flag == "-p" and value.isdigit():
             return int(value)
@@ -250,7 +250,7 @@ class EmbeddedPostgres(_LocalProcess):
             pid = int(pid_file.read_text().splitlines()[0])
         except (FileNotFoundError, IndexError, ValueError):
             return find_owned_process(self.state.root, self.name)
-        return pid if _process_alive(pid) and "postgres" in _cmdline(pid) else None
+        return pid if process_alive(pid) and "postgres" in command_line(pid) else None
 
     def is_running(self) -> bool:
         return self.pid() is not None
@@ -435,7 +435,7 @@ class MotoServer(_LocalProcess):
             pid = int(self.state.pid_file(self.name).read_text().strip())
         except (FileNotFoundError, ValueError):
             return find_owned_process(self.state.root, self.name)
-        return pid if _process_alive(pid) and "moto" in _cmdline(pid) else None
+        return pid if process_alive(pid) and "moto" in command_line(pid) else None
 
     def is_running(self) -> bool:
         return self.pid() is not None

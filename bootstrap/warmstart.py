@@ -45,6 +45,7 @@ IDLE_EXIT_SECONDS = 30 * 60.0
 CONNECT_TIMEOUT = 1.0
 # From connecting to the child's pid: the starter answers at once unless the machine is swamped.
 HANDOVER_TIMEOUT = 10.0
+OUT_OF_DATE = "the sources or packages changed since this starter started"
 _HEADER = struct.Struct("!I")
 _PEER = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
@@ -165,13 +166,13 @@ def _current_umask() -> int:
 
 def pid(state: StateDir) -> int | None:
     """The running starter of this state folder, from its pid file."""
-    from .services import _cmdline, _process_alive
+    from .services import command_line, process_alive
 
     try:
         found = int(state.pid_file(NAME).read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return found if _process_alive(found) and "bootstrap.warmstart" in _cmdline(found) else None
+    return found if process_alive(found) and "bootstrap.warmstart" in command_line(found) else None
 
 
 def ensure_running(settings: Settings) -> None:
@@ -279,7 +280,7 @@ def _serve_one(listener: socket.socket, connection: socket.socket, fingerprint: 
             if refusal:
                 _send(connection, {"refused": refusal})
                 _log(f"refused a run: {refusal}")
-                return "changed" not in refusal
+                return refusal != OUT_OF_DATE
             _fork_child(listener, connection, fds, request)
         except (OSError, ValueError, EOFError) as exc:
             _log(f"could not take a run: {exc}")
@@ -296,7 +297,7 @@ def _refusal(connection: socket.socket, request: dict[str, Any], fds: list[int],
     if len(fds) != 3:
         return "the standard streams did not arrive"
     if request.get("fingerprint") != fingerprint:
-        return "the sources or packages changed since this starter started"
+        return OUT_OF_DATE
     return None
 
 

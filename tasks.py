@@ -8,7 +8,6 @@ libraries are imported inside the library functions, so listing tasks is fast.
 from __future__ import annotations
 
 import functools
-import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 from invoke import Collection, Exit, task
@@ -93,7 +92,7 @@ def up(c, target=None, backend=None, timeout=None, fresh=False, yes=False, dry_r
     settings = resolve_settings(**inputs)
     options = {"fresh": fresh, "yes": yes, "dry_run": dry_run, "json": json}
     if not fresh:
-        code = warmstart.delegate(settings, {**inputs, "options": options, "argv": ["invoke", *sys.argv[1:]]})
+        code = warmstart.delegate(settings, {**inputs, "options": options})
         if code is not None:
             raise Exit(code=code)
     from bootstrap import up as pipeline

@@ -324,7 +324,8 @@ def _fork_child(listener: socket.socket, connection: socket.socket, fds: list[in
         raise
     os.write(go_write, b"1")
     os.close(go_write)
-    _log(f"run in pid {child}: {' '.join(request.get('argv', []))}")
+    chosen = [f"--{name.replace('_', '-')}" for name, value in sorted(request["options"].items()) if value]
+    _log(f"run in pid {child}: invoke up {' '.join(chosen)}".rstrip())
 
 
 def _run_child(listener: socket.socket, connection: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
@@ -368,7 +369,7 @@ def _adopt_caller(fds: list[int], request: dict[str, Any]) -> None:
     sys.stdin = open(0, encoding=encoding, closefd=False)  # noqa: SIM115 - the process's own stream
     sys.stdout = open(1, "w", encoding=encoding, closefd=False, buffering=1 if os.isatty(1) else -1)  # noqa: SIM115
     sys.stderr = open(2, "w", encoding=encoding, closefd=False, buffering=1)  # noqa: SIM115
-    sys.argv = list(request.get("argv") or ["invoke", "up"])
+    sys.argv = ["invoke", "up"]
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)

@@ -142,7 +142,7 @@ def test_a_starter_refuses_other_code_and_exits(cli) -> None:
     cli("up")
     pid = _starter_pid(cli)
     settings = resolve_settings({}, cli.env, {})
-    request = {"file_values": {}, "flags": {}, "flag_names": {}, "options": {}, "argv": ["invoke", "up"]}
+    request = {"file_values": {}, "flags": {}, "flag_names": {}, "options": {}}
 
     assert warmstart.delegate(settings, request, fingerprint="from another checkout") is None
     assert _gone(pid)

@@ -28,6 +28,7 @@ import dataclasses
 import logging
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -600,6 +601,10 @@ def print_report(head: dict[str, Any], options: Options, figures: Sequence[Figur
                 title=title_line(head, options))
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """0 when every measurement ran (missed targets show in the table), 1 when one failed, 130 on Ctrl-C."""
     from .errors import BootstrapError
@@ -607,6 +612,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     head = header()
     say(title_line(head, options))
+    # A `kill` cleans up like Ctrl-C: the temp state folders' services are stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         figures = run_benchmark(options)
     except KeyboardInterrupt:

@@ -143,7 +143,7 @@ class Settings:
     connection_url: str | None
     prod_connection_url: str | None
     aws_endpoint_url: str | None
-    warm_start: bool = True
+    warm_start: bool
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -280,7 +280,7 @@ class Cli:
 
     @classmethod
     def fresh(cls, root: Path) -> "Cli":
-        from .services import free_port
+        from .processes import free_port
 
         state_dir = root / f"cli-{uuid.uuid4().hex[:8]}" / ".cruddur"
         env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_PREFIXES)}
@@ -416,7 +416,7 @@ def embedded_stack(root: Path) -> Iterator[Stack]:
     """Embedded Postgres and a moto server in ``root``, ready; both stopped on the way out."""
     from .config import resolve_settings
     from .lifecycle import running_services
-    from .services import free_port
+    from .processes import free_port
 
     settings = resolve_settings({}, {}, {"state_dir": str(root / "stack" / ".cruddur"), "pg_port": free_port(),
                                          "ddb_port": free_port(), "backend": "embedded"})

@@ -73,8 +73,10 @@ class AwsProbe:
         getattr(client, self.operation)(**dict(self.arguments))
 
 
-def dynamodb_probe(endpoints: Endpoints, log_path: Path | None = None) -> AwsProbe:
-    return AwsProbe(endpoints, "dynamodb", "list_tables", (("Limit", 1),), "dynamodb", log_path)
+def dynamodb_probe(endpoints: Endpoints, log_path: Path | None = None, also: str | None = None) -> AwsProbe:
+    """ListTables answers; ``also`` is a further hint (this shell's credentials that DynamoDB Local refuses)."""
+    hint = "is the DynamoDB endpoint running? see `invoke status`" + (f"; also: {also}" if also else "")
+    return AwsProbe(endpoints, "dynamodb", "list_tables", (("Limit", 1),), "dynamodb", log_path, hint)
 
 
 def cognito_probe(endpoints: Endpoints, log_path: Path | None = None) -> AwsProbe:
@@ -111,7 +113,7 @@ def wait_all(probes: list[Probe], timeout: float) -> None:
 
 
 def _timeout_message(probe: Probe, timeout: float, last: BaseException | None) -> str:
-    from .services import log_tail
+    from .processes import log_tail
 
     lines = [
         f"{probe.service} at {probe.endpoint} was not ready after {timeout:g}s.",

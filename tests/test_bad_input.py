@@ -25,7 +25,7 @@ import pytest
 
 from bootstrap.config import Endpoints
 from bootstrap.fixtures import activity_uuid, group_uuid, user_uuid
-from bootstrap.services import free_port
+from bootstrap.processes import free_port
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli
 
 TABLE = "cruddur-messages"

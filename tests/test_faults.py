@@ -27,7 +27,8 @@ import pytest
 
 from bootstrap.config import Endpoints
 from bootstrap.fixtures import load_fixtures
-from bootstrap.services import POSTGRES_SYSTEM_USER, free_port
+from bootstrap.processes import free_port
+from bootstrap.services import POSTGRES_SYSTEM_USER
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli
 
 TABLE = "cruddur-messages"

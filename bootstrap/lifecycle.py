@@ -155,6 +155,9 @@ def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
+COGNITO_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
+
+
 def env_variables(settings: Settings) -> dict[str, str]:
     """The variables the Cruddur app reads, for the current target."""
     if settings.is_prod:
@@ -168,6 +171,10 @@ def env_variables(settings: Settings) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": LOCAL_AWS_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_SECRET_ACCESS_KEY,
     }
+    if endpoints.cognito_endpoint_url:
+        # Cognito is served apart from DynamoDB (beside DynamoDB Local, or the docker backend's container):
+        # boto3's service-specific variable sends Cognito clients there and everything else to AWS_ENDPOINT_URL.
+        variables[COGNITO_ENDPOINT_VARIABLE] = endpoints.cognito_endpoint_url
     if endpoints.user_pool_id:
         variables["AWS_COGNITO_USER_POOL_ID"] = endpoints.user_pool_id
     return variables

@@ -159,6 +159,13 @@ class Cli:
             )
         return result
 
+    def endpoints(self) -> Endpoints:
+        """The endpoints that `invoke env` hands the app."""
+        values = self.exported()
+        return Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"], values["AWS_DEFAULT_REGION"],
+                         values.get("AWS_COGNITO_USER_POOL_ID"),
+                         values.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"))
+
     def exported(self) -> dict[str, str]:
         """The variables `invoke env` prints, as the shell would see them after `eval`."""
         import shlex

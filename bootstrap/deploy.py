@@ -313,8 +313,9 @@ def observe(endpoints: Endpoints, spec: WorkerSpec) -> Observed:
         mappings = [] if function is None else [
             mapping for page in functions.get_paginator("list_event_source_mappings").paginate(
                 FunctionName=spec.function_name) for mapping in page["EventSourceMappings"]]
+    # botocore hands IAM's URL-encoded policy documents over already decoded into dicts.
     return Observed(table["TableArn"], table.get("LatestStreamArn") if stream_on else None,
-                    _as_document(trust), _as_document(policy), function, mappings)
+                    trust, policy, function, mappings)
 
 
 def _missing_as_none(read: Any) -> Any:
@@ -326,15 +327,6 @@ def _missing_as_none(read: Any) -> Any:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchEntity", "ResourceNotFoundException"):
             return None
         raise
-
-
-def _as_document(document: Any) -> Any:
-    """IAM documents arrive decoded by botocore; a string is a client that did not decode them."""
-    if isinstance(document, str):
-        from urllib.parse import unquote
-
-        return json.loads(unquote(document))
-    return document
 
 
 def apply(endpoints: Endpoints, spec: WorkerSpec, package: Package, observed: Observed,

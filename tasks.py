@@ -403,8 +403,8 @@ def ddb_list_conversations(c, target=None, handle=None):
 @task(name="deploy-stream-worker", help=_help(
     "target", yes="confirm creating or updating the Lambda, its role, policy and trigger on prod",
     dry_run="print the plan and change nothing",
-    batch_size="stream records per invocation (default 100; CRUDDUR_STREAM_BATCH_SIZE)",
-    starting_position="LATEST (default) or TRIM_HORIZON: where a new trigger starts reading"))
+    batch_size="stream records per invocation, 1-10000 (setting stream_batch_size: `invoke env --explain`)",
+    starting_position="LATEST or TRIM_HORIZON: where a new trigger starts reading (setting stream_starting_position)"))
 @_friendly
 def ddb_deploy_stream_worker(c, target=None, yes=False, dry_run=False, batch_size=None, starting_position=None):
     """Deploy pattern E's stream Lambda on prod: function, role, policy, trigger; a rerun changes only what changed."""

@@ -32,7 +32,7 @@ import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .config import Endpoints, Settings
 from .errors import DriftError, aws_errors
@@ -247,7 +247,8 @@ def plan_deployment(spec: WorkerSpec, package: Package, observed: Observed) -> l
         changes.append(Change("role", "create", f"{spec.role_name}, assumable by {LAMBDA_PRINCIPAL}"))
     elif canonical(observed.trust) != canonical(trust_policy()):
         changes.append(Change("role", "update", f"{spec.role_name}: trust only {LAMBDA_PRINCIPAL}"))
-    if observed.policy is None or canonical(observed.policy) != canonical(execution_policy(spec, observed.table_arn)):
+    policy = execution_policy(spec, observed.table_arn)
+    if observed.policy is None or canonical(observed.policy) != canonical(policy):
         verb = "create" if observed.policy is None else "update"
         changes.append(Change("policy", verb, f"{spec.policy_name}: stream read, index query, "
                                               f"group item writes on {spec.table_name}, its logs"))
@@ -359,12 +360,25 @@ def apply(endpoints: Endpoints, spec: WorkerSpec, package: Package, observed: Ob
                 functions.update_event_source_mapping(UUID=change.mapping_uuid, BatchSize=spec.batch_size,
                                                       Enabled=True)
             else:
-                functions.create_event_source_mapping(
+                _once_role_propagated(lambda: functions.create_event_source_mapping(
                     EventSourceArn=observed.stream_arn, FunctionName=spec.function_name,
-                    BatchSize=spec.batch_size, StartingPosition=spec.starting_position, Enabled=True)
+                    BatchSize=spec.batch_size, StartingPosition=spec.starting_position, Enabled=True))
 
 
 def _create_function(functions: Any, spec: WorkerSpec, package: Package, arn: str) -> None:
+    _once_role_propagated(lambda: functions.create_function(
+        FunctionName=spec.function_name, Code={"ZipFile": package.data},
+        Description="Cruddur pattern E: moves message groups to their newest message", **spec.configuration(arn)))
+    _wait(functions, "function_active_v2", spec)
+
+
+def _once_role_propagated(call: Callable[[], Any]) -> Any:
+    """``call``, retried while Lambda says the role (or its new policy) cannot be used yet.
+
+    IAM is eventually consistent: right after a role or its policy is written,
+    CreateFunction and CreateEventSourceMapping may be refused with an
+    InvalidParameterValueException naming the role, for some seconds.
+    """
     from botocore.exceptions import ClientError
     from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
@@ -372,13 +386,9 @@ def _create_function(functions: Any, spec: WorkerSpec, package: Package, arn: st
         return (isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code")
                 == "InvalidParameterValueException" and "role" in str(exc).lower())
 
-    for attempt in Retrying(retry=retry_if_exception(role_not_ready), stop=stop_after_attempt(ROLE_PROPAGATION_ATTEMPTS),
-                            wait=wait_fixed(ROLE_PROPAGATION_WAIT), reraise=True):
-        with attempt:
-            functions.create_function(FunctionName=spec.function_name, Code={"ZipFile": package.data},
-                                      Description="Cruddur pattern E: moves message groups to their newest message",
-                                      **spec.configuration(arn))
-    _wait(functions, "function_active_v2", spec)
+    retrying = Retrying(retry=retry_if_exception(role_not_ready), stop=stop_after_attempt(ROLE_PROPAGATION_ATTEMPTS),
+                        wait=wait_fixed(ROLE_PROPAGATION_WAIT), reraise=True)
+    return retrying(call)
 
 
 def _wait(functions: Any, waiter: str, spec: WorkerSpec) -> None:

@@ -67,7 +67,8 @@ def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: D
     if settings.is_prod:
         thunks = _prod_checks(settings, endpoints, depth)
     else:
-        thunks = _postgres_checks(settings, endpoints, fixtures) + _dynamodb_checks(settings, endpoints, fixtures, depth)
+        thunks = _postgres_checks(settings, endpoints, fixtures)
+        thunks += _dynamodb_checks(settings, endpoints, fixtures, depth)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return list(pool.map(lambda thunk: thunk(), thunks))
 
@@ -395,8 +396,8 @@ def _stream_trigger(endpoints: Endpoints, table: str) -> Check:
     mappings = endpoints.client("lambda").list_event_source_mappings(EventSourceArn=stream_arn)["EventSourceMappings"]
     enabled = [m for m in mappings if m.get("State") in ("Enabled", "Enabling", "Updating", "Creating")]
     functions = ", ".join(sorted(m["FunctionArn"].rpartition(":")[2] for m in enabled))
-    return Check("dynamodb: stream has a trigger", bool(enabled),
-                 f"function {functions}" if enabled else "no enabled trigger: run `invoke ddb.deploy-stream-worker --target prod`")
+    detail = f"function {functions}" if enabled else "none enabled: `invoke ddb.deploy-stream-worker --target prod`"
+    return Check("dynamodb: stream has a trigger", bool(enabled), detail)
 
 
 def _pages(operation: Callable[..., dict[str, Any]], **arguments: Any) -> Iterator[dict[str, Any]]:

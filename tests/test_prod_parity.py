@@ -72,11 +72,13 @@ class Prod:
     function: str
     pool_id: str
 
-    def run(self, *args: str, check: bool = True, cwd: Path = PROJECT_ROOT, **extra: str) -> subprocess.CompletedProcess:
+    def run(self, *args: str, check: bool = True, cwd: Path = PROJECT_ROOT, **extra: str) -> Any:
+        """``invoke *args`` as a process in this production's environment (plus ``extra``)."""
         result = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=cwd, env={**self.env, **extra},
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, check=False)
         if check and result.returncode != 0:
-            raise AssertionError(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+            command = " ".join(args)
+            raise AssertionError(f"invoke {command} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
         return result
 
     def client(self, service: str) -> Any:
@@ -212,7 +214,8 @@ def test_verify_on_prod_names_what_production_lacks_not_fixture_rows(prod: Prod)
 def test_schema_load_on_prod_creates_the_contracts_table_and_reports_drift(prod: Prod) -> None:
     prod.run("ddb.schema-load", "--target", "prod")
     table = prod.client("dynamodb").describe_table(TableName=prod.table)["Table"]
-    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
+                                  {"AttributeName": "sk", "KeyType": "RANGE"}]
     [index] = table["GlobalSecondaryIndexes"]
     assert (index["IndexName"], index["KeySchema"], index["Projection"]) == (
         "message-group-sk-index", [{"AttributeName": "message_group_uuid", "KeyType": "HASH"},
@@ -298,8 +301,8 @@ def test_deploy_creates_the_parts_then_updates_only_what_changed(prod: Prod, tmp
     prod.run("ddb.schema-load", "--target", "prod")
     plan = prod.run("ddb.deploy-stream-worker", "--target", "prod", "--dry-run")
     rows = [[cell.strip() for cell in line.split("│")] for line in plan.stdout.splitlines() if "│" in line]
-    assert [row[:2] for row in rows if row[0] != "part"] == [["role", "create"], ["policy", "create"], ["function", "create"],
-                                             ["trigger", "create"]]
+    assert [row[:2] for row in rows if row[0] != "part"] == [
+        ["role", "create"], ["policy", "create"], ["function", "create"], ["trigger", "create"]]
     assert f"ddb.deploy-stream-worker: would run {prod.function}" in plan.stderr
     assert not any(f["FunctionName"] == prod.function for f in prod.client("lambda").list_functions()["Functions"])
 

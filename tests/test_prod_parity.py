@@ -163,7 +163,12 @@ def _database_state(prod: Prod) -> tuple:
                      for table in ("users", "activities"))
 
 
+def _cognito_users(prod: Prod) -> list[dict[str, Any]]:
+    return prod.client("cognito-idp").list_users(UserPoolId=prod.pool_id)["Users"]
+
+
 def test_the_whole_prod_sequence_succeeds_then_a_rerun_changes_nothing(prod: Prod) -> None:
+    pool_before = _cognito_users(prod)
     for command, action in SEQUENCE:
         task, *flags = command.split()
         result = prod.run(task, "--target", "prod", *flags)
@@ -186,8 +191,8 @@ def test_the_whole_prod_sequence_succeeds_then_a_rerun_changes_nothing(prod: Pro
     assert f"function {prod.function}" in again.stdout
     [mapping] = aws_before["mappings"]
     assert mapping["EventSourceArn"] == aws_before["table"]["LatestStreamArn"]
-    subs = {u["Username"]: {a["Name"]: a["Value"] for a in u["Attributes"]}["sub"]
-            for u in prod.client("cognito-idp").list_users(UserPoolId=prod.pool_id)["Users"]}
+    assert _cognito_users(prod) == pool_before, "the sync reads Cognito and writes only the database"
+    subs = {u["Username"]: {a["Name"]: a["Value"] for a in u["Attributes"]}["sub"] for u in pool_before}
     assert _cognito_ids(prod) == subs
 
 

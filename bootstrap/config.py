@@ -29,7 +29,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("local", "prod")
 BACKENDS = ("auto", "embedded", "docker", "external")
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
-STARTING_POSITIONS = ("LATEST", "TRIM_HORIZON")
 
 # Dummy credentials for local endpoints only; moto accepts anything, and a
 # fixed pair keeps boto3 from searching (and possibly finding real) credentials.
@@ -127,7 +126,7 @@ OPTIONS: tuple[Option, ...] = (
            ("CRUDDUR_STREAM_BATCH_SIZE",), parse=_batch_size),
     Option("stream_starting_position", "LATEST",
            "where a new stream Lambda trigger starts reading: LATEST or TRIM_HORIZON (fixed once created)",
-           ("CRUDDUR_STREAM_STARTING_POSITION",), STARTING_POSITIONS),
+           ("CRUDDUR_STREAM_STARTING_POSITION",), ("LATEST", "TRIM_HORIZON")),
 )
 
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}

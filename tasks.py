@@ -28,7 +28,8 @@ def _help(*common: str, **extra: str) -> dict[str, str]:
 
 
 # Settings whose task flag has another name, so that errors name the flag the user typed.
-FLAG_NAMES = {"ready_timeout": "--timeout"}
+FLAG_NAMES = {"ready_timeout": "--timeout", "stream_batch_size": "--batch-size",
+              "stream_starting_position": "--starting-position"}
 
 
 def _settings(c: Any, **flags: Any) -> Settings:
@@ -207,22 +208,25 @@ def db_schema_load(c, target=None, force=False, yes=False):
 db.add_task(db_schema_load)
 
 
-@task(name="seed", help=_help("target"))
+@task(name="seed", help=_help("target", yes="confirm writing the demo fixtures into the prod database"))
 @_friendly
-def db_seed(c, target=None):
+def db_seed(c, target=None, yes=False):
     """Upsert the users and activities of seeds/ (keeps synced Cognito ids)."""
     from bootstrap import postgres
     from bootstrap.fixtures import load_fixtures
+    from bootstrap.guard import require_confirmation
     from bootstrap.services import endpoints_for
 
     settings = _settings(c, target=target)
     fixtures = load_fixtures(settings.seeds_dir)
-    _db_report(postgres.seed(endpoints_for(settings), fixtures))
+    endpoints = endpoints_for(settings)
+    require_confirmation(settings, yes, f"write the demo fixtures into {postgres.describe_seed(endpoints, fixtures)}")
+    _db_report(postgres.seed(endpoints, fixtures))
 db.add_task(db_seed)
 
 
 @task(name="setup", help=_help("target", fresh="drop the database first and rebuild it",
-                               yes="confirm --fresh on prod"))
+                               yes="confirm --fresh, or seeding the demo fixtures, on prod"))
 @_friendly
 def db_setup(c, target=None, fresh=False, yes=False):
     """Create the database, load the schema and seed it."""
@@ -236,6 +240,7 @@ def db_setup(c, target=None, fresh=False, yes=False):
     endpoints = endpoints_for(settings)
     if fresh:
         require_confirmation(settings, yes, f"drop and rebuild {postgres.describe_contents(endpoints)}")
+    require_confirmation(settings, yes, f"write the demo fixtures into {postgres.describe_seed(endpoints, fixtures)}")
     _db_report(*postgres.setup_database(endpoints, fixtures, fresh=fresh))
 db.add_task(db_setup)
 
@@ -348,13 +353,14 @@ def ddb_list_tables(c, target=None):
 
 
 @task(name="seed", help=_help(
-    "target", synthetic="also write GROUPS:MESSAGES generated conversations, e.g. 1000:100 (load tests)"))
+    "target", synthetic="also write GROUPS:MESSAGES generated conversations, e.g. 1000:100 (load tests)",
+    yes="confirm writing the demo conversations into the prod table"))
 @_friendly
-def ddb_seed(c, target=None, synthetic=None):
+def ddb_seed(c, target=None, synthetic=None, yes=False):
     """Write the conversations of seeds/conversations.yaml (users from Postgres); safe to re-run."""
     from bootstrap import dynamo
     from bootstrap.fixtures import load_fixtures
-    from bootstrap.guard import require_local
+    from bootstrap.guard import require_confirmation, require_local
     from bootstrap.services import endpoints_for
 
     settings = _settings(c, target=target)
@@ -362,6 +368,8 @@ def ddb_seed(c, target=None, synthetic=None):
         require_local(settings, "ddb.seed --synthetic (generated load-test data)")
     extra = dynamo.parse_synthetic(synthetic) if synthetic is not None else None
     fixtures = load_fixtures(settings.seeds_dir)
+    require_confirmation(settings, yes, f"write the demo conversations of seeds/ ({dynamo.describe_seed(fixtures)}) "
+                                        f"into the DynamoDB table {settings.table_name}")
     _say_step(dynamo.seed_from_fixtures(endpoints_for(settings), settings, fixtures, synthetic=extra))
 
 
@@ -407,6 +415,34 @@ def ddb_list_conversations(c, target=None, handle=None):
     user = dynamo.find_user(endpoints, handle or dynamo.first_user_handle(load_fixtures(settings.seeds_dir)))
     listing = dynamo.list_conversations(endpoints, dynamo.table_spec(settings), user.uuid)
     dynamo.show_conversations(listing, title=f"conversations of {user.handle}")
+
+
+@task(name="deploy-stream-worker", help=_help(
+    "target", yes="confirm creating or updating the Lambda, its role, policy and trigger on prod",
+    dry_run="print the plan and change nothing",
+    batch_size="stream records per invocation, 1-10000 (setting stream_batch_size: `invoke env --explain`)",
+    starting_position="LATEST or TRIM_HORIZON: where a new trigger starts reading (setting stream_starting_position)"))
+@_friendly
+def ddb_deploy_stream_worker(c, target=None, yes=False, dry_run=False, batch_size=None, starting_position=None):
+    """Deploy pattern E's stream Lambda on prod: function, role, policy, trigger; a rerun changes only what changed."""
+    from bootstrap import deploy
+    from bootstrap.config import PROJECT_ROOT
+    from bootstrap.console import print_table
+    from bootstrap.guard import require_confirmation, require_prod
+    from bootstrap.services import endpoints_for
+
+    settings = _settings(c, target=target, stream_batch_size=batch_size, stream_starting_position=starting_position)
+    require_prod(settings, "ddb.deploy-stream-worker (locally, `invoke ddb.stream-worker` applies the stream)")
+    spec = deploy.worker_spec(settings)
+    if not dry_run:
+        require_confirmation(settings, yes, f"create or update the Lambda {spec.function_name}, its role "
+                                            f"{spec.role_name} and policy, and its trigger on the stream of "
+                                            f"{spec.table_name} (see the plan with --dry-run)")
+    deployment = deploy.deploy(endpoints_for(settings), spec, PROJECT_ROOT, dry_run=dry_run)
+    if deployment.changes:
+        print_table(["part", "change", "detail"], deployment.rows(),
+                    title="plan" if dry_run else f"{spec.function_name}: changes made")
+    _say_step(deployment.step_result())
 
 
 ddb.add_task(ddb_schema_load)
@@ -485,6 +521,7 @@ def ddb_create_group(c, from_, to, text, target=None):
 
 
 ddb.add_task(ddb_stream_worker)
+ddb.add_task(ddb_deploy_stream_worker)
 ddb.add_task(ddb_create_message)
 ddb.add_task(ddb_create_group)
 

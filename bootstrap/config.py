@@ -76,6 +76,13 @@ def _boolean(text: str) -> bool:
     raise ValueError("must be one of 1/0, true/false, yes/no, on/off")
 
 
+def _batch_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 10000:
+        raise ValueError("must be a number of records from 1 to 10000 (the DynamoDB Streams trigger's limit)")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
@@ -131,6 +138,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("warm_start", True, "keep a background process with everything imported, so that a rerun of "
            "`invoke up` starts in a fraction of the time (stopped by `invoke down`)",
            ("CRUDDUR_WARM_START",), parse=_boolean),
+    Option("stream_function_name", "cruddur-messaging-stream",
+           "name of pattern E's stream Lambda on prod (its role and policy are named after it)",
+           ("CRUDDUR_STREAM_FUNCTION_NAME",)),
+    Option("stream_batch_size", 100, "stream records per invocation of the stream Lambda (1-10000)",
+           ("CRUDDUR_STREAM_BATCH_SIZE",), parse=_batch_size),
+    Option("stream_starting_position", "LATEST",
+           "where a new stream Lambda trigger starts reading: LATEST or TRIM_HORIZON (fixed once created)",
+           ("CRUDDUR_STREAM_STARTING_POSITION",), ("LATEST", "TRIM_HORIZON")),
 )
 
 OPTION_BY_NAME = {option.name: option for option in OPTIONS}
@@ -166,6 +181,9 @@ class Settings:
     prod_connection_url: str | None
     aws_endpoint_url: str | None
     warm_start: bool
+    stream_function_name: str
+    stream_batch_size: int
+    stream_starting_position: str
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property

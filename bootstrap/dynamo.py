@@ -498,6 +498,13 @@ class SeedConversation:
         yield group_item(second, first, self.group_uuid, last.text, last_at)
 
 
+def describe_seed(fixtures: Fixtures) -> str:
+    """What seeding the fixtures writes, for refusals on prod."""
+    conversations = fixtures.conversations
+    messages = sum(len(conversation.messages) for conversation in conversations)
+    return f"{len(conversations)} conversations: {messages} message items and {2 * len(conversations)} group items"
+
+
 def fixture_conversations(
     conversations: Sequence[ConversationFixture], users: Mapping[str, UserRef]
 ) -> list[SeedConversation]:

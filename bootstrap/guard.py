@@ -16,3 +16,9 @@ def require_local(settings: Settings, what: str) -> None:
     """Refuse outright on the prod target: ``what`` only makes sense against local services."""
     if settings.is_prod:
         raise RefusedError(f"{what} is local-only and never runs against the prod target")
+
+
+def require_prod(settings: Settings, what: str) -> None:
+    """Refuse outright on the local target: ``what`` only makes sense on real AWS."""
+    if not settings.is_prod:
+        raise RefusedError(f"{what} is prod-only and never runs against the local target")

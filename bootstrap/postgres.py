@@ -162,6 +162,12 @@ def describe_contents(endpoints: Endpoints) -> str:
     return f"database {name} with {describe_row_counts(counts)}"
 
 
+def describe_seed(endpoints: Endpoints, fixtures: Fixtures) -> str:
+    """What seeding would write, for refusals on prod; reads nothing, so it never fails."""
+    return (f"database {endpoints.database_name}: {len(fixtures.users)} users and "
+            f"{len(fixtures.activities)} activities (upserted by handle and uuid)")
+
+
 @_database_errors("counting rows")
 def table_row_counts(endpoints: Endpoints) -> dict[str, int]:
     """Rows in each app table that exists; {} when the database or the tables are missing."""

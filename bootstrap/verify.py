@@ -14,6 +14,12 @@ read depends on the ``Depth``:
 - ``full`` (``invoke verify --full``): adds a paginated scan of the whole
   table that proves every item has one of the contract's shapes.
 
+On the prod target the data is the app's own, not the fixtures', so other
+checks run (``_prod_checks``): the app tables exist, handles are unique, every
+user carries the Cognito sub of a user of the pool, the table matches its spec
+(keys, index, stream, billing), the group index answers a query, and the
+stream has an enabled trigger (pattern E's Lambda).
+
 Checks that need the same data share one read of it.
 """
 
@@ -58,7 +64,11 @@ def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: D
     """Run every check of ``depth``, several at a time, reported in a stable order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    thunks = _postgres_checks(settings, endpoints, fixtures) + _dynamodb_checks(settings, endpoints, fixtures, depth)
+    if settings.is_prod:
+        thunks = _prod_checks(settings, endpoints, depth)
+    else:
+        thunks = _postgres_checks(settings, endpoints, fixtures)
+        thunks += _dynamodb_checks(settings, endpoints, fixtures, depth)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return list(pool.map(lambda thunk: thunk(), thunks))
 
@@ -155,11 +165,8 @@ def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) ->
         dupes = facts().duplicate_handles
         return Check("postgres: handles unique", not dupes, ", ".join(dupes) or "all unique")
 
-    checks = [_guarded("postgres: seeded rows", counts), _guarded("postgres: handles unique", unique_handles)]
-    if not settings.is_prod:
-        checks.append(_guarded("postgres: cognito ids synced",
-                               lambda: _cognito_ids_synced(settings, endpoints, facts().subs)))
-    return checks
+    return [_guarded("postgres: seeded rows", counts), _guarded("postgres: handles unique", unique_handles),
+            _guarded("postgres: cognito ids synced", lambda: _cognito_ids_synced(settings, endpoints, facts().subs))]
 
 
 def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str, str | None]) -> Check:
@@ -313,6 +320,84 @@ def item_shape_problem(item: dict[str, dict[str, str]]) -> str | None:
     if any(set(value) != {"S"} for value in item.values()):
         return f"{pk}: an attribute is not a string"
     return None
+
+
+# --- prod ----------------------------------------------------------------------------------
+
+
+def _prod_checks(settings: Settings, endpoints: Endpoints, depth: Depth) -> list[Thunk]:
+    """What the app relies on in production; no check reads or expects a fixture row."""
+    from . import dynamo
+
+    spec = dynamo.table_spec(settings)
+    client = endpoints.client("dynamodb")
+    checks = [
+        _guarded("postgres: schema loaded", lambda: _schema_loaded(endpoints)),
+        _guarded("postgres: handles unique", lambda: _handles_unique(endpoints)),
+        _guarded("postgres: users have cognito ids", lambda: _users_have_cognito_ids(settings, endpoints)),
+        _guarded("dynamodb: table matches spec", lambda: _table_matches(endpoints, spec)),
+        _guarded("dynamodb: group index answers", lambda: _index_answers(client, spec)),
+        _guarded("dynamodb: stream has a trigger", lambda: _stream_trigger(endpoints, spec.name)),
+    ]
+    if depth is Depth.FULL:
+        checks.append(_guarded("dynamodb: full scan shapes", lambda: _full_scan(client, spec.name)))
+    return checks
+
+
+def _schema_loaded(endpoints: Endpoints) -> Check:
+    from . import postgres
+
+    counts = postgres.table_row_counts(endpoints)
+    missing = [table for table in postgres.APP_TABLES if table not in counts]
+    return Check("postgres: schema loaded", not missing,
+                 f"missing: {', '.join(missing)}" if missing else postgres.describe_row_counts(counts))
+
+
+def _handles_unique(endpoints: Endpoints) -> Check:
+    from . import postgres
+
+    with postgres.connect(endpoints.postgres_url) as conn:
+        dupes = [row[0] for row in conn.execute(
+            "select handle from users group by handle having count(*) > 1 order by handle").fetchall()]
+    return Check("postgres: handles unique", not dupes, ", ".join(dupes) or "all unique")
+
+
+def _users_have_cognito_ids(settings: Settings, endpoints: Endpoints) -> Check:
+    """Every user's cognito_user_id is the sub of a user of the pool (the app looks users up by it)."""
+    from . import cognito, postgres
+
+    pool_id = cognito.resolve_pool_id(endpoints, settings)
+    with postgres.connect(endpoints.postgres_url) as conn:
+        rows = dict(conn.execute("select handle, cognito_user_id from users").fetchall())
+    subs = {user.sub for user in cognito.list_users(endpoints, pool_id)}
+    unsynced = sorted(handle for handle, sub in rows.items() if sub in (None, "", "MOCK"))
+    unknown = sorted(handle for handle, sub in rows.items() if handle not in unsynced and sub not in subs)
+    problems = ([f"no Cognito id: {', '.join(unsynced)}"] if unsynced else []) + (
+        [f"not a user of pool {pool_id}: {', '.join(unknown)}"] if unknown else [])
+    return Check("postgres: users have cognito ids", not problems,
+                 "; ".join(problems) or f"{len(rows)} users, each with the sub of a user of pool {pool_id}")
+
+
+def _index_answers(client: Any, spec: Any) -> Check:
+    """Pattern E finds group items through the index: one query proves it exists and is readable."""
+    client.query(TableName=spec.name, IndexName=spec.gsi_name, Select="COUNT", Limit=1,
+                 KeyConditionExpression="message_group_uuid = :g",
+                 ExpressionAttributeValues={":g": {"S": "00000000-0000-0000-0000-000000000000"}})
+    return Check("dynamodb: group index answers", True, f"{spec.gsi_name} answers queries")
+
+
+def _stream_trigger(endpoints: Endpoints, table: str) -> Check:
+    """In production pattern E runs only when a Lambda is triggered by the table's latest stream."""
+    from . import dynamo
+
+    stream_arn = (dynamo.describe_table(endpoints, table) or {}).get("LatestStreamArn")
+    if not stream_arn:
+        return Check("dynamodb: stream has a trigger", False, f"table {table} has no stream")
+    mappings = endpoints.client("lambda").list_event_source_mappings(EventSourceArn=stream_arn)["EventSourceMappings"]
+    enabled = [m for m in mappings if m.get("State") in ("Enabled", "Enabling", "Updating", "Creating")]
+    functions = ", ".join(sorted(m["FunctionArn"].rpartition(":")[2] for m in enabled))
+    detail = f"function {functions}" if enabled else "none enabled: `invoke ddb.deploy-stream-worker --target prod`"
+    return Check("dynamodb: stream has a trigger", bool(enabled), detail)
 
 
 def _pages(operation: Callable[..., dict[str, Any]], **arguments: Any) -> Iterator[dict[str, Any]]:

@@ -111,14 +111,17 @@ WRITERS = [
 ]
 # Destructive for the environment: last, then `down` (which saves a snapshot) and `up` (which restores it).
 LAST = [["db.drop"], ["down"], ["up"]]
+# Prod-only: refused here (exit 3); tests/test_prod_parity.py runs it against a stand-in for AWS.
+REFUSED = [["ddb.deploy-stream-worker", "--yes"]]
 
 
 def test_no_task_output_or_file_holds_a_secret(runner: Runner, tmp_path: Path) -> None:
     # `env` is the exemption below; `ddb.install-local` runs on its error path (a real install needs the registry).
-    covered = {command[0] for command in READERS + SEEDERS + WRITERS + LAST} | {"env", "ddb.install-local"}
+    covered = {command[0] for command in READERS + SEEDERS + WRITERS + LAST + REFUSED} | {"env", "ddb.install-local"}
     assert _listed_tasks() == covered, "a task was added or removed: give it harmless arguments here"
 
     runner.run(*READERS)
+    runner.run(*REFUSED, expect=3)
     runner.run(*SEEDERS)
     for command in WRITERS:
         runner.run(command)

@@ -5,12 +5,14 @@ checks run even when some fail, so the report names every failure. How much is
 read depends on the ``Depth``:
 
 - ``spot``: what ``invoke up`` reads when its plan changed nothing. The
-  recorded fingerprints already say the data is the fixtures'; these reads
+  recorded fingerprints already say the data is the fixtures' (and the
+  tables are as when they last matched ``sql/schema.sql``); these reads
   prove the services answer and the access patterns work: Postgres's seeded
   rows, handles and Cognito ids over one connection, the table description, and
   patterns A and B on the smallest conversation.
 - ``quick`` (``invoke verify``, and ``invoke up`` after it changed something):
-  the same for every conversation; bounded by the size of the fixtures.
+  the same for every conversation, and the live app tables compared with
+  ``sql/schema.sql``; bounded by the size of the fixtures.
 - ``full`` (``invoke verify --full``): adds a paginated scan of the whole
   table that proves every item has one of the contract's shapes.
 
@@ -58,7 +60,8 @@ def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: D
     """Run every check of ``depth``, several at a time, reported in a stable order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    thunks = _postgres_checks(settings, endpoints, fixtures) + _dynamodb_checks(settings, endpoints, fixtures, depth)
+    thunks = (_postgres_checks(settings, endpoints, fixtures, depth)
+              + _dynamodb_checks(settings, endpoints, fixtures, depth))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return list(pool.map(lambda thunk: thunk(), thunks))
 
@@ -140,7 +143,7 @@ def _postgres_facts(url: str, handles: list[str], activity_ids: list[str]) -> Po
     return PostgresFacts(len(subs), activities, [d[0] for d in dupes], subs)
 
 
-def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) -> list[Thunk]:
+def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
     handles = [u.handle for u in fixtures.users]
     activity_ids = [a.uuid for a in fixtures.activities]
     facts = SharedRead(lambda: _postgres_facts(endpoints.postgres_url, handles, activity_ids))
@@ -156,10 +159,21 @@ def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) ->
         return Check("postgres: handles unique", not dupes, ", ".join(dupes) or "all unique")
 
     checks = [_guarded("postgres: seeded rows", counts), _guarded("postgres: handles unique", unique_handles)]
+    if depth is not Depth.SPOT:
+        checks.append(_guarded("postgres: tables match sql/schema.sql", lambda: _schema_matches(endpoints)))
     if not settings.is_prod:
         checks.append(_guarded("postgres: cognito ids synced",
                                lambda: _cognito_ids_synced(settings, endpoints, facts().subs)))
     return checks
+
+
+def _schema_matches(endpoints: Endpoints) -> Check:
+    """Every difference between the live app tables and sql/schema.sql, named (a column dropped by hand too)."""
+    from . import postgres
+
+    plan = postgres.schema_report(endpoints).plan
+    detail = "; ".join(plan.describe()) or "tables, columns, keys, checks and indexes as declared"
+    return Check("postgres: tables match sql/schema.sql", plan.unchanged, detail)
 
 
 def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str, str | None]) -> Check:

@@ -133,6 +133,8 @@ class Change:
     # for DESTRUCTIVE the rows whose values are lost. None: only applying it can tell.
     probe: str | None = None
     probe_meaning: str = ""
+    # Forced in place, it may still fail on the data (a value that does not convert): then --force rebuilds.
+    may_fail_forced: bool = False
 
     def describe(self) -> str:
         return f"{qualified(self.table)}: {self.summary}"
@@ -217,7 +219,7 @@ def _altered_column(table: str, have: Column, want: Column) -> Iterable[Change]:
         else:
             yield Change(table, summary + " (narrows or rewrites)", statement, Risk.DESTRUCTIVE,
                          f"select count(*) from {qualified(table)} where {name} is not null",
-                         f"with a value in {name}")
+                         f"with a value in {name}", may_fail_forced=True)
     if have.default != want.default and not want.identity:
         action = f"set default {want.default}" if want.default is not None else "drop default"
         yield Change(table, f"column {name}: {action}", ((ALTER_COLUMN, _alter(table, f"alter column {name} {action}")),),
@@ -378,6 +380,11 @@ class SchemaPlan:
 
     def summary(self) -> str:
         return f"{_count(len(self.changes), 'change')}: " + "; ".join(self.describe())
+
+    def applied_summary(self) -> str:
+        """The summary once applied: the changes, with those that took --force marked."""
+        done = [c.change.describe() + (" [forced]" if c.refused else "") for c in self.changes]
+        return f"{_count(len(done), 'change')}: " + "; ".join(done)
 
 
 def _count(number: int, noun: str, plural: str | None = None) -> str:

@@ -265,7 +265,9 @@ class SchemaReport:
 
     def loss(self) -> str:
         """What --force destroys, said before it asks."""
-        parts = [planned.describe().removesuffix(" [needs --force]")
+        parts = [planned.describe().removesuffix(" [needs --force]") + (
+                 " (if a value does not convert, the table is rebuilt instead)"
+                 if planned.change.may_fail_forced else "")
                  for planned in self.plan.refused if planned.forced_in_place]
         if self.rebuild:
             tables = ", ".join(f"{qualified(t)} ({self.rows.get(t, 0)} rows, {self.fixture_rows.get(t, 0)} "
@@ -345,7 +347,7 @@ def load_schema(endpoints: Endpoints, force: bool = False) -> StepResult:
     if not live.tables:
         return StepResult("db.schema-load", Action.CREATED,
                           f"created {', '.join(qualified(t.name) for t in desired.tables)}", writes=writes)
-    detail = plan.summary().replace(" [needs --force]", " [forced]" if force else "")
+    detail = plan.applied_summary()
     if rebuilt:
         detail += f"; rebuilt {', '.join(qualified(t) for t in rebuilt)} empty (db.seed puts the fixtures back)"
     return StepResult("db.schema-load", Action.UPDATED, detail, writes=writes)
@@ -365,7 +367,9 @@ def _evolve(conn: Any, live: Catalog, desired: Catalog, plan: SchemaPlan,
             with conn.transaction():
                 steps = plan
                 if rebuild:
-                    conn.execute(f"drop table {', '.join(qualified(t) for t in rebuild)} cascade")
+                    drop = f"drop table {', '.join(qualified(t) for t in rebuild)} cascade"
+                    log.debug("db.schema-load: %s", drop)
+                    conn.execute(drop)
                     # The rebuilt tables are gone now, so they are simply created again.
                     _, _, steps = pgcatalog.compare(conn, _schema_sql())
                 _apply(conn, steps, force)
@@ -382,6 +386,7 @@ def _apply(conn: Any, plan: SchemaPlan, force: bool) -> None:
 
     conn.execute("set local search_path = public")
     for index, statement in plan.steps(force):
+        log.debug("db.schema-load: %s", statement)
         try:
             conn.execute(statement)
         # The data rejects it: a constraint it violates, or values a forced type change cannot convert.

@@ -47,7 +47,9 @@ def run(settings: Settings, *, force: bool = False, yes: bool = False, dry_run: 
         say(report.loss())
         _ask(yes)
     results = [postgres.load_schema(endpoints, force=force)]
-    if report.rebuild and force:
+    if plan.refused:
+        # A rebuild (planned, or forced by values that would not convert) emptied tables; an upsert of
+        # what is already there writes nothing.
         results.append(postgres.seed(endpoints, fixtures))
     return results
 

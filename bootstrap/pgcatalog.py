@@ -15,6 +15,7 @@ Takes open psycopg connections (not in autocommit); never commits.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping, Sequence
 
 from .errors import InputError
@@ -96,9 +97,12 @@ def desired_catalog(conn: Any, schema_sql: str, source: str = "sql/schema.sql") 
             return read_catalog(conn, namespace)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())
+        # The whole file is one query string, so Postgres's "LINE n" is the file's line.
+        line = re.search(r"\bLINE (\d+):", reason)
+        where = f"{source}:{line.group(1)}" if line else source
         raise InputError(
-            f"{source} could not be applied to a temporary schema to compare it with the live tables: {reason}. "
-            "It must run on its own and name its tables without a schema (it is applied with the search path set)"
+            f"{where}: {reason} ({source} is run in a temporary schema to compare it with the live tables: it must "
+            "run on its own and name its tables without a schema)"
         ) from None
 
 

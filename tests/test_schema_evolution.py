@@ -209,6 +209,18 @@ def test_a_column_dropped_by_hand_is_drift_that_up_notices_and_repairs(loaded: E
         postgres.read_meta(loaded.postgres_url)[postgres.SCHEMA_CATALOG_KEY])
 
 
+def test_a_broken_schema_file_is_bad_input_naming_its_line_and_writes_nothing(loaded: Endpoints,
+                                                                             edit_schema: Edit) -> None:
+    from bootstrap.errors import InputError
+
+    edit_schema([("  cognito_user_id text,", "  cognito_user_id txet,")])
+    before = _untouched(loaded)
+    with pytest.raises(InputError, match=r'^sql/schema.sql:15: type "txet" does not exist') as raised:
+        postgres.load_schema(loaded)
+    assert raised.value.exit_code == 2
+    assert _untouched(loaded) == before
+
+
 # --- the prod guard ------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from .errors import InputError
-from .pgschema import APP_SCHEMA, Catalog, Column, Constraint, SchemaPlan, Table, decide, diff, parse_index
+from .pgschema import APP_SCHEMA, Catalog, Column, Constraint, Index, SchemaPlan, Table, decide, diff, parse_index
 
 # This tool's bookkeeping table lives next to the app tables but is not declared by schema.sql.
 META_TABLE = "bootstrap_meta"
@@ -69,7 +69,7 @@ def read_catalog(conn: Any, namespace: int, skip: Sequence[str] = ()) -> Catalog
     constraints: dict[str, list[Constraint]] = {}
     for table, name, kind, definition, references in conn.execute(_CONSTRAINTS, params):
         constraints.setdefault(table, []).append(Constraint(name, kind, definition, references))
-    indexes: dict[str, list[Any]] = {}
+    indexes: dict[str, list[Index]] = {}
     for table, name, definition in conn.execute(_INDEXES, params):
         indexes.setdefault(table, []).append(parse_index(name, definition))
     return Catalog(tuple(

@@ -222,8 +222,8 @@ def _altered_column(table: str, have: Column, want: Column) -> Iterable[Change]:
                          f"with a value in {name}", may_fail_forced=True)
     if have.default != want.default and not want.identity:
         action = f"set default {want.default}" if want.default is not None else "drop default"
-        yield Change(table, f"column {name}: {action}", ((ALTER_COLUMN, _alter(table, f"alter column {name} {action}")),),
-                     Risk.SAFE)
+        yield Change(table, f"column {name}: {action}",
+                     ((ALTER_COLUMN, _alter(table, f"alter column {name} {action}")),), Risk.SAFE)
     if have.not_null and not want.not_null:
         yield Change(table, f"column {name}: drop not null",
                      ((ALTER_COLUMN, _alter(table, f"alter column {name} drop not null")),), Risk.SAFE)

@@ -118,8 +118,10 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
         add("db.schema-load", run, "new database")
     elif meta.get(SCHEMA_CHECKSUM_KEY) != desired.schema_checksum:
         add("db.schema-load", run, "schema changed" if meta.get(SCHEMA_CHECKSUM_KEY) else "no schema recorded")
+    elif not meta.get(SCHEMA_CATALOG_KEY):
+        add("db.schema-load", run, "no record of how the tables looked: compare them once")
     elif meta.get(SCHEMA_CATALOG_KEY) != observed.schema_fingerprint:
-        # Someone altered the tables since they last matched schema.sql (or nothing recorded how they looked).
+        # Someone altered the tables since they last matched schema.sql.
         add("db.schema-load", run, "the tables changed since the schema was loaded")
     else:
         add("db.schema-load", same, "schema.sql and the tables are as when they last matched")

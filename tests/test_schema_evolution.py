@@ -69,7 +69,8 @@ def loaded(endpoints: Endpoints) -> Endpoints:
     with postgres.connect(endpoints.postgres_url) as conn:
         conn.execute("insert into users (handle, display_name, email) values ('from_app', null, 'app@example.test')")
         # Longer than any fixture's message, so that narrowing the column below fits the fixtures only.
-        conn.execute("insert into activities (user_uuid, message) select uuid, 'written in the app ' || repeat('x', 200)"
+        conn.execute("insert into activities (user_uuid, message)"
+                     " select uuid, 'written in the app ' || repeat('x', 200)"
                      " from users where handle in ('from_app', %s)", (FIXTURES.users[0].handle,))
     return endpoints
 
@@ -289,7 +290,8 @@ def test_up_and_verify_find_a_column_dropped_by_hand_and_up_repairs_it(cli) -> N
     assert "  alter table public.activities add column likes_count integer default 0;\n" in dry
 
     steps = {s["step"]: s for s in json.loads(cli("up", "--json").stdout)["steps"]}
-    assert (steps["db.schema-load"]["action"], steps["db.schema-load"]["detail"]) == ("updated", f"1 change: {difference}")
+    schema = steps["db.schema-load"]
+    assert (schema["action"], schema["detail"]) == ("updated", f"1 change: {difference}")
     again = {s["step"]: s["action"] for s in json.loads(cli("up", "--json").stdout)["steps"]}
     assert set(again.values()) == {"unchanged"}, again
     cli("verify")

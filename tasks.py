@@ -189,7 +189,8 @@ db.add_task(db_drop)
 
 @task(name="schema-load", help=_help(
     "target",
-    force="rebuild the tables a refused change touches (their rows are dropped, the fixtures reseeded)",
+    force="apply what was refused: drop columns and tables, convert types, rebuild (empty, then reseeded) "
+          "the tables whose rows violate the schema; says what is lost, then asks",
     yes="do not ask; required on prod to apply anything (with --force for a rebuild)",
     dry_run="print the differences and the SQL that would run; change nothing",
 ))

@@ -117,6 +117,16 @@ def test_additive_changes_are_applied_in_place_keeping_every_row(loaded: Endpoin
     assert postgres.schema_report(loaded).plan.unchanged
 
 
+def test_an_edit_that_changes_no_table_is_unchanged_and_recorded(loaded: Endpoints, edit_schema: Edit) -> None:
+    edit_schema([], append="\n-- a comment, and a statement that declares nothing new\n"
+                           "create index if not exists activities_user_uuid_idx on activities (user_uuid);\n")
+    before = _rows(loaded)
+    result = postgres.load_schema(loaded)
+    assert (result.action, result.writes, result.detail) == (Action.UNCHANGED, 0, "the tables match sql/schema.sql")
+    assert postgres.read_meta(loaded.postgres_url)[postgres.SCHEMA_CHECKSUM_KEY] == postgres.schema_checksum()
+    assert _rows(loaded) == before
+
+
 def test_the_sql_a_dry_run_prints_is_the_sql_applied(loaded: Endpoints, edit_schema: Edit,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     edit_schema(*ADDITIVE)

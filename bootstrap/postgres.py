@@ -34,8 +34,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .config import PROJECT_ROOT, Endpoints, mask_url
 from .console import say
-from .errors import BootstrapError, ConfigError, DriftError, RefusedError, ServiceError
-from .fixtures import ActivityFixture, Fixtures, UserFixture
+from .errors import BootstrapError, ConfigError, DriftError, InputError, RefusedError, ServiceError
+from .fixtures import ACTIVITIES_FILE, USERS_FILE, ActivityFixture, Fixtures, UserFixture
 from .pgschema import Catalog, Change, SchemaPlan, diff, qualified, rebuild_tables
 from .steps import Action, StepResult
 
@@ -536,12 +536,54 @@ def seed(endpoints: Endpoints, fixtures: Fixtures) -> StepResult:
         activities = plan_activities(_lock_activities(conn, fixtures.activities), fixtures.activities,
                                      users.uuid_by_handle)
         writes = _write_users(conn, users) + _write_activities(conn, activities)
-        writes += _write_meta(conn, {
+        extra = _write_columns(conn, "users", "handle = %s", USERS_FILE,
+                               [(u.handle, u.line, u.columns) for u in fixtures.users if u.columns])
+        extra += _write_columns(conn, "activities", "uuid = %s::uuid", ACTIVITIES_FILE,
+                                [(a.uuid, a.line, a.columns) for a in fixtures.activities if a.columns])
+        writes += extra + _write_meta(conn, {
             USERS_FINGERPRINT_KEY: fixtures.users_fingerprint,
             ACTIVITIES_FINGERPRINT_KEY: fixtures.activities_fingerprint,
         })
     detail = f"{_plan_counts('users', users)}; {_plan_counts('activities', activities)}"
-    return StepResult("db.seed", _seed_action(users, activities), detail, writes=writes)
+    action = _seed_action(users, activities)
+    if extra:
+        detail += f"; `columns:` set on {extra} rows"
+        action = Action.UPDATED if action is Action.UNCHANGED else action
+    return StepResult("db.seed", action, detail, writes=writes)
+
+
+def _write_columns(conn: Any, table: str, match: str, source: str,
+                   rows: Sequence[tuple[str, int, tuple[tuple[str, Any], ...]]]) -> int:
+    """Set the fixtures' `columns:` (columns schema.sql added) on their rows where they differ.
+
+    ``rows`` are (key, line, columns); ``match`` finds a row by its key. A column
+    the table lacks is bad input naming the fixture line (the transaction rolls back).
+    """
+    from psycopg import sql
+
+    if not rows:
+        return 0
+    types = dict(conn.execute(
+        "select attname, format_type(atttypid, atttypmod) from pg_attribute"
+        " where attrelid = %s::regclass and attnum > 0 and not attisdropped", (f"public.{table}",)).fetchall())
+    writes = 0
+    for key, line, columns in rows:
+        for name, _ in columns:
+            if name not in types:
+                import difflib
+
+                near = difflib.get_close_matches(name, list(types), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise InputError(f"{source} line {line}: {name!r} is not a column of public.{table}{hint}; add it to "
+                                 "sql/schema.sql and run `invoke db.schema-load` first; nothing was written")
+        names = sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
+        # Cast to the column's type on both sides, so that the comparison is the column's, not the YAML's.
+        values = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(types[name])) for name, _ in columns)
+        query = sql.SQL("update {} set ({}) = row({}) where {} and ({}) is distinct from ({})").format(
+            sql.Identifier("public", table), names, values, sql.SQL(match), names, values)
+        given = [value for _, value in columns]
+        writes += conn.execute(query, (*given, key, *given)).rowcount
+    return writes
 
 
 def _seed_action(users: UserPlan, activities: ActivityPlan) -> Action:

@@ -127,6 +127,31 @@ def test_an_edit_that_changes_no_table_is_unchanged_and_recorded(loaded: Endpoin
     assert _rows(loaded) == before
 
 
+def test_fixtures_fill_a_new_column_once_the_schema_has_it(loaded: Endpoints, edit_schema: Edit) -> None:
+    from dataclasses import replace
+
+    from bootstrap.errors import InputError
+
+    first = FIXTURES.users[0]
+    fixtures = replace(FIXTURES, users=(replace(first, columns=(("bio", "Throws stoneware"), ("karma", 7))),
+                                        *FIXTURES.users[1:]))
+    before = _untouched(loaded)
+    with pytest.raises(InputError, match=rf"users.yaml line {first.line}: 'bio' is not a column of public.users"):
+        postgres.seed(loaded, fixtures)
+    assert _untouched(loaded) == before
+
+    edit_schema(*ADDITIVE)
+    postgres.load_schema(loaded)
+    result = postgres.seed(loaded, fixtures)
+    assert (result.action, result.writes) == (Action.UPDATED, 1 + 1)  # the row, and the users fingerprint
+    assert result.detail.endswith("`columns:` set on 1 rows")
+    with postgres.connect(loaded.postgres_url) as conn:
+        assert conn.execute("select bio, karma from users where handle = %s", (first.handle,)).fetchone() == (
+            "Throws stoneware", 7)
+    again = postgres.seed(loaded, fixtures)
+    assert (again.action, again.writes) == (Action.UNCHANGED, 0)
+
+
 def test_the_sql_a_dry_run_prints_is_the_sql_applied(loaded: Endpoints, edit_schema: Edit,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     edit_schema(*ADDITIVE)

@@ -191,20 +191,19 @@ def db_drop(c, target=None, yes=False):
 db.add_task(db_drop)
 
 
-@task(name="schema-load", help=_help("target", force="drop and recreate the app tables (their rows are lost)",
-                                     yes="confirm --force on prod"))
+@task(name="schema-load", help=_help(
+    "target",
+    force="apply what was refused: drop columns and tables, convert types, rebuild (empty, then reseeded) "
+          "the tables whose rows violate the schema; says what is lost, then asks",
+    yes="do not ask; required on prod to apply anything (with --force for a rebuild)",
+    dry_run="print the differences and the SQL that would run; change nothing",
+))
 @_friendly
-def db_schema_load(c, target=None, force=False, yes=False):
-    """Apply sql/schema.sql when it changed since it was last applied."""
-    from bootstrap import postgres
-    from bootstrap.guard import require_confirmation
-    from bootstrap.services import endpoints_for
+def db_schema_load(c, target=None, force=False, yes=False, dry_run=False):
+    """Make the live tables match sql/schema.sql in place; refuse what would lose data unless --force."""
+    from bootstrap import schemaload
 
-    settings = _settings(c, target=target)
-    endpoints = endpoints_for(settings)
-    if force:
-        require_confirmation(settings, yes, f"drop and recreate the tables of {postgres.describe_contents(endpoints)}")
-    _db_report(postgres.load_schema(endpoints, force=force))
+    _db_report(*schemaload.run(_settings(c, target=target), force=force, yes=yes, dry_run=dry_run))
 db.add_task(db_schema_load)
 
 

@@ -10,6 +10,10 @@ Ids are deterministic (uuid5 over ``NAMESPACE``), so seeding twice produces
 the same rows and items, and the fingerprints let the seeder skip a part whose
 content has not changed. Text is kept exactly as written, never stripped.
 
+A user or activity may carry ``columns:``, values for columns that
+``sql/schema.sql`` added beyond the contract's; only their names and shapes are
+checked here, whether the table has them is checked by ``db.seed``.
+
 This module is on the warm path of ``invoke up``: it imports ``yaml`` lazily,
 prefers libyaml's ``CSafeLoader`` and walks the composed node tree once, which
 is what gives us line numbers.
@@ -22,6 +26,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
@@ -49,6 +54,12 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 _USER_KEYS = ("handle", "display_name", "email")
 _ACTIVITY_KEYS = ("handle", "message")
+# `columns:` sets columns that sql/schema.sql added beyond the contract's (db.seed checks they exist);
+# the columns the seeder derives itself cannot be set that way.
+_COLUMNS_KEY = "columns"
+_COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+USER_SEEDED_COLUMNS = frozenset({"uuid", "handle", "display_name", "email", "cognito_user_id"})
+ACTIVITY_SEEDED_COLUMNS = frozenset({"uuid", "user_uuid", "message", "expires_at", "created_at"})
 _CONVERSATION_KEYS = ("id", "between", "messages")
 _MESSAGE_KEYS = ("from", "minutes", "text")
 
@@ -76,6 +87,7 @@ class UserFixture:
     display_name: str
     email: str
     line: int
+    columns: tuple[tuple[str, Any], ...] = ()  # extra columns, from `columns:`
 
     @property
     def uuid(self) -> str:
@@ -89,6 +101,7 @@ class ActivityFixture:
     expires_in_days: int | None
     ordinal: int
     line: int
+    columns: tuple[tuple[str, Any], ...] = ()  # extra columns, from `columns:`
 
     @property
     def uuid(self) -> str:
@@ -139,11 +152,11 @@ class Fixtures:
 
     @property
     def users_fingerprint(self) -> str:
-        return _fingerprint([u.handle, u.display_name, u.email] for u in self.users)
+        return _fingerprint([u.handle, u.display_name, u.email, *_extra(u.columns)] for u in self.users)
 
     @property
     def activities_fingerprint(self) -> str:
-        return _fingerprint([a.handle, a.message, a.expires_in_days] for a in self.activities)
+        return _fingerprint([a.handle, a.message, a.expires_in_days, *_extra(a.columns)] for a in self.activities)
 
     @property
     def conversations_fingerprint(self) -> str:
@@ -151,6 +164,13 @@ class Fixtures:
             [c.id, list(c.members), [[m.sender, m.minutes, m.text] for m in c.messages]]
             for c in self.conversations
         )
+
+
+def _extra(columns: tuple[tuple[str, Any], ...]) -> list[Any]:
+    # Only entries that set columns gain a field, so fixtures without `columns:` keep their fingerprints.
+    if not columns:
+        return []
+    return [{name: value.isoformat() if isinstance(value, date) else value for name, value in columns}]
 
 
 def _fingerprint(rows: Iterable[list[Any]]) -> str:
@@ -520,7 +540,7 @@ def _parse_users(file: _FixtureFile) -> tuple[list[UserFixture], set[str]]:
     first_handle: dict[str, int] = {}
     first_email: dict[str, int] = {}
     for node in file.entries or ():
-        fields = _entry_fields(file, node, "a user", _USER_KEYS)
+        fields = _entry_fields(file, node, "a user", _USER_KEYS, (_COLUMNS_KEY,))
         if fields is None:
             continue
         line = node.start_mark.line + 1
@@ -529,8 +549,9 @@ def _parse_users(file: _FixtureFile) -> tuple[list[UserFixture], set[str]]:
         email = _unique(file, fields["email"], _email(file, fields["email"]), first_email, "email")
         if handle is not None:
             handles.add(handle)
-        if handle is not None and display_name is not None and email is not None:
-            users.append(UserFixture(handle, display_name, email, line))
+        columns = _columns(file, fields.get(_COLUMNS_KEY), "a user", USER_SEEDED_COLUMNS)
+        if handle is not None and display_name is not None and email is not None and columns is not None:
+            users.append(UserFixture(handle, display_name, email, line, columns))
     return users, handles
 
 
@@ -558,18 +579,20 @@ def _parse_activities(file: _FixtureFile, known: set[str] | None) -> list[Activi
     activities: list[ActivityFixture] = []
     ordinals: dict[str, int] = {}
     for node in file.entries or ():
-        fields = _entry_fields(file, node, "an activity", _ACTIVITY_KEYS, ("expires_in_days",))
+        fields = _entry_fields(file, node, "an activity", _ACTIVITY_KEYS, ("expires_in_days", _COLUMNS_KEY))
         if fields is None:
             continue
         handle = _known_handle(file, fields["handle"], "handle", known)
         message = _text(file, fields["message"], "message", MAX_TEXT_LENGTH)
         expires = fields.get("expires_in_days")
         expires_in_days = _integer(file, expires, "expires_in_days", 1) if expires is not None else None
-        if handle is None or message is None or (expires is not None and expires_in_days is None):
+        columns = _columns(file, fields.get(_COLUMNS_KEY), "an activity", ACTIVITY_SEEDED_COLUMNS)
+        if handle is None or message is None or (expires is not None and expires_in_days is None) or columns is None:
             continue
         ordinal = ordinals.get(handle, 0)
         ordinals[handle] = ordinal + 1
-        activities.append(ActivityFixture(handle, message, expires_in_days, ordinal, node.start_mark.line + 1))
+        activities.append(ActivityFixture(handle, message, expires_in_days, ordinal, node.start_mark.line + 1,
+                                          columns))
     return activities
 
 
@@ -587,6 +610,44 @@ def _parse_conversations(file: _FixtureFile, known: set[str] | None) -> list[Con
             line = node.start_mark.line + 1
             conversations.append(ConversationFixture(conversation_id, members, messages, line))
     return conversations
+
+
+def _columns(file: _FixtureFile, node: Any, what: str,
+             seeded: frozenset[str]) -> tuple[tuple[str, Any], ...] | None:
+    """The `columns:` mapping of an entry (column name -> scalar), () when absent, None after reporting."""
+    import yaml
+
+    if node is None:
+        return ()
+    if not isinstance(node, yaml.MappingNode):
+        file.report(node, f"columns of {what} must be a mapping of column name to value; got {_node_kind(node)}",
+                    file.value(node))
+        return None
+    columns: dict[str, Any] = {}
+    ok = True
+    for key_node, value_node in node.value:
+        name, value = _key_name(key_node), file.value(value_node)
+        if name is None or not _COLUMN_NAME.fullmatch(name):
+            file.report(key_node, "a column name is lowercase letters, digits and '_', starting with a letter or '_'",
+                        name)
+            ok = False
+        elif name in seeded:
+            file.report(key_node, f"column {name} is set by the seeder itself; give it as its own key or not at all",
+                        name)
+            ok = False
+        elif name in columns:
+            file.report(key_node, f"column {name} appears twice in this {what}", name)
+            ok = False
+        elif value is _UNREADABLE or not (value is None or isinstance(value, (str, int, float, bool, date))):
+            if value is not _UNREADABLE:
+                file.report(value_node, f"column {name} must be a single value, not {_type_name(value)}", value)
+            ok = False
+        elif isinstance(value, str) and "\x00" in value:
+            file.report(value_node, f"column {name} contains a NUL character, which Postgres cannot store", value)
+            ok = False
+        else:
+            columns[name] = value
+    return tuple(columns.items()) if ok else None
 
 
 def _slug(file: _FixtureFile, node: Any) -> str | None:

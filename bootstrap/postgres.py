@@ -2,11 +2,15 @@
 
 All SQL that defines tables lives in ``sql/``: ``schema.sql`` holds the
 contract's tables, ``meta.sql`` the ``bootstrap_meta`` table where reruns learn
-what was already done (schema checksum, fixture fingerprints, and values other
-modules store through ``read_meta``/``write_meta``). Every query is
-parameterised; identifiers go through ``psycopg.sql``.
+what was already done (schema checksum and catalog fingerprint, fixture
+fingerprints, and values other modules store through ``read_meta``/``write_meta``).
+Every query is parameterised; identifiers go through ``psycopg.sql`` or come
+quoted from the server (``pgcatalog``).
 
-Planning is pure (``plan_schema``, ``plan_users``, ``plan_activities``: observed
+The schema is evolved, not just created: ``load_schema`` compares the live
+tables with what ``schema.sql`` declares (``pgcatalog`` reads both,
+``pgschema`` plans) and applies the difference in place, or refuses it.
+Planning is pure (``pgschema``, ``plan_users``, ``plan_activities``: observed
 rows + desired state -> what to write) and unit-tested without a database.
 Doing is thin: each operation runs in one transaction, so a failure leaves the
 tables as they were, and an unchanged rerun writes nothing.
@@ -23,15 +27,16 @@ import logging
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .config import PROJECT_ROOT, Endpoints, mask_url
 from .console import say
-from .errors import BootstrapError, ConfigError, DriftError, ServiceError
-from .fixtures import ActivityFixture, Fixtures, UserFixture
+from .errors import BootstrapError, ConfigError, DriftError, InputError, RefusedError, ServiceError
+from .fixtures import ACTIVITIES_FILE, USERS_FILE, ActivityFixture, Fixtures, UserFixture
+from .pgschema import Catalog, Change, SchemaPlan, diff, qualified, rebuild_tables
 from .steps import Action, StepResult
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,8 @@ APP_TABLES = ("activities", "users")
 MOCK_COGNITO_USER_ID = "MOCK"
 
 SCHEMA_CHECKSUM_KEY = "db.schema_checksum"
+# The fingerprint of the live app tables when they last matched sql/schema.sql.
+SCHEMA_CATALOG_KEY = "db.schema_catalog"
 USERS_FINGERPRINT_KEY = "db.users_fingerprint"
 ACTIVITIES_FINGERPRINT_KEY = "db.activities_fingerprint"
 
@@ -240,60 +247,165 @@ def _forget_meta(conn: Any, keys: Sequence[str]) -> None:
 # --- schema ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SchemaPlan:
-    action: Action
-    reason: str
-    drop_tables: bool = False
-
-
 def schema_checksum() -> str:
     return hashlib.sha256(SCHEMA_FILE.read_bytes()).hexdigest()
 
 
-def plan_schema(
-    recorded_checksum: str | None,
-    desired_checksum: str,
-    force: bool,
-    missing_tables: Sequence[str] = (),
-) -> SchemaPlan:
-    """Decide whether to apply sql/schema.sql, given what bootstrap_meta recorded and which tables exist."""
-    if force:
-        return SchemaPlan(Action.UPDATED, "forced: app tables dropped and recreated from sql/schema.sql", True)
-    if recorded_checksum is None:
-        return SchemaPlan(Action.CREATED, "applied sql/schema.sql")
-    if missing_tables:
-        missing = ", ".join(f"public.{table}" for table in missing_tables)
-        return SchemaPlan(Action.CREATED, f"recreated missing tables: {missing}")
-    if recorded_checksum != desired_checksum:
-        # schema.sql only creates what is missing, so changed columns of existing tables need --force.
-        return SchemaPlan(Action.UPDATED, "sql/schema.sql changed; applied it (use --force to recreate tables)")
-    return SchemaPlan(Action.UNCHANGED, f"schema up to date (checksum {desired_checksum[:12]})")
+def _schema_sql() -> str:
+    return SCHEMA_FILE.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    """What db.schema-load would do, read without writing: the plan, and what --force would rebuild."""
+
+    plan: SchemaPlan
+    rebuild: tuple[str, ...] = ()  # live tables --force drops and creates again, empty
+    rows: Mapping[str, int] = field(default_factory=dict)  # rows in each of them
+    fixture_rows: Mapping[str, int] = field(default_factory=dict)  # of which seeds/ holds (reseeded)
+
+    @property
+    def app_rows(self) -> int:
+        """Rows --force loses for good: those in rebuilt tables that the fixtures do not put back."""
+        return sum(self.rows.values()) - sum(self.fixture_rows.values())
+
+    def loss(self) -> str:
+        """What --force destroys, said before it asks."""
+        parts = [planned.describe().removesuffix(" [needs --force]") + (
+                 " (if a value does not convert, the table is rebuilt instead)"
+                 if planned.change.may_fail_forced else "")
+                 for planned in self.plan.refused if planned.forced_in_place]
+        if self.rebuild:
+            tables = ", ".join(f"{qualified(t)} ({self.rows.get(t, 0)} rows, {self.fixture_rows.get(t, 0)} "
+                               "from seeds/)" for t in self.rebuild)
+            parts.append(f"drop and create again {tables}: {self.app_rows} rows created by the app (not in seeds/) "
+                         "are lost, the fixture rows are reseeded")
+        return "--force would: " + "; ".join(parts)
+
+
+@_database_errors("comparing the tables with sql/schema.sql")
+def schema_report(endpoints: Endpoints, fixtures: Fixtures | None = None) -> SchemaReport:
+    """Compare the live app tables with sql/schema.sql (read-only) and count what --force would lose."""
+    from . import pgcatalog
+
+    with connect(endpoints.postgres_url) as conn:
+        live, desired, plan = pgcatalog.compare(conn, _schema_sql())
+        rebuild = tuple(rebuild_tables(plan, live, desired))
+        rows = pgcatalog.row_counts(conn, rebuild)
+        seeded = _fixture_rows(conn, fixtures, rebuild) if fixtures is not None else {}
+        conn.rollback()
+    return SchemaReport(plan, rebuild, rows, seeded)
+
+
+def _fixture_rows(conn: Any, fixtures: Fixtures, tables: Sequence[str]) -> dict[str, int]:
+    """How many rows of each table seeds/ holds (and db.seed would put back after a rebuild)."""
+    import psycopg
+
+    queries = {
+        "users": ("select count(*) from public.users where handle = any(%s)", [u.handle for u in fixtures.users]),
+        "activities": ("select count(*) from public.activities where uuid::text = any(%s)",
+                       [a.uuid for a in fixtures.activities]),
+    }
+    counts = {}
+    for table in (t for t in tables if t in queries):
+        query, keys = queries[table]
+        try:
+            with conn.transaction():
+                counts[table] = conn.execute(query, (keys,)).fetchone()[0]
+        except psycopg.Error:
+            counts[table] = 0  # the live table lacks the key column: none of its rows is a fixture's
+    return counts
+
+
+class _Rejected(Exception):
+    """A statement of the plan failed on the existing data."""
+
+    def __init__(self, change: Change, reason: str) -> None:
+        super().__init__(reason)
+        self.change, self.reason = change, reason
 
 
 @_database_errors("db.schema-load")
 def load_schema(endpoints: Endpoints, force: bool = False) -> StepResult:
-    """Apply sql/schema.sql when its checksum differs from the recorded one; ``force`` drops the tables first."""
-    from psycopg import sql
+    """Make the live app tables match sql/schema.sql in one transaction, keeping every row.
 
-    desired = schema_checksum()
+    What would drop or rewrite values, or what the data violates, is refused
+    (``RefusedError``, nothing written) unless ``force``: then the affected
+    tables, and those referencing them, are dropped and created again, empty.
+    """
+    from . import pgcatalog
+
     with connect(endpoints.postgres_url) as conn:
         _lock_writers(conn)
-        recorded = _read_meta(conn).get(SCHEMA_CHECKSUM_KEY)
-        missing = [table for table in APP_TABLES if table not in _existing_tables(conn, APP_TABLES)]
-        plan = plan_schema(recorded, desired, force, missing)
-        log.debug("schema plan: %s", plan)
-        if plan.action is Action.UNCHANGED:
-            return StepResult("db.schema-load", plan.action, plan.reason)
-        if plan.drop_tables:
-            say(f"db.schema-load --force: dropping {describe_row_counts(_row_counts(conn))}")
-            tables = sql.SQL(", ").join(sql.Identifier("public", table) for table in APP_TABLES)
-            conn.execute(sql.SQL("drop table if exists {} cascade").format(tables))
+        live, desired, plan = pgcatalog.compare(conn, _schema_sql())
+        plan, rebuilt, writes = _evolve(conn, live, desired, plan, force)
+        after = pgcatalog.live_catalog(conn)
+        left = diff(after, desired)
+        if left:
+            raise BootstrapError("db.schema-load: the tables still differ from sql/schema.sql after applying it; "
+                                 f"nothing was changed: {'; '.join(change.describe() for change in left)}")
+        if rebuilt:
             # The seeded rows are gone, so the fingerprints of what was seeded no longer hold.
             _forget_meta(conn, [USERS_FINGERPRINT_KEY, ACTIVITIES_FINGERPRINT_KEY])
-        conn.execute(SCHEMA_FILE.read_text(encoding="utf-8"))
-        _write_meta(conn, {SCHEMA_CHECKSUM_KEY: desired})
-    return StepResult("db.schema-load", plan.action, plan.reason, writes=1)
+        _write_meta(conn, {SCHEMA_CHECKSUM_KEY: schema_checksum(), SCHEMA_CATALOG_KEY: after.fingerprint()})
+    if plan.unchanged:
+        return StepResult("db.schema-load", Action.UNCHANGED, "the tables match sql/schema.sql")
+    if not live.tables:
+        return StepResult("db.schema-load", Action.CREATED,
+                          f"created {', '.join(qualified(t.name) for t in desired.tables)}", writes=writes)
+    detail = plan.applied_summary()
+    if rebuilt:
+        detail += f"; rebuilt {', '.join(qualified(t) for t in rebuilt)} empty (db.seed puts the fixtures back)"
+    return StepResult("db.schema-load", Action.UPDATED, detail, writes=writes)
+
+
+def _evolve(conn: Any, live: Catalog, desired: Catalog, plan: SchemaPlan,
+            force: bool) -> tuple[SchemaPlan, list[str], int]:
+    """Apply ``plan`` in a savepoint. A statement the data rejects marks its change refused and the
+    plan is decided again, so the refusal (or the rebuild, with ``force``) covers it too."""
+    from . import pgcatalog
+
+    while True:
+        if plan.refused and not force:
+            raise RefusedError(schema_refusal(plan))
+        rebuild = rebuild_tables(plan, live, desired)
+        try:
+            with conn.transaction():
+                steps = plan
+                if rebuild:
+                    drop = f"drop table {', '.join(qualified(t) for t in rebuild)} cascade"
+                    log.debug("db.schema-load: %s", drop)
+                    conn.execute(drop)
+                    # The rebuilt tables are gone now, so they are simply created again.
+                    _, _, steps = pgcatalog.compare(conn, _schema_sql())
+                _apply(conn, steps, force)
+            return plan, rebuild, len(rebuild) + len(steps.steps(force))
+        except _Rejected as rejected:
+            index = next((i for i, c in enumerate(plan.changes) if c.change == rejected.change), None)
+            if index is None or plan.changes[index].violation is not None:
+                raise BootstrapError(f"db.schema-load failed; nothing was changed: {rejected.reason}") from None
+            plan = plan.with_violation(index, rejected.reason)
+
+
+def _apply(conn: Any, plan: SchemaPlan, force: bool) -> None:
+    from psycopg import errors
+
+    conn.execute("set local search_path = public")
+    for index, statement in plan.steps(force):
+        log.debug("db.schema-load: %s", statement)
+        try:
+            conn.execute(statement)
+        # The data rejects it: a constraint it violates, or values a forced type change cannot convert.
+        except (errors.IntegrityError, errors.DataError, errors.DatatypeMismatch) as exc:
+            raise _Rejected(plan.changes[index].change, _one_line(exc)) from None
+
+
+def schema_refusal(plan: SchemaPlan) -> str:
+    lines = "\n".join(f"  {line}" for line in plan.describe())
+    return (f"db.schema-load refused: sql/schema.sql asks for changes that would drop, rewrite or reject "
+            f"existing data; nothing was written:\n{lines}\n"
+            "Change sql/schema.sql back, or run `invoke db.schema-load --force`: it drops those values or rebuilds "
+            "those tables, and says what is lost (rows the app created) before it asks.")
 
 
 # --- seeding: pure planning ----------------------------------------------------------------
@@ -430,12 +542,54 @@ def seed(endpoints: Endpoints, fixtures: Fixtures) -> StepResult:
         activities = plan_activities(_lock_activities(conn, fixtures.activities), fixtures.activities,
                                      users.uuid_by_handle)
         writes = _write_users(conn, users) + _write_activities(conn, activities)
-        writes += _write_meta(conn, {
+        extra = _write_columns(conn, "users", "handle = %s", USERS_FILE,
+                               [(u.handle, u.line, u.columns) for u in fixtures.users if u.columns])
+        extra += _write_columns(conn, "activities", "uuid = %s::uuid", ACTIVITIES_FILE,
+                                [(a.uuid, a.line, a.columns) for a in fixtures.activities if a.columns])
+        writes += extra + _write_meta(conn, {
             USERS_FINGERPRINT_KEY: fixtures.users_fingerprint,
             ACTIVITIES_FINGERPRINT_KEY: fixtures.activities_fingerprint,
         })
     detail = f"{_plan_counts('users', users)}; {_plan_counts('activities', activities)}"
-    return StepResult("db.seed", _seed_action(users, activities), detail, writes=writes)
+    action = _seed_action(users, activities)
+    if extra:
+        detail += f"; `columns:` set on {extra} rows"
+        action = Action.UPDATED if action is Action.UNCHANGED else action
+    return StepResult("db.seed", action, detail, writes=writes)
+
+
+def _write_columns(conn: Any, table: str, match: str, source: str,
+                   rows: Sequence[tuple[str, int, tuple[tuple[str, Any], ...]]]) -> int:
+    """Set the fixtures' `columns:` (columns schema.sql added) on their rows where they differ.
+
+    ``rows`` are (key, line, columns); ``match`` finds a row by its key. A column
+    the table lacks is bad input naming the fixture line (the transaction rolls back).
+    """
+    from psycopg import sql
+
+    if not rows:
+        return 0
+    types = dict(conn.execute(
+        "select attname, format_type(atttypid, atttypmod) from pg_attribute"
+        " where attrelid = %s::regclass and attnum > 0 and not attisdropped", (f"public.{table}",)).fetchall())
+    writes = 0
+    for key, line, columns in rows:
+        for name, _ in columns:
+            if name not in types:
+                import difflib
+
+                near = difflib.get_close_matches(name, list(types), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise InputError(f"{source} line {line}: {name!r} is not a column of public.{table}{hint}; add it to "
+                                 "sql/schema.sql and run `invoke db.schema-load` first; nothing was written")
+        names = sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
+        # Cast to the column's type on both sides, so that the comparison is the column's, not the YAML's.
+        values = sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.SQL(types[name])) for name, _ in columns)
+        query = sql.SQL("update {} set ({}) = row({}) where {} and ({}) is distinct from ({})").format(
+            sql.Identifier("public", table), names, values, sql.SQL(match), names, values)
+        given = [value for _, value in columns]
+        writes += conn.execute(query, (*given, key, *given)).rowcount
+    return writes
 
 
 def _seed_action(users: UserPlan, activities: ActivityPlan) -> Action:
@@ -523,22 +677,28 @@ def fetch_users(url: str) -> dict[str, UserRow]:
 
 @dataclass(frozen=True)
 class SeedState:
-    """What `invoke up` reads from the app database to plan: one connection, three cheap reads."""
+    """What `invoke up` reads from the app database to plan: one connection, a few cheap reads."""
 
     meta: dict[str, str]
     rows_present: bool
     unsynced_users: int
+    catalog_fingerprint: str | None = None  # of the live app tables, compared with SCHEMA_CATALOG_KEY
 
 
 @_database_errors("reading seeded rows")
 def seed_state(url: str, fixtures: Fixtures) -> SeedState:
-    """The bookkeeping values; whether every fixture user (by handle) and activity (by uuid) has a row;
-    and how many seeded users have no Cognito sub yet ('MOCK' or NULL)."""
+    """The bookkeeping values; the fingerprint of the live app tables (three catalog queries: far cheaper
+    than comparing them with sql/schema.sql, which happens only when it differs from the recorded one);
+    whether every fixture user (by handle) and activity (by uuid) has a row; and how many seeded users
+    have no Cognito sub yet ('MOCK' or NULL)."""
+    from . import pgcatalog
+
     handles = [u.handle for u in fixtures.users]
     with connect(url) as conn:
         meta = _read_meta(conn)
+        catalog = pgcatalog.live_catalog(conn).fingerprint()
         if _existing_tables(conn, APP_TABLES) != set(APP_TABLES):
-            return SeedState(meta, False, 0)
+            return SeedState(meta, False, 0, catalog)
         users, unsynced = conn.execute(
             "select count(*), count(*) filter (where cognito_user_id is null or cognito_user_id = %s)"
             " from public.users where handle = any(%s)",
@@ -547,7 +707,7 @@ def seed_state(url: str, fixtures: Fixtures) -> SeedState:
         activities = conn.execute("select count(*) from public.activities where uuid = any(%s::uuid[])",
                                   ([a.uuid for a in fixtures.activities],)).fetchone()[0]
     present = (users, activities) == (len(fixtures.users), len(fixtures.activities))
-    return SeedState(meta, present, unsynced)
+    return SeedState(meta, present, unsynced, catalog)
 
 
 def setup_database(endpoints: Endpoints, fixtures: Fixtures, fresh: bool = False) -> list[StepResult]:

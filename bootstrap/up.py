@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .config import Endpoints, Settings
-from .postgres import ACTIVITIES_FINGERPRINT_KEY, SCHEMA_CHECKSUM_KEY, USERS_FINGERPRINT_KEY
+from .postgres import ACTIVITIES_FINGERPRINT_KEY, SCHEMA_CATALOG_KEY, SCHEMA_CHECKSUM_KEY, USERS_FINGERPRINT_KEY
 from .steps import Action, StepResult
 
 STEPS = (
@@ -51,6 +51,7 @@ class Observed:
     seed_present: bool | None = None
     pool_id: str | None = None
     unsynced_users: int | None = None
+    schema_fingerprint: str | None = None  # of the live app tables (pgschema.Catalog.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,13 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
         add("db.schema-load", run, "new database")
     elif meta.get(SCHEMA_CHECKSUM_KEY) != desired.schema_checksum:
         add("db.schema-load", run, "schema changed" if meta.get(SCHEMA_CHECKSUM_KEY) else "no schema recorded")
+    elif not meta.get(SCHEMA_CATALOG_KEY):
+        add("db.schema-load", run, "no record of how the tables looked: compare them once")
+    elif meta.get(SCHEMA_CATALOG_KEY) != observed.schema_fingerprint:
+        # Someone altered the tables since they last matched schema.sql.
+        add("db.schema-load", run, "the tables changed since the schema was loaded")
     else:
-        add("db.schema-load", same, "schema checksum matches")
+        add("db.schema-load", same, "schema.sql and the tables are as when they last matched")
 
     if rebuilt_db or not observed.seeded_rows_present:
         add("db.seed", run, "seeded rows missing")
@@ -219,7 +225,8 @@ def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> O
     present = description is not None and dynamo.seed_is_present(
         endpoints, settings.table_name, dynamo.seed_probe_key(fixtures.conversations, meta.get(dynamo.EPOCH_KEY)))
     pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
-    return Observed(True, exists, meta, rows.rows_present, matches, present, pool_id, rows.unsynced_users)
+    return Observed(True, exists, meta, rows.rows_present, matches, present, pool_id, rows.unsynced_users,
+                    rows.catalog_fingerprint)
 
 
 
@@ -299,10 +306,12 @@ class UpReport:
     endpoints: Endpoints | None
     total: float
     dry_run: bool
+    notes: tuple[str, ...] = ()  # what a dry run shows below the plan (the schema differences and their SQL)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
+            "notes": list(self.notes),
             "total": round(self.total, 3),
             "endpoints": self.endpoints.masked() if self.endpoints else None,
             "steps": [r.to_json() for r in self.results] if not self.dry_run else [
@@ -322,7 +331,8 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
     if dry_run:
         endpoints = _running_endpoints(settings)
         plan, _ = _plan(settings, endpoints, fixtures, fresh)
-        return UpReport(plan, [], endpoints, time.monotonic() - started, True)
+        plan, notes = _schema_preview(plan, endpoints, fresh)
+        return UpReport(plan, [], endpoints, time.monotonic() - started, True, notes)
 
     with StateDir(settings.state_dir).exclusive("up", on_wait=on_wait):
         run = Run(settings, fixtures=fixtures)
@@ -342,6 +352,23 @@ def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any,
     observed = observe(settings, endpoints, fixtures)
     desired = desired_state(settings, fixtures, observed.meta)
     return plan_up(observed, desired, fresh=fresh), desired
+
+
+def _schema_preview(plan: list[PlannedStep], endpoints: Endpoints | None,
+                    fresh: bool) -> tuple[list[PlannedStep], tuple[str, ...]]:
+    """For a dry run: what db.schema-load would change in an existing database, and the SQL."""
+    from dataclasses import replace
+
+    step = next(p for p in plan if p.name == "db.schema-load")
+    if endpoints is None or fresh or not step.runs or step.reason == "new database":
+        return plan, ()
+    from . import postgres
+    from .pgschema import format_plan
+
+    schema = postgres.schema_report(endpoints).plan
+    reason = f"{step.reason}; {schema.summary()}" if not schema.unchanged else (
+        f"{step.reason}; the tables match it (only the record is updated)")
+    return [replace(p, reason=reason) if p is step else p for p in plan], tuple(format_plan(schema))
 
 
 DOERS: dict[str, Callable[[Run, bool], StepResult]] = {
@@ -423,6 +450,8 @@ def print_report(report: UpReport, as_json: bool = False) -> None:
     if report.dry_run:
         print_table(["step", "plan", "why"], [[p.name, p.action.value, p.reason] for p in report.plan],
                     title="invoke up --dry-run (nothing was changed)")
+        if report.notes:
+            print("db.schema-load would find:\n" + "\n".join(report.notes))
         return
     print_table(["step", "action", "detail", "time"],
                 [[r.step, r.action.value, r.detail, f"{r.duration:.2f}s"] for r in report.results])

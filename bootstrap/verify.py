@@ -5,12 +5,14 @@ checks run even when some fail, so the report names every failure. How much is
 read depends on the ``Depth``:
 
 - ``spot``: what ``invoke up`` reads when its plan changed nothing. The
-  recorded fingerprints already say the data is the fixtures'; these reads
+  recorded fingerprints already say the data is the fixtures' (and the
+  tables are as when they last matched ``sql/schema.sql``); these reads
   prove the services answer and the access patterns work: Postgres's seeded
   rows, handles and Cognito ids over one connection, the table description, and
   patterns A and B on the smallest conversation.
 - ``quick`` (``invoke verify``, and ``invoke up`` after it changed something):
-  the same for every conversation; bounded by the size of the fixtures.
+  the same for every conversation, and the live app tables compared with
+  ``sql/schema.sql``; bounded by the size of the fixtures.
 - ``full`` (``invoke verify --full``): adds a paginated scan of the whole
   table that proves every item has one of the contract's shapes.
 
@@ -67,8 +69,8 @@ def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: D
     if settings.is_prod:
         thunks = _prod_checks(settings, endpoints, depth)
     else:
-        thunks = _postgres_checks(settings, endpoints, fixtures)
-        thunks += _dynamodb_checks(settings, endpoints, fixtures, depth)
+        thunks = (_postgres_checks(settings, endpoints, fixtures, depth)
+                  + _dynamodb_checks(settings, endpoints, fixtures, depth))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         return list(pool.map(lambda thunk: thunk(), thunks))
 
@@ -150,7 +152,7 @@ def _postgres_facts(url: str, handles: list[str], activity_ids: list[str]) -> Po
     return PostgresFacts(len(subs), activities, [d[0] for d in dupes], subs)
 
 
-def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) -> list[Thunk]:
+def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
     handles = [u.handle for u in fixtures.users]
     activity_ids = [a.uuid for a in fixtures.activities]
     facts = SharedRead(lambda: _postgres_facts(endpoints.postgres_url, handles, activity_ids))
@@ -165,8 +167,20 @@ def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any) ->
         dupes = facts().duplicate_handles
         return Check("postgres: handles unique", not dupes, ", ".join(dupes) or "all unique")
 
-    return [_guarded("postgres: seeded rows", counts), _guarded("postgres: handles unique", unique_handles),
-            _guarded("postgres: cognito ids synced", lambda: _cognito_ids_synced(settings, endpoints, facts().subs))]
+    checks = [_guarded("postgres: seeded rows", counts), _guarded("postgres: handles unique", unique_handles)]
+    if depth is not Depth.SPOT:
+        checks.append(_guarded("postgres: tables match sql/schema.sql", lambda: _schema_matches(endpoints)))
+    checks.append(_guarded("postgres: cognito ids synced", lambda: _cognito_ids_synced(settings, endpoints, facts().subs)))
+    return checks
+
+
+def _schema_matches(endpoints: Endpoints) -> Check:
+    """Every difference between the live app tables and sql/schema.sql, named (a column dropped by hand too)."""
+    from . import postgres
+
+    plan = postgres.schema_report(endpoints).plan
+    detail = "; ".join(plan.describe()) or "tables, columns, keys, checks and indexes as declared"
+    return Check("postgres: tables match sql/schema.sql", plan.unchanged, detail)
 
 
 def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str, str | None]) -> Check:
@@ -333,6 +347,7 @@ def _prod_checks(settings: Settings, endpoints: Endpoints, depth: Depth) -> list
     client = endpoints.client("dynamodb")
     checks = [
         _guarded("postgres: schema loaded", lambda: _schema_loaded(endpoints)),
+        _guarded("postgres: tables match sql/schema.sql", lambda: _schema_matches(endpoints)),
         _guarded("postgres: handles unique", lambda: _handles_unique(endpoints)),
         _guarded("postgres: users have cognito ids", lambda: _users_have_cognito_ids(settings, endpoints)),
         _guarded("dynamodb: table matches spec", lambda: _table_matches(endpoints, spec)),

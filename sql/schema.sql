@@ -1,9 +1,13 @@
 -- The Cruddur app's tables, exactly as ../shared/CONTRACT.md describes them,
 -- plus indexes and a foreign key that keep the contract's shapes.
--- Idempotent: safe to apply to a database that already has them.
+-- This file declares the tables; `invoke db.schema-load` makes the live ones
+-- match it in place (new tables, columns, defaults, indexes, constraints) and
+-- refuses what would drop or rewrite data. Names carry no schema: the tool
+-- runs this file in a temporary schema to compare it with the live tables in
+-- public (search_path = public, as for the app).
 -- gen_random_uuid() is built into Postgres 13+, so no extension is needed.
 
-create table if not exists public.users (
+create table if not exists users (
   uuid uuid primary key default gen_random_uuid(),
   display_name text,
   email text,
@@ -13,12 +17,12 @@ create table if not exists public.users (
 );
 
 -- The app looks users up by handle and by cognito_user_id.
-create unique index if not exists users_handle_key on public.users (handle);
-create index if not exists users_cognito_user_id_idx on public.users (cognito_user_id);
+create unique index if not exists users_handle_key on users (handle);
+create index if not exists users_cognito_user_id_idx on users (cognito_user_id);
 
-create table if not exists public.activities (
+create table if not exists activities (
   uuid uuid primary key default gen_random_uuid(),
-  user_uuid uuid not null references public.users (uuid) on delete cascade,
+  user_uuid uuid not null references users (uuid) on delete cascade,
   message text not null,
   replies_count integer default 0,
   reposts_count integer default 0,
@@ -28,4 +32,4 @@ create table if not exists public.activities (
   created_at timestamp not null default current_timestamp
 );
 
-create index if not exists activities_user_uuid_idx on public.activities (user_uuid);
+create index if not exists activities_user_uuid_idx on activities (user_uuid);

@@ -287,6 +287,15 @@ CASES = [
      2, "not a decimal number", 1.5),
     ("activities", "activities:\n  - {handle: alice, message: hi, expires: 3}\n", 2, "unknown key", "expires"),
     ("activities", "activites:\n  - {handle: alice, message: hi}\n", 1, "unknown top-level key", "activites"),
+    # `columns:`, for columns that sql/schema.sql added
+    ("users", "users:\n  - {handle: alice, display_name: A, email: a@example.test, columns: [bio]}\n",
+     2, "columns of a user must be a mapping of column name to value", ["bio"]),
+    ("users", "users:\n  - {handle: alice, display_name: A, email: a@example.test, columns: {email: b@x.test}}\n",
+     2, "column email is set by the seeder itself", "email"),
+    ("users", "users:\n  - {handle: alice, display_name: A, email: a@example.test, columns: {Bio: x}}\n",
+     2, "a column name is lowercase letters", "Bio"),
+    ("activities", "activities:\n  - {handle: alice, message: hi, columns: {tags: [a, b]}}\n",
+     2, "column tags must be a single value, not a list", ["a", "b"]),
     # conversations.yaml
     ("conversations", _conversation(id="Hello World"),
      2, "id must be a slug", "Hello World"),
@@ -504,3 +513,22 @@ def test_the_pure_python_loader_gives_the_same_result(tmp_path: Path, monkeypatc
     assert load_fixtures(SEEDS) == expected
     problem = _single_problem(tmp_path, activities="activities:\n  - handle: alice\n    message: é\x07\n")
     assert (problem.line, problem.column) == (3, 15)
+
+
+def test_columns_are_loaded_and_only_entries_with_columns_change_their_fingerprint(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = _load(tmp_path / "a")
+    with_columns = _load(tmp_path / "b", users=USERS.replace(
+        "    email: alice@example.test\n",
+        "    email: alice@example.test\n    columns: {bio: Throws pots, karma: 3, joined: 2024-05-01, note: null}\n"))
+    alice = with_columns.user("alice")
+    assert alice.columns[:2] == (("bio", "Throws pots"), ("karma", 3)) and alice.columns[3] == ("note", None)
+    assert with_columns.users_fingerprint != plain.users_fingerprint
+    # Entries without `columns:` fingerprint as before it existed, so existing environments are not reseeded.
+    import hashlib
+
+    before = json.dumps([[u.handle, u.display_name, u.email] for u in plain.users], ensure_ascii=False,
+                        separators=(",", ":"))
+    assert plain.users_fingerprint == hashlib.sha256(before.encode("utf-8")).hexdigest()
+    assert with_columns.activities_fingerprint == plain.activities_fingerprint

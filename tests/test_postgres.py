@@ -16,7 +16,7 @@ from bootstrap import postgres
 from bootstrap.config import PROJECT_ROOT, Endpoints, with_database
 from bootstrap.errors import BootstrapError, DriftError
 from bootstrap.fixtures import ActivityFixture, FixtureError, Fixtures, UserFixture, load_fixtures, user_uuid
-from bootstrap.postgres import ActivityRow, UserRow, plan_activities, plan_schema, plan_users
+from bootstrap.postgres import ActivityRow, UserRow, plan_activities, plan_users
 from bootstrap.steps import Action
 
 T0 = datetime(2025, 3, 1, 12, 0, 0)
@@ -42,29 +42,6 @@ FIXTURES = make_fixtures(
 
 
 # --- pure planning -------------------------------------------------------------------------
-
-
-def test_plan_schema_applies_when_nothing_was_recorded() -> None:
-    assert plan_schema(None, "abc", force=False).action is Action.CREATED
-
-
-def test_plan_schema_is_unchanged_when_checksums_match() -> None:
-    plan = plan_schema("abc", "abc", force=False)
-    assert plan.action is Action.UNCHANGED and not plan.drop_tables
-
-
-def test_plan_schema_reapplies_a_changed_schema_without_dropping() -> None:
-    plan = plan_schema("old", "new", force=False)
-    assert plan.action is Action.UPDATED and not plan.drop_tables
-
-
-def test_plan_schema_recreates_missing_tables_even_when_recorded() -> None:
-    plan = plan_schema("abc", "abc", force=False, missing_tables=["users"])
-    assert plan.action is Action.CREATED and "public.users" in plan.reason
-
-
-def test_plan_schema_force_drops_tables() -> None:
-    assert plan_schema("abc", "abc", force=True).drop_tables
 
 
 def _row(handle: str, cognito: str | None = "MOCK", name: str | None = None, uuid: str | None = None) -> UserRow:
@@ -199,20 +176,9 @@ def test_schema_load_twice_reports_unchanged_and_keeps_data(endpoints: Endpoints
     second = postgres.load_schema(endpoints)
     assert (second.action, second.writes) == (Action.UNCHANGED, 0)
     assert _snapshot(endpoints.postgres_url) == before
-    assert postgres.read_meta(endpoints.postgres_url)[postgres.SCHEMA_CHECKSUM_KEY] == postgres.schema_checksum()
-
-
-def test_schema_load_force_says_what_is_lost_and_recreates(endpoints: Endpoints, capsys) -> None:
-    _loaded(endpoints)
-    postgres.seed(endpoints, FIXTURES)
-    postgres.write_meta(endpoints.postgres_url, {"ddb.seed_epoch": "42"})
-    result = postgres.load_schema(endpoints, force=True)
-    assert result.action is Action.UPDATED
-    said = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
-    assert "public.users (2 rows), public.activities (3 rows)" in said
-    assert postgres.table_row_counts(endpoints) == {"users": 0, "activities": 0}
     meta = postgres.read_meta(endpoints.postgres_url)
-    assert meta["ddb.seed_epoch"] == "42" and postgres.USERS_FINGERPRINT_KEY not in meta
+    assert meta[postgres.SCHEMA_CHECKSUM_KEY] == postgres.schema_checksum()
+    assert meta[postgres.SCHEMA_CATALOG_KEY] == postgres.seed_state(endpoints.postgres_url, FIXTURES).catalog_fingerprint
 
 
 def test_meta_is_empty_before_the_table_exists_and_upserts(endpoints: Endpoints) -> None:
@@ -243,7 +209,8 @@ def test_seed_twice_gives_the_same_rows_and_writes_nothing_the_second_time(endpo
 
 def test_up_observations_follow_seeding_and_cognito_sync(endpoints: Endpoints) -> None:
     url = endpoints.postgres_url
-    assert postgres.seed_state(url, FIXTURES) == postgres.SeedState({}, False, 0)
+    empty = postgres.seed_state(url, FIXTURES)
+    assert (empty.meta, empty.rows_present, empty.unsynced_users) == ({}, False, 0)
     _loaded(endpoints)
     assert not postgres.seed_state(url, FIXTURES).rows_present
     postgres.seed(endpoints, FIXTURES)

@@ -99,7 +99,8 @@ def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_d
     cases = {
         "db.drop": (["db.drop", "--target", "prod"], {}, f"this would drop {contents}{confirm}"),
         "db.schema-load --force": (["db.schema-load", "--force", "--target", "prod"], {},
-                                   f"this would drop and recreate the tables of {contents}{confirm}"),
+                                   f"this would drop the values or rebuild the tables that sql/schema.sql cannot "
+                                       f"change in place, in {contents}{confirm}"),
         "db.setup --fresh": (["db.setup", "--fresh", "--target", "prod"], {},
                              f"this would drop and rebuild {contents}{confirm}"),
         "db.kill-sessions": (["db.kill-sessions", "--target", "prod"], {},

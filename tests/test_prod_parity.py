@@ -127,7 +127,7 @@ def prod(aws: str, stack: Stack, tmp_path: Path) -> Iterator[Prod]:
 SEQUENCE = (
     ("ddb.schema-load", "created"),
     ("db.create", "created"),
-    ("db.schema-load", "created"),
+    ("db.schema-load --yes", "created"),  # applying a schema on prod needs --yes
     ("db.seed --yes", "created"),  # stands in for the users that sign-ups put into production
     ("db.update-cognito-user-ids", "updated"),
     ("ddb.deploy-stream-worker --yes", "created"),
@@ -185,8 +185,8 @@ def test_the_whole_prod_sequence_succeeds_then_a_rerun_changes_nothing(prod: Pro
 
     for verified in (first, again):
         assert [(check["name"], check["ok"]) for check in json.loads(verified.stdout)] == [
-            ("postgres: schema loaded", True), ("postgres: handles unique", True),
-            ("postgres: users have cognito ids", True), ("dynamodb: table matches spec", True),
+            ("postgres: schema loaded", True), ("postgres: tables match sql/schema.sql", True),
+            ("postgres: handles unique", True), ("postgres: users have cognito ids", True), ("dynamodb: table matches spec", True),
             ("dynamodb: group index answers", True), ("dynamodb: stream has a trigger", True)]
     assert f"function {prod.function}" in again.stdout
     [mapping] = aws_before["mappings"]
@@ -245,7 +245,7 @@ def test_schema_load_on_prod_creates_the_contracts_table_and_reports_drift(prod:
 
 
 def test_reads_and_patterns_on_prod(prod: Prod) -> None:
-    for task, *flags in (["ddb.schema-load"], ["db.create"], ["db.schema-load"], ["db.seed", "--yes"]):
+    for task, *flags in (["ddb.schema-load"], ["db.create"], ["db.schema-load", "--yes"], ["db.seed", "--yes"]):
         prod.run(task, "--target", "prod", *flags)
     first, second = FIXTURES.users[0].handle, FIXTURES.users[1].handle
     created = prod.run("ddb.create-group", "--from", first, "--to", second, "--text", "hello from prod",
@@ -269,7 +269,7 @@ def test_reads_and_patterns_on_prod(prod: Prod) -> None:
 def test_seeding_the_demo_fixtures_into_prod_is_refused_without_yes_naming_what_it_would_write(prod: Prod) -> None:
     """Without credentials: a refusal that came after an AWS call would exit 2, not 3."""
     prod.run("db.create", "--target", "prod")
-    prod.run("db.schema-load", "--target", "prod")
+    prod.run("db.schema-load", "--target", "prod", "--yes")
     before = _database_state(prod)
     users, activities = len(FIXTURES.users), len(FIXTURES.activities)
     messages = sum(len(c.messages) for c in FIXTURES.conversations)

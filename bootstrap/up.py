@@ -343,7 +343,7 @@ def _run_step(run: Run, name: str, body: Callable[[], StepResult],
     from .console import status_line
 
     began = time.monotonic()
-    with status_line(lambda: f"{name}: running, {time.monotonic() - began:.0f}s", plain_every=None):
+    with status_line(lambda: f"{name}: running, {int(time.monotonic() - began)}s", plain_every=None):
         result = _timed(body(), time.monotonic() - began)
     run.results.append(result)
     if on_step is not None:

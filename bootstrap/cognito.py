@@ -243,15 +243,17 @@ def list_users(endpoints: Endpoints, pool_id: str) -> list[CognitoUser]:
     client = endpoints.client("cognito-idp")
 
     with _aws_errors(f"listing the users of pool {pool_id}"):
-        with progress(_estimated_users(client, pool_id), f"reading the users of pool {pool_id}", USERS_PROGRESS_THRESHOLD) as advance:
+        total = _estimated_users(client, pool_id)
+        with progress(total, f"reading the users of pool {pool_id}", USERS_PROGRESS_THRESHOLD) as advance:
 
             def fetch(token: str | None) -> tuple[list[CognitoUser], str | None]:
                 kwargs: dict[str, Any] = {"UserPoolId": pool_id, "Limit": PAGE_SIZE}
                 if token:
                     kwargs["PaginationToken"] = token
                 response = client.list_users(**kwargs)
-                advance(len(response.get("Users", [])))
-                return [cognito_user_from(raw) for raw in response.get("Users", [])], response.get("PaginationToken")
+                users = [cognito_user_from(raw) for raw in response.get("Users", [])]
+                advance(len(users))
+                return users, response.get("PaginationToken")
 
             return paginate(fetch)
 

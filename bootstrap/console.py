@@ -182,7 +182,7 @@ class _Board:
         now = time.monotonic()
         with self._lock:
             texts = [line.text() for line in self._lines if now - line.since >= LIVE_AFTER]
-            bars = self._bars if self._bars is not None and self._bars.tasks else None
+            bars = self._bars if self._bars is not None and any(t.visible for t in self._bars.tasks) else None
         parts: list[Any] = [Text(text) for text in texts]
         if bars is not None:
             parts.append(bars)
@@ -248,30 +248,33 @@ def status_line(text: Callable[[], str], plain_every: float | None = PLAIN_EVERY
 def progress(total: int | None, description: str, threshold: int = 0) -> Iterator[Callable[[int], None]]:
     """Show long work on ``total`` items: done of total, rate and time left; yields ``advance(count)``.
 
-    Work on an unknown number (None) or at most ``threshold`` items shows
-    nothing. In a terminal this is a bar; otherwise a plain line every ``PLAIN_EVERY`` seconds.
+    Work on at most ``threshold`` items is quick and shows nothing. A known
+    total is a bar in a terminal; an unknown one (None) a line counting items
+    that shows once the work has lasted ``LIVE_AFTER``. Without a terminal,
+    either is a plain line every ``PLAIN_EVERY`` seconds.
     """
-    if total is None or total <= threshold or _quiet:
+    if _quiet or (total is not None and total <= threshold):
         yield lambda count: None
         return
     with activity():
         bars = _board.bars()
-        task_id = bars.add_task(description, total=total)
+        task_id = bars.add_task(description, total=total, visible=total is not None)
 
-        def plain() -> str:
+        def line() -> str:
             task = next(task for task in bars.tasks if task.id == task_id)
             return describe_progress(description, int(task.completed), total, task.speed, task.time_remaining)
 
         try:
-            with contextlib.nullcontext() if is_live() else status_line(plain):
+            with contextlib.nullcontext() if is_live() and total is not None else status_line(line):
                 yield lambda count: bars.advance(task_id, count)
         finally:
             bars.remove_task(task_id)
 
 
-def describe_progress(description: str, done: int, total: int, rate: float | None, remaining: float | None) -> str:
-    """The plain line for long work: ``writing t: 1,200/5,000 items, 800/s, 5s left``."""
-    text = f"{description}: {done:,}/{total:,} items"
+def describe_progress(description: str, done: int, total: int | None, rate: float | None,
+                      remaining: float | None) -> str:
+    """The plain line for long work: ``writing t: 1,200/5,000 items, 800/s, 5s left`` (``1,200 items`` when unknown)."""
+    text = f"{description}: {done:,}" + (f"/{total:,}" if total is not None else "") + " items"
     if rate:
         text += f", {rate:,.0f}/s"
     if remaining is not None:

@@ -779,7 +779,8 @@ def seed_conversations(
                 _stale_fixture_keys(client, spec, placed, epoch, gone, frozenset(moved_on.values())),
                 *(stale_synthetic_keys(record, synthetic, epoch, start) for record in earlier),
             )
-            removed = write_requests(client, spec.name, map(_delete_request, stale), None, workers, retry)
+            removed = write_requests(client, spec.name, map(_delete_request, stale), None, workers, retry,
+                                     f"removing items of earlier seeds from {spec.name}")
     groups = len(placed) + (synthetic.groups if synthetic else 0)
     detail = f"{groups} conversations, {written} items in {spec.name}"
     if removed:
@@ -1001,11 +1002,11 @@ def scan_items(endpoints: Endpoints, table: str, limit: int | None = None,
         total = min(estimate, limit) if estimate is not None and limit is not None else estimate
         with progress(total, f"scanning {table}", PROGRESS_THRESHOLD) as advance:
             for page in client.get_paginator("scan").paginate(**arguments):
+                advance(len(page["Items"]))  # a page at a time: the rate is of reading, not of the caller's use
                 for item in page["Items"]:
                     if limit is not None and count >= limit:
                         return
                     count += 1
-                    advance(1)
                     yield _plain(item)
 
 

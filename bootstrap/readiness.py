@@ -105,8 +105,10 @@ class Waiting:
     def line(self, now: float | None = None) -> str:
         waited = (time.monotonic() if now is None else now) - self.started
         last = describe_error(self.last_error) if self.last_error is not None else "none yet, first try running"
-        return (f"{self.probe.service} at {self.probe.endpoint}: not ready, waited {int(waited)}s of "
-                f"{self.timeout:g}s; last error: {last}")
+        # A try under way at the deadline still runs to its end (at most PROBE_TIMEOUT): say so, not "17s of 15s".
+        deadline = f"of {self.timeout:g}s" if waited <= self.timeout else f"(deadline {self.timeout:g}s passed, last try)"
+        return (f"{self.probe.service} at {self.probe.endpoint}: not ready, waited {int(waited)}s {deadline}; "
+                f"last error: {last}")
 
 
 def wait_until_ready(probe: Probe, timeout: float, show: bool = True) -> None:

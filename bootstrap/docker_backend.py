@@ -2,7 +2,7 @@
 
 docker-compose.yml (plus override files, ``CRUDDUR_COMPOSE_FILES``) says what
 runs; ``bootstrap.compose`` reads it. Three compose services play our roles:
-``db`` is "postgres", ``dynamodb-local`` is "moto" (the DynamoDB endpoint) and
+``db`` is "postgres", ``dynamodb-local`` is "dynamodb" (the DynamoDB endpoint) and
 ``cognito`` serves Cognito on its own URL. For each, ``start`` observes the
 container, plans (pure: create, recreate, start or reuse, by the config hash
 label) and acts, pulling a missing image with progress shown, then waits for
@@ -36,7 +36,8 @@ from .compose import ComposeProject, PortSpec, ServiceSpec, config_hash, load_co
 from .config import Settings, postgres_url
 from .console import say
 from .errors import ConfigError, ServiceError
-from .services import LOCAL_HOST, Backend, free_port, port_is_free
+from .processes import free_port, port_is_free
+from .services import LOCAL_HOST, Backend
 from .state import StateDir
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ LABEL_STATE = "cruddur-bootstrap.state-dir"
 
 @dataclass(frozen=True)
 class Role:
-    """Which compose service plays which of our services, and which setting may move its host port."""
+    """Which compose service plays which of our roles (also its service name), and which setting may move its host port."""
 
     name: str
     compose_service: str
@@ -63,7 +64,7 @@ class Role:
 
 ROLES = (
     Role("postgres", "db", "pg_port"),
-    Role("moto", "dynamodb-local", "ddb_port"),
+    Role("dynamodb", "dynamodb-local", "ddb_port"),
     Role("cognito", "cognito", None),
 )
 
@@ -351,6 +352,7 @@ class DockerService:
 
     def __init__(self, role: Role, project: DockerProject) -> None:
         self.name = role.name
+        self.roles = (role.name,)
         self.role = role
         self.project = project
         self.spec = project.compose.service(role.compose_service)

@@ -11,7 +11,7 @@ from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoi
 from .console import print_json, print_table, say
 from .errors import ConfigError, NotReadyError, RefusedError
 from .readiness import PostgresProbe, Probe, cognito_probe, dynamodb_probe, wait_all
-from .services import Backend, local_endpoints, select_backend, start_all, status_of, stop_all
+from .services import Backend, MotoServer, local_endpoints, select_backend, start_all, status_of, stop_all
 from .state import StateDir, write_atomic
 
 
@@ -21,15 +21,31 @@ def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
         raise RefusedError("the prod target has no local services to start")
     state = StateDir(settings.state_dir).ensure()
     backend = select_backend(settings, state)
+    _check_engine(settings, backend)
     started = start_all(backend, state)
     endpoints = local_endpoints(settings, backend, state)
     wait_all(readiness_probes(backend, endpoints), settings.ready_timeout)
-    if "moto" in started and backend.name == "embedded":
+    moto = _embedded_moto(backend)
+    if moto is not None and moto.name in started:
         from .snapshot import restore_after_start
 
-        restore_after_start(endpoints, state)
+        restore_after_start(endpoints, state, tables="dynamodb" in moto.roles)
         endpoints = local_endpoints(settings, backend, state)  # the restore may have changed the pool id
     return backend, endpoints, started
+
+
+def _embedded_moto(backend: Backend) -> MotoServer | None:
+    """The embedded backend's moto server, whose in-memory data the snapshot keeps across down/up."""
+    return next((s for s in backend.services if isinstance(s, MotoServer)), None)
+
+
+def _check_engine(settings: Settings, backend: Backend) -> None:
+    """`up` with an engine other than the one still running would serve the app from two places: refuse."""
+    if backend.engine and settings.ddb_engine not in ("auto", backend.engine):
+        raise ConfigError(
+            f"DynamoDB is served by {backend.engine}, which still runs, but ddb_engine is {settings.ddb_engine} "
+            f"({settings.sources.get('ddb_engine')}): run `invoke down` first (it keeps both engines' data), "
+            "then `invoke up` starts the new engine")
 
 
 @contextlib.contextmanager
@@ -44,15 +60,22 @@ def running_services(settings: Settings) -> Iterator[tuple[Backend, Endpoints]]:
 
 
 def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
-    """One probe per endpoint, each with the log and the hint of the service that serves it."""
-    by_name = {service.name: service for service in backend.services}
-    postgres, aws = by_name["postgres"], by_name["moto"]
-    cognito = by_name.get("cognito", aws)
+    """One probe per role, each with the log and the hint of the service that serves the role."""
+    postgres, dynamodb, cognito = (backend.serving(role) for role in ("postgres", "dynamodb", "cognito"))
     return [
         PostgresProbe(endpoints.admin_postgres_url, postgres.log_path, hint=postgres.hint()),
-        dynamodb_probe(endpoints, aws.log_path, aws.hint()),
+        dynamodb_probe(endpoints, dynamodb.log_path, dynamodb.hint(), _credentials_hint()),
         cognito_probe(endpoints, cognito.log_path, cognito.hint()),
     ]
+
+
+def _credentials_hint() -> str | None:
+    """This shell's own AWS key id, when DynamoDB Local would refuse it: the app run from here would fail."""
+    import os
+
+    from .config import local_key_id_problem
+
+    return local_key_id_problem(os.environ.get("AWS_ACCESS_KEY_ID"))
 
 
 def down(settings: Settings, purge: bool = False) -> None:
@@ -64,11 +87,11 @@ def down(settings: Settings, purge: bool = False) -> None:
     # First, so that no warm `up` starts while the services stop.
     warm = warmstart.stop(state)
     backend = select_backend(settings, state)
-    moto_running = any(s.name == "moto" and s.is_running() for s in backend.services)
-    if backend.name == "embedded" and moto_running and not purge:  # --purge deletes the snapshot anyway
+    moto = _embedded_moto(backend)
+    if moto is not None and moto.is_running() and not purge:  # --purge deletes the snapshot anyway
         from .snapshot import save_before_stop
 
-        save_before_stop(local_endpoints(settings, backend, state), state)
+        save_before_stop(local_endpoints(settings, backend, state), state, tables="dynamodb" in moto.roles)
     stopped = stop_all(backend) + ([warmstart.NAME] if warm else [])
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if purge:
@@ -95,9 +118,12 @@ def status(settings: Settings, as_json: bool = False) -> bool:
         rows.append({**row.__dict__, "ready": ready})
     warm_pid = warmstart.pid(state)
     if as_json:
-        print_json({"backend": backend.name, "reason": backend.reason, "services": rows, "warm_start_pid": warm_pid})
+        print_json({"backend": backend.name, "reason": backend.reason, "ddb_engine": backend.engine,
+                    "ddb_engine_reason": backend.engine_reason or None, "services": rows, "warm_start_pid": warm_pid})
     else:
         say(f"backend: {backend.name} ({backend.reason})")
+        if backend.engine:
+            say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
         print_table(
             ["service", "backend", "endpoint", "pid", "running", "ready"],
             [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
@@ -113,12 +139,10 @@ def status(settings: Settings, as_json: bool = False) -> bool:
 
 
 def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:
-    probes = readiness_probes(backend, endpoints)
-    names = {service.name for service in backend.services}
     ready: dict[str, bool] = {}
-    for probe in probes:
-        # A probe belongs to the service of its name (the docker backend's "cognito"), else moto serves it.
-        owner = probe.service if probe.service in names else "moto"
+    for probe in readiness_probes(backend, endpoints):
+        # Probes are named by role; one service may serve two roles (moto: DynamoDB and Cognito).
+        owner = backend.serving(probe.service).name
         try:
             wait_all([probe], timeout=0.5, show=False)
             ok = True
@@ -130,6 +154,9 @@ def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:
 
 def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
+
+
+COGNITO_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
 
 
 def env_variables(settings: Settings) -> dict[str, str]:
@@ -145,6 +172,10 @@ def env_variables(settings: Settings) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": LOCAL_AWS_ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": LOCAL_AWS_SECRET_ACCESS_KEY,
     }
+    if endpoints.cognito_endpoint_url:
+        # Cognito is served apart from DynamoDB (beside DynamoDB Local, or the docker backend's container):
+        # boto3's service-specific variable sends Cognito clients there and everything else to AWS_ENDPOINT_URL.
+        variables[COGNITO_ENDPOINT_VARIABLE] = endpoints.cognito_endpoint_url
     if endpoints.user_pool_id:
         variables["AWS_COGNITO_USER_POOL_ID"] = endpoints.user_pool_id
     return variables
@@ -168,6 +199,10 @@ def explain(settings: Settings) -> None:
             shown = "" if value is None else str(value)
         rows.append([option.name, shown, settings.sources.get(option.name, "default"), option.help])
     print_table(["setting", "value", "from", "meaning"], rows)
+    backend = select_backend(settings, StateDir(settings.state_dir))
+    say(f"backend: {backend.name} ({backend.reason})")
+    if backend.engine:
+        say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
 
 
 def env(settings: Settings, dotenv: str | None = None) -> None:

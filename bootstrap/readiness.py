@@ -83,9 +83,12 @@ class AwsProbe:
         getattr(client, self.operation)(**dict(self.arguments))
 
 
-def dynamodb_probe(endpoints: Endpoints, log_path: Path | None = None, hint: str | None = None) -> AwsProbe:
+def dynamodb_probe(endpoints: Endpoints, log_path: Path | None = None, hint: str | None = None,
+                   also: str | None = None) -> AwsProbe:
+    """ListTables answers; ``also`` is a further hint (this shell's credentials that DynamoDB Local refuses)."""
     probe = AwsProbe(endpoints, "dynamodb", "list_tables", (("Limit", 1),), "dynamodb", log_path)
-    return probe if hint is None else replace(probe, hint=hint)
+    hint = hint or "is the DynamoDB endpoint running? see `invoke status`"
+    return replace(probe, hint=hint + (f"; also: {also}" if also else ""))
 
 
 def cognito_probe(endpoints: Endpoints, log_path: Path | None = None, hint: str | None = None) -> AwsProbe:
@@ -151,7 +154,7 @@ def wait_all(probes: list[Probe], timeout: float, show: bool = True) -> None:
 
 
 def _timeout_message(probe: Probe, timeout: float, last: BaseException | None) -> str:
-    from .services import log_tail
+    from .processes import log_tail
 
     lines = [
         f"{probe.service} at {probe.endpoint} was not ready after {timeout:g}s.",

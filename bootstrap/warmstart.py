@@ -166,7 +166,7 @@ def _current_umask() -> int:
 
 def pid(state: StateDir) -> int | None:
     """The running starter of this state folder, from its pid file."""
-    from .services import command_line, process_alive
+    from .processes import command_line, process_alive
 
     try:
         found = int(state.pid_file(NAME).read_text().strip())
@@ -179,7 +179,7 @@ def ensure_running(settings: Settings) -> None:
     """Start a starter for this state folder unless one runs (or warm starts are off)."""
     import subprocess
 
-    from .services import OWNER_VARIABLE
+    from .processes import OWNER_VARIABLE
 
     if _in_child or not settings.warm_start or settings.is_prod:
         return
@@ -200,7 +200,7 @@ def stop(state: StateDir) -> bool:
     """Stop this state folder's starters (also one still starting, found by its owner mark); whether any ran."""
     import psutil
 
-    from .services import OWNER_VARIABLE, stop_process
+    from .processes import OWNER_VARIABLE, stop_process
 
     found = {pid(state)} - {None}
     for process in psutil.process_iter(["pid", "cmdline"]):

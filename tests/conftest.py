@@ -1,4 +1,9 @@
-"""Shared fixtures: real embedded Postgres and a real moto server, started once per test session.
+"""Shared fixtures: real embedded Postgres and real DynamoDB engines, started once per test session.
+
+DynamoDB-facing tests are marked ``both_engines`` and run twice: on moto, and
+on AWS's DynamoDB Local (``ddb_engine``). The DynamoDB Local half skips, saying
+why, where Java 17+ or DynamoDB Local's files are missing (``.ci/run`` installs
+both). Other tests run on moto only.
 
 Every test runs with a clean environment: the contract's variables are removed
 and the state folder points into a temp dir, so no test touches the user's own
@@ -15,9 +20,11 @@ from typing import Iterator
 
 import pytest
 
+from bootstrap import dynamodb_local
 from bootstrap.config import Endpoints, Settings, resolve_settings, with_database
 from bootstrap.lifecycle import running_services
-from bootstrap.services import EmbeddedPostgres, MotoServer, free_port
+from bootstrap.processes import free_port
+from bootstrap.services import Backend
 from bootstrap.state import StateDir
 
 ENV_PREFIXES = ("CRUDDUR_", "AWS_", "CONNECTION_URL", "PROD_CONNECTION_URL", "INVOKE_")
@@ -39,6 +46,47 @@ def _session_cache_dir(tmp_path: Path) -> Path:
     return tmp_path.parent / "cruddur-cache"
 
 
+# --- the DynamoDB engines ---------------------------------------------------------------
+
+ENGINES = ("moto", "dynamodb-local")
+
+
+def _dynamodb_local() -> tuple[dict[str, str], str | None]:
+    """The settings that reach this machine's DynamoDB Local from a test, or why it cannot run here.
+
+    Looked up with the user's own defaults (their cache folder, where
+    ``ddb.install-local`` and .ci/run put it), before any test isolates the environment.
+    """
+    settings = resolve_settings({}, {k: v for k, v in os.environ.items() if k.startswith(("CRUDDUR_", "JAVA"))}, {})
+    available, why = dynamodb_local.availability(settings)
+    if not available:
+        return {}, f"DynamoDB Local cannot run here: {why}"
+    installation = dynamodb_local.find_installation(settings)
+    assert installation is not None
+    return ({"dynamodb_local_path": str(installation.jar_dir)} if installation.jar_dir else {}), None
+
+
+DYNAMODB_LOCAL_SETTINGS, DYNAMODB_LOCAL_MISSING = _dynamodb_local()
+
+
+def engine_settings(engine: str) -> dict[str, str]:
+    """The setting values that run ``engine`` (skipping the test where it cannot run)."""
+    if engine == "dynamodb-local" and DYNAMODB_LOCAL_MISSING:
+        pytest.skip(DYNAMODB_LOCAL_MISSING)
+    return {"ddb_engine": engine, **(DYNAMODB_LOCAL_SETTINGS if engine == "dynamodb-local" else {})}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "ddb_engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize("ddb_engine", ENGINES, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def ddb_engine(request: pytest.FixtureRequest) -> str:
+    """The DynamoDB engine of this test: both, for tests marked ``both_engines``; else moto."""
+    return getattr(request, "param", "moto")
+
+
 @dataclass(frozen=True)
 class Stack:
     """The session's running services and how to reach them."""
@@ -46,23 +94,23 @@ class Stack:
     settings: Settings
     state: StateDir
     endpoints: Endpoints
-    postgres: EmbeddedPostgres
-    moto: MotoServer
+    backend: Backend
+    engine: str
 
 
 def make_settings(state_dir: Path, **flags: object) -> Settings:
     values = {"state_dir": str(state_dir), "pg_port": free_port(), "ddb_port": free_port(), "backend": "embedded",
+              "cognito_port": free_port(), "ddb_engine": "moto",
               "cache_dir": str(state_dir.parent.parent / "cruddur-cache")}
     values.update(flags)
     return resolve_settings({}, {}, values)
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    settings = make_settings(tmp_path_factory.mktemp("stack") / ".cruddur")
+def stack(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[Stack]:
+    settings = make_settings(tmp_path_factory.mktemp("stack") / ".cruddur", **engine_settings(ddb_engine))
     with running_services(settings) as (backend, endpoints):
-        postgres, moto = backend.services
-        yield Stack(settings, StateDir(settings.state_dir), endpoints, postgres, moto)
+        yield Stack(settings, StateDir(settings.state_dir), endpoints, backend, ddb_engine)
 
 
 @pytest.fixture
@@ -75,7 +123,7 @@ def endpoints(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Endpoint
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     yield Endpoints(with_database(stack.endpoints.postgres_url, name), stack.endpoints.aws_endpoint_url,
-                    stack.endpoints.region)
+                    stack.endpoints.region, cognito_endpoint_url=stack.endpoints.cognito_endpoint_url)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
@@ -111,6 +159,13 @@ class Cli:
             )
         return result
 
+    def endpoints(self) -> Endpoints:
+        """The endpoints that `invoke env` hands the app."""
+        values = self.exported()
+        return Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"], values["AWS_DEFAULT_REGION"],
+                         values.get("AWS_COGNITO_USER_POOL_ID"),
+                         values.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"))
+
     def exported(self) -> dict[str, str]:
         """The variables `invoke env` prints, as the shell would see them after `eval`."""
         import shlex
@@ -123,13 +178,15 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
+def cli(tmp_path: Path, ddb_engine: str) -> Iterator[Cli]:
     """An ``invoke`` runner with its own state folder and free ports; stops what it started afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update({f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(ddb_engine).items()})
     env.update(
         CRUDDUR_STATE_DIR=str(tmp_path / "cli" / ".cruddur"),
         CRUDDUR_PG_PORT=str(free_port()),
         CRUDDUR_DDB_PORT=str(free_port()),
+        CRUDDUR_COGNITO_PORT=str(free_port()),
         CRUDDUR_BACKEND="embedded",
         CRUDDUR_CACHE_DIR=str(_session_cache_dir(tmp_path)),
         NO_COLOR="1",

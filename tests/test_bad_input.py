@@ -25,8 +25,8 @@ import pytest
 
 from bootstrap.config import Endpoints
 from bootstrap.fixtures import activity_uuid, group_uuid, user_uuid
-from bootstrap.services import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli
+from bootstrap.processes import free_port
+from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_settings
 
 TABLE = "cruddur-messages"
 
@@ -73,23 +73,23 @@ def _quoted(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
+def environment(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[Environment]:
     root = tmp_path_factory.mktemp("bad-input")
     seeds = root / "seeds"
     _write_hostile_seeds(seeds)
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update({f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(ddb_engine).items()})
     env.update(
         CRUDDUR_STATE_DIR=str(root / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
-        CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", CRUDDUR_SEEDS_DIR=str(seeds),
+        CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_COGNITO_PORT=str(free_port()), CRUDDUR_BACKEND="embedded",
+        CRUDDUR_SEEDS_DIR=str(seeds),
         CRUDDUR_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "cruddur-cache"),  # the session's, as in conftest
         NO_COLOR="1", COLUMNS="200",
     )
     cli = Cli(root / ".cruddur", env)
     try:
         cli("up")
-        values = cli.exported()
-        yield Environment(cli, seeds, Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"],
-                                                values["AWS_DEFAULT_REGION"]))
+        yield Environment(cli, seeds, cli.endpoints())
     finally:
         cli("down", check=False)
 
@@ -287,6 +287,7 @@ BAD_OPTIONS = {
 }
 
 
+@pytest.mark.both_engines
 def test_bad_option_values_exit_2_and_write_nothing(environment: Environment) -> None:
     """Every case of BAD_OPTIONS at once: they fail before writing, so they cannot interfere."""
     before = _everything(environment.endpoints)
@@ -301,6 +302,7 @@ def test_bad_option_values_exit_2_and_write_nothing(environment: Environment) ->
     assert _everything(environment.endpoints) == before
 
 
+@pytest.mark.both_engines
 def test_hostile_strings_round_trip_exactly(environment: Environment) -> None:
     """Valid input that would break string-built SQL or key formats comes back byte for byte."""
     import psycopg

@@ -51,13 +51,21 @@ def test_a_figure_is_the_median_of_its_samples_against_its_target() -> None:
     assert Figure("x", (1.0,), "s").passed is None
 
 
-def test_seeding_speed_up_is_the_median_of_each_runs_ratio() -> None:
-    """A slow moment that hits one run's both ways cancels out in that run's ratio."""
-    figures = bench.seeding_figures("10,000 messages", [1.0, 2.0, 1.0], [10.0, 22.0, 8.0], items=1000)
-    ours, baseline, speed_up = figures
-    assert ours.value == 1000.0 and baseline.value == 100.0
+def test_seeding_ratios_are_the_median_of_each_runs_ratio() -> None:
+    """A slow moment that hits one run's ways cancels out in that run's ratios."""
+    figures = bench.seeding_figures("moto", "10,000 messages", [1.0, 2.0, 1.0], [10.0, 22.0, 8.0], [0.9, 1.6, 1.0],
+                                    items=1000)
+    ours, baseline, ceiling, speed_up, share = figures
+    assert ours.value == 1000.0 and baseline.value == 100.0 and ceiling.value == 1000.0
     assert speed_up.samples == (10.0, 11.0, 8.0)
     assert speed_up.value == 10.0 and speed_up.passed is True
+    assert share.samples == (0.9, 0.8, 1.0) and share.value == 0.9 and share.passed is True
+
+
+def test_only_moto_has_a_speed_up_target_and_both_engines_a_ceiling_target() -> None:
+    *_, speed_up, share = bench.seeding_figures("dynamodb-local", "1,000 messages", [2.0], [20.0], [1.0], items=1000)
+    assert speed_up.target is None and speed_up.value == 10.0
+    assert share.passed is False  # 50% of the ceiling
 
 
 def test_sync_ratio_and_target() -> None:

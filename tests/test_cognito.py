@@ -232,9 +232,12 @@ def own_moto(tmp_path: Path) -> Iterator[MotoServer]:
         server.stop()
 
 
+REGION = "us-east-1"
+
+
 def start_and_wait(server: MotoServer, postgres_url: str) -> Endpoints:
     server.start()
-    endpoints = Endpoints(postgres_url, server.url(), server.settings.region)
+    endpoints = Endpoints(postgres_url, server.url(), REGION)
     wait_all([cognito_probe(endpoints, server.log_path)], 30)
     return endpoints
 
@@ -242,7 +245,7 @@ def start_and_wait(server: MotoServer, postgres_url: str) -> Endpoints:
 def test_subs_survive_a_restart_and_the_sync_repairs_them_when_they_do_not(
     endpoints: Endpoints, own_moto: MotoServer, tmp_path: Path
 ) -> None:
-    settings = own_moto.settings.with_values(user_pool_name="cruddur-user-pool")
+    settings = make_settings(tmp_path / ".cruddur-own", user_pool_name="cruddur-user-pool")
     handles = ["ann", "bob", "cat"]
     load_schema(endpoints)
     insert_users(endpoints, handles)

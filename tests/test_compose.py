@@ -35,15 +35,15 @@ def test_the_projects_compose_file_describes_the_three_services() -> None:
     assert db.image.startswith("postgres:")
     assert dict(db.environment) == {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "password",
                                     "POSTGRES_DB": "cruddur"}
-    assert db.ports == (PortSpec(5432, 5432),)
+    assert db.ports == (PortSpec(5432, 5432, "127.0.0.1"),)
     assert db.volumes == (MountSpec("volume", "db", "/var/lib/postgresql/data"),)
     assert db.healthcheck == HealthcheckSpec(("CMD-SHELL", "pg_isready -U postgres -d cruddur"), 2.0, 3.0, 30)
     dynamodb = project.service("dynamodb-local")
     assert dynamodb.image.startswith("amazon/dynamodb-local")
     assert dynamodb.command == ("-jar", "DynamoDBLocal.jar", "-sharedDb", "-dbPath", "./data")
-    assert dynamodb.ports == (PortSpec(8000, 8000),)
+    assert dynamodb.ports == (PortSpec(8000, 8000, "127.0.0.1"),)
     assert dynamodb.volumes[0].kind == "volume"
-    assert project.service("cognito").ports == (PortSpec(5000, 5000),)
+    assert project.service("cognito").ports == (PortSpec(5000, 5000, "127.0.0.1"),)
     assert set(project.volumes) == {"db", "dynamodb"}
 
 
@@ -187,7 +187,7 @@ def test_create_kwargs_carry_labels_ports_volumes_and_healthcheck() -> None:
     kwargs = create_kwargs(spec, Path("/state"))
     assert kwargs["name"] == "cruddur-abc-db"
     assert kwargs["labels"][LABEL_HASH] == spec.config_hash
-    assert kwargs["ports"] == {"5432/tcp": 15432}
+    assert kwargs["ports"] == {"5432/tcp": ("127.0.0.1", 15432)}  # published on loopback only
     assert kwargs["volumes"] == {"cruddur-abc_db": {"bind": "/var/lib/postgresql/data", "mode": "rw"}}
     assert kwargs["healthcheck"] == {"test": ["CMD-SHELL", "pg_isready -U postgres -d cruddur"],
                                      "interval": 2_000_000_000, "timeout": 3_000_000_000, "retries": 30}

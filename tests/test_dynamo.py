@@ -17,6 +17,8 @@ from bootstrap.fixtures import Fixtures, load_fixtures
 from bootstrap.messaging import UserRef, message_item, to_attributes
 from bootstrap.steps import Action
 
+pytestmark = pytest.mark.both_engines
+
 UTC = timezone.utc
 NOW = datetime(2026, 11, 23, 17, 30, 45, tzinfo=UTC)
 FAST_RETRY = dynamo.RetryPolicy(attempts=3, first_wait=0.001, max_wait=0.005)

@@ -1,7 +1,9 @@
 """Faults: a service killed mid-seed, a port taken by a stranger, a deadline that expires. The next run repairs.
 
-One environment (real embedded Postgres and moto, driven through `invoke` as
-separate processes) is shared by the module; every test leaves it repaired,
+One environment (real embedded Postgres and a DynamoDB engine, driven through
+`invoke` as separate processes) is shared by the module per engine; the
+DynamoDB faults run on both engines (moto and DynamoDB Local), the others on
+moto. Every test leaves the environment repaired,
 which is what each test proves. Covered elsewhere, not repeated here: `invoke
 up` itself killed midway (test_up_e2e), the state folder deleted under running
 services and the preferred ports taken at the first start (test_lifecycle),
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -27,8 +28,9 @@ import pytest
 
 from bootstrap.config import Endpoints
 from bootstrap.fixtures import load_fixtures
-from bootstrap.services import POSTGRES_SYSTEM_USER, free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli
+from bootstrap.processes import free_port
+from bootstrap.services import POSTGRES_SYSTEM_USER
+from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_settings
 
 TABLE = "cruddur-messages"
 FIXTURES = load_fixtures(PROJECT_ROOT / "seeds")
@@ -37,12 +39,14 @@ SYNTHETIC = "40:50"  # ~2000 items: seconds of writing, long enough to be killed
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+def cli(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[Cli]:
     root = tmp_path_factory.mktemp("faults")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    env.update({f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(ddb_engine).items()})
     env.update(
         CRUDDUR_STATE_DIR=str(root / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
-        CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", NO_COLOR="1", COLUMNS="200",
+        CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_COGNITO_PORT=str(free_port()), CRUDDUR_BACKEND="embedded",
+        NO_COLOR="1", COLUMNS="200",
         CRUDDUR_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "cruddur-cache"),  # the session's, as in conftest
     )
     runner = Cli(root / ".cruddur", env)
@@ -53,20 +57,14 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
         runner("down", check=False)
 
 
-def _endpoints(cli: Cli) -> Endpoints:
-    values = {}
-    for line in cli("env").stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0] if value else ""
-    return Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"], values["AWS_DEFAULT_REGION"])
-
-
 def _postmaster_pid(cli: Cli) -> int:
     return int((cli.state_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
 
 
-def _moto_pid(cli: Cli) -> int:
-    return int((cli.state_dir / "run" / "moto.pid").read_text().strip())
+def _dynamodb_pid(cli: Cli) -> int:
+    """The pid of what serves DynamoDB: the moto server, or DynamoDB Local."""
+    [pid_file] = [path for name in ("moto", "dynamodb") if (path := cli.state_dir / "run" / f"{name}.pid").exists()]
+    return int(pid_file.read_text().strip())
 
 
 def _kill(pid: int) -> None:
@@ -122,7 +120,7 @@ def _assert_repaired(cli: Cli) -> Endpoints:
 
     cli("up")
     cli("verify")
-    endpoints = _endpoints(cli)
+    endpoints = cli.endpoints()
     with psycopg.connect(endpoints.postgres_url) as conn:
         handles = {h for (h,) in conn.execute("select handle from public.users").fetchall()}
         activities = {u for (u,) in conn.execute("select uuid::text from public.activities").fetchall()}
@@ -145,7 +143,7 @@ def test_postgres_killed_inside_the_seed_transaction_leaves_no_rows(cli: Cli, tm
     """The seed is held mid-transaction (users inserted, activities waiting on a lock), then Postgres is killed."""
     import psycopg
 
-    endpoints = _endpoints(cli)
+    endpoints = cli.endpoints()
     holder = psycopg.connect(endpoints.postgres_url)
     # SHARE lets the seed lock its activity rows but not insert: it stops right after inserting the users.
     holder.execute("lock table public.activities in share mode")
@@ -161,8 +159,9 @@ def test_postgres_killed_inside_the_seed_transaction_leaves_no_rows(cli: Cli, tm
     _assert_repaired(cli)
 
 
+@pytest.mark.both_engines
 def test_postgres_killed_while_dynamodb_is_seeded(cli: Cli) -> None:
-    endpoints = _endpoints(cli)
+    endpoints = cli.endpoints()
     seed = _start_synthetic_seed(cli, endpoints)
     _kill(_postmaster_pid(cli))
 
@@ -171,16 +170,18 @@ def test_postgres_killed_while_dynamodb_is_seeded(cli: Cli) -> None:
     assert _item_count(endpoints) == FIXTURE_ITEMS  # the interrupted run's synthetic items were cleaned up
 
 
-def test_moto_killed_while_dynamodb_is_seeded(cli: Cli) -> None:
-    """moto holds DynamoDB and Cognito in memory: `up` restarts it, restores its last snapshot or reseeds."""
-    endpoints = _endpoints(cli)
+@pytest.mark.both_engines
+def test_dynamodb_engine_killed_while_dynamodb_is_seeded(cli: Cli) -> None:
+    """`up` restarts the engine. moto held its data in memory: `up` restores the last snapshot or reseeds.
+    DynamoDB Local keeps the interrupted seed's items on disk: `up` removes them."""
+    endpoints = cli.endpoints()
     seed = _start_synthetic_seed(cli, endpoints)
-    killed = _moto_pid(cli)
+    killed = _dynamodb_pid(cli)
     _kill(killed)
 
     _failed_clearly(seed, f"seeding table {TABLE}")
     endpoints = _assert_repaired(cli)
-    assert _moto_pid(cli) != killed
+    assert _dynamodb_pid(cli) != killed
     assert _item_count(endpoints) == FIXTURE_ITEMS
     cli("cognito.list-users")
 
@@ -231,14 +232,15 @@ class Listener:
         self.socket.close()
 
 
+@pytest.mark.both_engines
 def test_remembered_ports_taken_by_strangers_fall_back_to_free_ones(cli: Cli) -> None:
-    before = _endpoints(cli)
+    before = cli.endpoints()
     cli("down")
     strangers = [Listener(int(before.postgres_url.rsplit(":", 1)[1].split("/")[0])),
                  Listener(int(before.aws_endpoint_url.rsplit(":", 1)[1]))]
     try:
         cli("up")
-        after = _endpoints(cli)
+        after = cli.endpoints()
         assert after.postgres_url != before.postgres_url and after.aws_endpoint_url != before.aws_endpoint_url
         cli("verify")
     finally:

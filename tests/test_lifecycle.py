@@ -13,7 +13,7 @@ import pytest
 from bootstrap.config import Endpoints
 from bootstrap.errors import NotReadyError
 from bootstrap.readiness import PostgresProbe, dynamodb_probe, wait_until_ready
-from bootstrap.services import free_port
+from bootstrap.processes import free_port
 
 
 def _pids(cli) -> dict[str, int]:

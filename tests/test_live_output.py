@@ -28,10 +28,10 @@ import pytest
 from bootstrap import console
 from bootstrap.config import Endpoints
 from bootstrap.readiness import PostgresProbe, Waiting, describe_error
-from bootstrap.services import Backend, ExternalService, free_port
+from bootstrap.services import Backend, ExternalService
 from bootstrap.steps import Action, StepResult
 from bootstrap.up import STEPS, step_row
-from tests.conftest import PROJECT_ROOT, Cli
+from tests.conftest import PROJECT_ROOT, Cli, free_port
 from tests.test_faults import Listener
 
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -225,8 +225,9 @@ def test_readiness_hints_come_from_the_service_that_serves_the_endpoint(tmp_path
     from bootstrap.state import StateDir
 
     url = f"postgresql://postgres:x@localhost:{free_port()}/cruddur"
-    external = Backend("external", "test", (ExternalService("postgres", url, "env CONNECTION_URL"),
-                                            ExternalService("moto", "http://localhost:1", "flag")))
+    external = Backend("external", "test", (
+        ExternalService("postgres", url, ("postgres",), "env CONNECTION_URL"),
+        ExternalService("dynamodb", "http://localhost:1", ("dynamodb", "cognito"), "flag")))
     endpoints = Endpoints(url, "http://localhost:1", "us-east-1")
     hints = {probe.service: probe.hint for probe in readiness_probes(external, endpoints)}
     assert "external service" in hints["postgres"] and "env CONNECTION_URL" in hints["postgres"]

@@ -31,6 +31,8 @@ from bootstrap.messaging import (
 )
 from bootstrap.state import StateDir
 
+pytestmark = pytest.mark.both_engines
+
 ALICE = UserRef("11111111-1111-4111-8111-111111111111", "alice", "Alice A")
 BOB = UserRef("22222222-2222-4222-8222-222222222222", "bob", "Bob B")
 CAROL = UserRef("33333333-3333-4333-8333-333333333333", "carol", "Carol C")

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import pytest
 
 from bootstrap.fixtures import group_uuid
-from bootstrap.services import free_port
+from bootstrap.processes import free_port
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT
 
 PG_PASSWORD = "pg@Hush-8c41e7"

@@ -30,6 +30,8 @@ from bootstrap.snapshot import (
 from bootstrap.state import StateDir
 from tests.conftest import PROJECT_ROOT
 
+pytestmark = pytest.mark.both_engines
+
 DESCRIPTION = {
     "TableName": "cruddur-messages",
     "TableStatus": "ACTIVE",
@@ -166,11 +168,15 @@ def test_no_snapshot_means_nothing_to_restore(tmp_path: Path) -> None:
 
 
 def _clients(values: dict[str, str]):
+    """DynamoDB and Cognito clients made from the variables `invoke env` exports, as the app makes them."""
     import boto3
 
-    kwargs = dict(endpoint_url=values["AWS_ENDPOINT_URL"], region_name=values["AWS_DEFAULT_REGION"],
-                  aws_access_key_id=values["AWS_ACCESS_KEY_ID"], aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"])
-    return boto3.client("dynamodb", **kwargs), boto3.client("cognito-idp", **kwargs)
+    session = boto3.Session(aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"],
+                            region_name=values["AWS_DEFAULT_REGION"])
+    cognito_url = values.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", values["AWS_ENDPOINT_URL"])
+    return (session.client("dynamodb", endpoint_url=values["AWS_ENDPOINT_URL"]),
+            session.client("cognito-idp", endpoint_url=cognito_url))
 
 
 def _subs(cognito, pool_id: str) -> dict[str, str]:
@@ -192,6 +198,7 @@ def _message_texts(dynamodb, group_uuid: str) -> set[str]:
 
 
 def test_items_written_after_up_and_cognito_subs_survive_down_up_and_a_killed_moto(cli) -> None:
+    """On moto through the snapshot; on DynamoDB Local the items through its own files, the users as on moto."""
     from bootstrap.fixtures import load_fixtures
 
     first, second = load_fixtures(PROJECT_ROOT / "seeds").users[:2]
@@ -226,7 +233,7 @@ def test_items_written_after_up_and_cognito_subs_survive_down_up_and_a_killed_mo
 
     # kill -9: no snapshot at down, so the next up restores the one from the earlier down.
     moto_pid = next(row["pid"] for row in json.loads(cli("status", "--json").stdout)["services"]
-                    if row["name"] == "moto")
+                    if row["name"] in ("moto", "cognito"))
     os.kill(moto_pid, signal.SIGKILL)
     up = cli("up")
     assert "snapshot: restored" in up.stderr

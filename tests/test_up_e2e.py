@@ -10,8 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
 from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.both_engines
 
 
 def _up_json(cli, *flags: str) -> dict:

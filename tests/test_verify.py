@@ -18,6 +18,8 @@ from bootstrap.messaging import message_pk
 from bootstrap.verify import Depth, SharedRead, conversations_to_check
 from tests.conftest import PROJECT_ROOT, Stack
 
+pytestmark = pytest.mark.both_engines
+
 FIXTURES = load_fixtures(PROJECT_ROOT / "seeds")
 
 

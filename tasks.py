@@ -81,11 +81,12 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
     fresh="rebuild both databases and the user pool from nothing (asks first when interactive)",
     yes="do not ask; required with --fresh on the prod target",
     dry_run="print the plan and change nothing, not even starting services",
-    json="print a machine-readable summary instead of the step table",
+    json="print a machine-readable summary instead of the step rows",
+    quiet="print only the summary line and errors (no step rows, no progress)",
 ))
 @_friendly
 def up(c, target=None, backend=None, ddb_engine=None, timeout=None, fresh=False, yes=False, dry_run=False,
-       json=False):
+       json=False, quiet=False):
     """Bring up a ready, seeded, verified environment; a rerun changes only what changed (and starts fast:
     a background warm starter, stopped by `invoke down`, runs it; CRUDDUR_WARM_START=0 turns that off)."""
     from bootstrap import warmstart
@@ -94,7 +95,7 @@ def up(c, target=None, backend=None, ddb_engine=None, timeout=None, fresh=False,
     inputs = _settings_inputs(c, {"target": target, "backend": backend, "ddb_engine": ddb_engine,
                                   "ready_timeout": timeout})
     settings = resolve_settings(**inputs)
-    options = {"fresh": fresh, "yes": yes, "dry_run": dry_run, "json": json}
+    options = {"fresh": fresh, "yes": yes, "dry_run": dry_run, "json": json, "quiet": quiet}
     if not fresh:
         code = warmstart.delegate(settings, {**inputs, "options": options})
         if code is not None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from .config import Endpoints, Settings
+from .console import progress
 from .errors import BootstrapError, ConfigError, RefusedError, ServiceError, aws_errors
 from .guard import require_local
 from .state import StateDir
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # The largest page Cognito serves for list_users and list_user_pools.
 PAGE_SIZE = 60
+# Reading or creating more users than this shows progress (done of total, rate, time left).
+USERS_PROGRESS_THRESHOLD = 100
 SEED_STEP = "cognito.seed-users"
 SYNC_STEP = "db.update-cognito-user-ids"
 
@@ -236,18 +239,33 @@ def find_pool_id(endpoints: Endpoints, name: str) -> str | None:
 
 
 def list_users(endpoints: Endpoints, pool_id: str) -> list[CognitoUser]:
-    """Every user of the pool, across all pages."""
+    """Every user of the pool, across all pages (with progress for a large pool)."""
     client = endpoints.client("cognito-idp")
 
-    def fetch(token: str | None) -> tuple[list[CognitoUser], str | None]:
-        kwargs: dict[str, Any] = {"UserPoolId": pool_id, "Limit": PAGE_SIZE}
-        if token:
-            kwargs["PaginationToken"] = token
-        response = client.list_users(**kwargs)
-        return [cognito_user_from(raw) for raw in response.get("Users", [])], response.get("PaginationToken")
-
     with _aws_errors(f"listing the users of pool {pool_id}"):
-        return paginate(fetch)
+        total = _estimated_users(client, pool_id)
+        with progress(total, f"reading the users of pool {pool_id}", USERS_PROGRESS_THRESHOLD) as advance:
+
+            def fetch(token: str | None) -> tuple[list[CognitoUser], str | None]:
+                kwargs: dict[str, Any] = {"UserPoolId": pool_id, "Limit": PAGE_SIZE}
+                if token:
+                    kwargs["PaginationToken"] = token
+                response = client.list_users(**kwargs)
+                users = [cognito_user_from(raw) for raw in response.get("Users", [])]
+                advance(len(users))
+                return users, response.get("PaginationToken")
+
+            return paginate(fetch)
+
+
+def _estimated_users(client: Any, pool_id: str) -> int | None:
+    """The pool's approximate size, for progress; None when unreadable (a prod role may not allow DescribeUserPool)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.describe_user_pool(UserPoolId=pool_id)["UserPool"].get("EstimatedNumberOfUsers")
+    except ClientError:
+        return None
 
 
 def resolve_pool_id(endpoints: Endpoints, settings: Settings) -> str:
@@ -347,10 +365,12 @@ def seed_users(
     with stable_ids(endpoints) as ids:
         pool_id, pool_created = ensure_user_pool(endpoints, name, ids)
         plan = plan_seed([] if pool_created else list_users(endpoints, pool_id), fixtures.users)
-        with _aws_errors(f"creating users in pool {pool_id}"):
+        with _aws_errors(f"creating users in pool {pool_id}"), \
+                progress(len(plan.create), f"creating users in pool {name}", USERS_PROGRESS_THRESHOLD) as advance:
             for user in plan.create:
                 ids.seed(id_seed(name, user.handle))
                 _create_user(endpoints, pool_id, user)
+                advance(1)
 
     if state.get("user_pool_id") != pool_id:
         state.update("user_pool_id", value=pool_id)

@@ -376,6 +376,11 @@ class DockerService:
         # The container's process lives in the engine's namespace (maybe on another host): no pid of ours.
         return None
 
+    def hint(self) -> str:
+        container = container_spec(self.spec, self.project.name, "", {}).name
+        return (f"served by the container {container} (compose service {self.spec.name}, image {self.spec.image}); "
+                f"its last log lines: `docker logs --tail 20 {container}`; see also `invoke status`")
+
     def is_running(self) -> bool | None:
         try:
             container = self.project.find_container(self.spec.name)

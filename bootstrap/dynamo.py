@@ -16,7 +16,6 @@ inside functions.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
@@ -30,7 +29,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .config import Endpoints, Settings
-from .console import say
+from .console import progress, say
 from .errors import BootstrapError, DriftError, InputError, ServiceError, aws_errors
 from .steps import Action, StepResult
 
@@ -49,6 +48,7 @@ TABLE_WAIT_SECONDS = 900.0
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 WRITER_THREADS = 4
+# Reads and writes of more items than this show progress (done of total, rate, time left).
 PROGRESS_THRESHOLD = 300
 # Seeded conversations follow each other with an hour between them, so that
 # pattern B (newest first) has a well-defined order.
@@ -786,7 +786,8 @@ def seed_conversations(
                 _stale_fixture_keys(client, spec, placed, epoch, gone, frozenset(moved_on.values())),
                 *(stale_synthetic_keys(record, synthetic, epoch, start) for record in earlier),
             )
-            removed = write_requests(client, spec.name, map(_delete_request, stale), None, workers, retry)
+            removed = write_requests(client, spec.name, map(_delete_request, stale), None, workers, retry,
+                                     f"removing items of earlier seeds from {spec.name}")
     groups = len(placed) + (synthetic.groups if synthetic else 0)
     detail = f"{groups} conversations, {written} items in {spec.name}"
     if removed:
@@ -805,8 +806,11 @@ def _attributes(item: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 
 def write_requests(client: Any, table: str, requests: Iterable[dict[str, Any]], total: int | None,
-                   workers: int = WRITER_THREADS, retry: RetryPolicy = DEFAULT_RETRY) -> int:
+                   workers: int = WRITER_THREADS, retry: RetryPolicy = DEFAULT_RETRY,
+                   description: str | None = None) -> int:
     """Send Put/DeleteRequests in batches of 25 from ``workers`` threads; the number written.
+
+    More than ``PROGRESS_THRESHOLD`` requests show progress, as ``description`` (default: writing the table).
 
     ``requests`` is consumed lazily through a bounded queue, so memory stays
     flat however many there are. The first failure stops the producer; it is
@@ -817,7 +821,7 @@ def write_requests(client: Any, table: str, requests: Iterable[dict[str, Any]], 
     errors: list[BaseException] = []
     counter = _Counter()
 
-    with _progress(total, f"writing {table}") as advance:
+    with progress(total, description or f"writing {table}", PROGRESS_THRESHOLD) as advance:
 
         def work() -> None:
             while (batch := batches.get()) is not None:
@@ -902,23 +906,6 @@ def _write_batch(client: Any, table: str, batch: list[dict[str, Any]], retry: Re
         retrying(attempt)
     except RetryError:
         raise _Unwritten(len(pending)) from None
-
-
-@contextlib.contextmanager
-def _progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr for large writes to a terminal; otherwise a no-op."""
-    from .console import console
-
-    err = console(stderr=True)
-    if total is None or total <= PROGRESS_THRESHOLD or not err.is_terminal:
-        yield lambda count: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
-        task_id = progress.add_task(description, total=total)
-        yield lambda count: progress.advance(task_id, count)
 
 
 def _group_items_moved_on(client: Any, spec: TableSpec, placed: Sequence[SeedConversation],
@@ -1018,12 +1005,29 @@ def scan_items(endpoints: Endpoints, table: str, limit: int | None = None,
         arguments["PaginationConfig"] = {"PageSize": page_size}
     count = 0
     with aws_errors(f"scanning table {table}"):
-        for page in client.get_paginator("scan").paginate(**arguments):
-            for item in page["Items"]:
-                if limit is not None and count >= limit:
-                    return
-                count += 1
-                yield _plain(item)
+        estimate = item_count(client, table)
+        total = min(estimate, limit) if estimate is not None and limit is not None else estimate
+        with progress(total, f"scanning {table}", PROGRESS_THRESHOLD) as advance:
+            for page in client.get_paginator("scan").paginate(**arguments):
+                advance(len(page["Items"]))  # a page at a time: the rate is of reading, not of the caller's use
+                for item in page["Items"]:
+                    if limit is not None and count >= limit:
+                        return
+                    count += 1
+                    yield _plain(item)
+
+
+def item_count(client: Any, table: str) -> int | None:
+    """The table's item count as DescribeTable reports it (on AWS, refreshed every few hours), for progress.
+
+    None when it cannot be read: no such table (the scan itself says so) or a role without DescribeTable.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        return client.describe_table(TableName=table)["Table"].get("ItemCount")
+    except ClientError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,7 @@ class DynamoDBLocal(DetachedServer):
     roles = ("dynamodb",)
     port_flags = ("-port",)
     marker = "DynamoDBLocal"
+    what = "DynamoDB Local (Java, started by this tool)"
 
     def __init__(self, settings: Settings, state: StateDir) -> None:
         super().__init__(state, settings.ddb_port)

@@ -60,11 +60,12 @@ def running_services(settings: Settings) -> Iterator[tuple[Backend, Endpoints]]:
 
 
 def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
-    """One probe per role, each reading the log of the service that serves the role."""
+    """One probe per role, each with the log and the hint of the service that serves the role."""
+    postgres, dynamodb, cognito = (backend.serving(role) for role in ("postgres", "dynamodb", "cognito"))
     return [
-        PostgresProbe(endpoints.admin_postgres_url, backend.serving("postgres").log_path),
-        dynamodb_probe(endpoints, backend.serving("dynamodb").log_path, _credentials_hint()),
-        cognito_probe(endpoints, backend.serving("cognito").log_path),
+        PostgresProbe(endpoints.admin_postgres_url, postgres.log_path, hint=postgres.hint()),
+        dynamodb_probe(endpoints, dynamodb.log_path, dynamodb.hint(), _credentials_hint()),
+        cognito_probe(endpoints, cognito.log_path, cognito.hint()),
     ]
 
 
@@ -143,7 +144,7 @@ def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:
         # Probes are named by role; one service may serve two roles (moto: DynamoDB and Cognito).
         owner = backend.serving(probe.service).name
         try:
-            wait_all([probe], timeout=0.5)
+            wait_all([probe], timeout=0.5, show=False)
             ok = True
         except NotReadyError:
             ok = False

@@ -162,6 +162,7 @@ class DetachedServer:
     roles: tuple[str, ...]
     port_flags: tuple[str, ...]
     marker: str
+    what: str  # what serves the endpoint, as a readiness failure names it
 
     def __init__(self, state: StateDir, preferred_port: int) -> None:
         self.state = state
@@ -195,6 +196,11 @@ class DetachedServer:
 
     def is_running(self) -> bool:
         return self.pid() is not None
+
+    def hint(self) -> str:
+        """What serves the endpoint and the next step, for a readiness failure."""
+        return (f"served by {self.what} on port {self.port}; see `invoke status` and the log above; "
+                "`invoke down` then `invoke up` restarts it")
 
     def start(self) -> "DetachedServer":
         self.state.ensure()

@@ -4,18 +4,28 @@ Each probe has one method, ``probe()``, that raises while the service is not
 ready. ``wait_until_ready`` is the only retry loop (tenacity: exponential
 backoff with jitter, bounded by a deadline); on timeout it raises
 ``NotReadyError`` naming the service, the masked endpoint, the last error, the
-log file and its tail, and a hint.
+log file and its tail, and a hint. The hint comes from whoever builds the
+probe (``lifecycle.readiness_probes`` asks the service that serves the
+endpoint), so it names what actually serves it.
+
+While it waits, each probe shows a line on the console's board: the service,
+its endpoint, the seconds waited of the deadline and the last error seen.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .config import Endpoints, mask_url
 from .errors import NotReadyError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 
 # One probe attempt gives up after this long, so a listener that accepts and
@@ -73,38 +83,69 @@ class AwsProbe:
         getattr(client, self.operation)(**dict(self.arguments))
 
 
-def dynamodb_probe(endpoints: Endpoints, log_path: Path | None = None, also: str | None = None) -> AwsProbe:
+def dynamodb_probe(endpoints: Endpoints, log_path: Path | None = None, hint: str | None = None,
+                   also: str | None = None) -> AwsProbe:
     """ListTables answers; ``also`` is a further hint (this shell's credentials that DynamoDB Local refuses)."""
-    hint = "is the DynamoDB endpoint running? see `invoke status`" + (f"; also: {also}" if also else "")
-    return AwsProbe(endpoints, "dynamodb", "list_tables", (("Limit", 1),), "dynamodb", log_path, hint)
+    probe = AwsProbe(endpoints, "dynamodb", "list_tables", (("Limit", 1),), "dynamodb", log_path)
+    hint = hint or "is the DynamoDB endpoint running? see `invoke status`"
+    return replace(probe, hint=hint + (f"; also: {also}" if also else ""))
 
 
-def cognito_probe(endpoints: Endpoints, log_path: Path | None = None) -> AwsProbe:
-    return AwsProbe(endpoints, "cognito-idp", "list_user_pools", (("MaxResults", 1),), "cognito", log_path)
+def cognito_probe(endpoints: Endpoints, log_path: Path | None = None, hint: str | None = None) -> AwsProbe:
+    probe = AwsProbe(endpoints, "cognito-idp", "list_user_pools", (("MaxResults", 1),), "cognito", log_path)
+    return probe if hint is None else replace(probe, hint=hint)
 
 
-def wait_until_ready(probe: Probe, timeout: float) -> None:
+@dataclass
+class Waiting:
+    """One probe being waited for: what its line on the board says."""
+
+    probe: Probe
+    timeout: float
+    started: float = field(default_factory=time.monotonic)
+    last_error: BaseException | None = None
+
+    def line(self, now: float | None = None) -> str:
+        waited = (time.monotonic() if now is None else now) - self.started
+        last = describe_error(self.last_error) if self.last_error is not None else "none yet, first try running"
+        # A try under way at the deadline still runs to its end (at most PROBE_TIMEOUT): say so, not "17s of 15s".
+        deadline = f"of {self.timeout:g}s" if waited <= self.timeout else f"(deadline {self.timeout:g}s passed, last try)"
+        return (f"{self.probe.service} at {self.probe.endpoint}: not ready, waited {int(waited)}s {deadline}; "
+                f"last error: {last}")
+
+
+def wait_until_ready(probe: Probe, timeout: float, show: bool = True) -> None:
+    """Probe until ready, backing off; ``NotReadyError`` at the deadline. ``show``: a line on the board meanwhile."""
     from tenacity import RetryError, Retrying, stop_after_delay, wait_random_exponential
+
+    from .console import status_line
+
+    waiting = Waiting(probe, timeout)
+
+    def remember(state: RetryCallState) -> None:
+        waiting.last_error = state.outcome.exception() if state.outcome is not None else None
 
     retrying = Retrying(
         stop=stop_after_delay(timeout),
         wait=wait_random_exponential(multiplier=0.02, max=1.0),
+        before_sleep=remember,
         reraise=False,
     )
     try:
-        for attempt in retrying:
-            with attempt:
-                probe.probe()
+        with status_line(waiting.line) if show else contextlib.nullcontext():
+            for attempt in retrying:
+                with attempt:
+                    probe.probe()
     except RetryError as exc:
         raise NotReadyError(_timeout_message(probe, timeout, exc.last_attempt.exception())) from None
 
 
-def wait_all(probes: list[Probe], timeout: float) -> None:
+def wait_all(probes: list[Probe], timeout: float, show: bool = True) -> None:
     """Wait for every probe concurrently; report every service that did not become ready."""
     if not probes:
         return
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:
-        futures = [pool.submit(wait_until_ready, probe, timeout) for probe in probes]
+        futures = [pool.submit(wait_until_ready, probe, timeout, show) for probe in probes]
         errors = [f.exception() for f in futures if f.exception() is not None]
     if len(errors) == 1:
         raise errors[0]
@@ -126,6 +167,24 @@ def _timeout_message(probe: Probe, timeout: float, last: BaseException | None) -
             lines.extend("    | " + line for line in tail.splitlines())
     lines.append(f"  hint: {probe.hint}")
     return "\n".join(lines)
+
+
+def describe_error(error: BaseException) -> str:
+    """A short reason for a failed probe, for the line shown while waiting: refused, timed out, an HTTP status."""
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
+    text = " ".join(str(error).split())
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = error.response.get("Error", {}).get("Code", "")
+        return f"HTTP {status} {code}".strip()
+    if isinstance(error, (ConnectTimeoutError, ReadTimeoutError, TimeoutError)) or "timeout expired" in text:
+        return f"no answer within {PROBE_TIMEOUT:g}s (timeout)"
+    if "refused" in text.lower():
+        return "connection refused"
+    if isinstance(error, EndpointConnectionError):
+        return "cannot connect"
+    return _one_line(error)[:160]
 
 
 def _one_line(error: BaseException | None) -> str:

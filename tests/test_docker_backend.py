@@ -3,8 +3,12 @@
 The engine is the one DOCKER_HOST names when it answers; otherwise this
 module starts its own ``dockerd`` (root, Debian's docker.io package, which
 .ci/run installs) with its data, exec root, pid file and socket in a temp
-folder, and stops it at the end. The tests skip, saying why, only when no
-engine can be started.
+folder, and stops it at the end. That engine gets a bridge and subnet of its
+own (``cruddur<N>``, 10.231.N.0/24) and leaves iptables alone: engines of test
+sessions running at once on one machine would otherwise all use docker0 and
+172.17.0.0/16, give two containers the same address, and send a test's
+connections to another session's container. The tests skip, saying why, only
+when no engine can be started.
 
 No container registry is reachable here, so the compose services run locally
 built images (tests/docker/build_image.py: Postgres 15, moto and Java 17 from
@@ -17,7 +21,7 @@ Local's files are not on this machine (``invoke ddb.install-local``).
 
 The whole life cycle is ONE test on purpose: the engine is started once per
 test session, and pytest-xdist could give a second test to the other worker,
-which would start a second engine fighting over the same docker0 bridge.
+which would start (and pay for) a second engine.
 """
 
 from __future__ import annotations
@@ -53,12 +57,30 @@ class Engine:
     client: Any
 
 
-def _start_dockerd(root: Path) -> subprocess.Popen:
+def _claim_bridge() -> str | None:
+    """Create a bridge for this session's engine and return its name; None where ``ip`` is missing (then docker0).
+
+    Creating the bridge is the claim on its number: ``ip link add`` fails when another
+    session holds it, and the next number is tried.
+    """
+    if shutil.which("ip") is None:
+        return None
+    for number in range(256):
+        name = f"cruddur{number}"
+        if subprocess.run(["ip", "link", "add", name, "type", "bridge"], capture_output=True).returncode == 0:
+            subprocess.run(["ip", "addr", "add", f"10.231.{number}.1/24", "dev", name], check=True)
+            subprocess.run(["ip", "link", "set", name, "up"], check=True)
+            return name
+    return None
+
+
+def _start_dockerd(root: Path, bridge: str | None) -> subprocess.Popen:
+    own_network = ["--bridge", bridge, "--iptables=false"] if bridge else []
     with open(root / "dockerd.log", "wb") as log:
         return subprocess.Popen(
             [
                 "dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-                "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{root}/docker.sock",
+                "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{root}/docker.sock", *own_network,
             ],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -89,7 +111,8 @@ def engine() -> Iterator[Engine]:
     # A short folder: the engine's unix sockets live in it, and their paths are limited to ~107 bytes.
     root = Path(tempfile.mkdtemp(prefix="cruddur-dockerd-"))
     host = f"unix://{root}/docker.sock"
-    process = _start_dockerd(root)
+    bridge = _claim_bridge()
+    process = _start_dockerd(root, bridge)
     try:
         deadline = time.monotonic() + ENGINE_START_TIMEOUT
         while not engine_answers({"DOCKER_HOST": host}, timeout=2)[0]:
@@ -103,6 +126,8 @@ def engine() -> Iterator[Engine]:
     finally:
         _stop(process)
         shutil.rmtree(root, ignore_errors=True)
+        if bridge:
+            subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
 
 
 @pytest.fixture(scope="session")

@@ -135,8 +135,8 @@ def images(engine: Engine) -> tuple[str, str]:
     if DYNAMODB_LOCAL is None:
         pytest.skip("cannot build the test images: DynamoDB Local's files are not on this machine "
                     "(run `invoke ddb.install-local`)")
-    if shutil.which("mmdebstrap") is None and not (build_image.cache_dir()
-                                                   / f"rootfs-{build_image.build_key(DYNAMODB_LOCAL)}.tar").exists():
+    cached = build_image.cache_dir() / f"rootfs-{build_image.build_key(DYNAMODB_LOCAL)}.tar"
+    if shutil.which("mmdebstrap") is None and not cached.exists():
         pytest.skip("cannot build the test images: mmdebstrap is not installed (apt-get install mmdebstrap)")
     return build_image.ensure_images(engine.client, DYNAMODB_LOCAL)
 

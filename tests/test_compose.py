@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -51,12 +52,17 @@ def test_the_test_override_replaces_images_commands_and_ports_and_keeps_the_rest
     project = load_compose([BASE, TEST_OVERRIDE])
     db = project.service("db")
     assert db.image == "cruddur-test/services:latest"
-    assert db.ports == (PortSpec(5432, None),)
+    assert db.ports == (PortSpec(5432, None, "127.0.0.1"),)
     assert db.healthcheck is not None and db.volumes  # kept from the base file
     assert dict(db.environment)["POSTGRES_DB"] == "cruddur"
-    assert project.service("dynamodb-local").command[0] == "moto_server"
-    assert project.service("dynamodb-local").user == "root"
     assert project.files == (str(BASE), str(TEST_OVERRIDE))
+
+
+def test_the_test_override_runs_dynamodb_local_as_shipped_apart_from_its_image_and_host_port() -> None:
+    shipped = load_compose([BASE]).service("dynamodb-local")
+    tested = load_compose([BASE, TEST_OVERRIDE]).service("dynamodb-local")
+    assert tested == replace(shipped, image="cruddur-test/dynamodb-local:latest",
+                             ports=(PortSpec(8000, None, "127.0.0.1"),))
 
 
 def test_overrides_merge_in_order_like_compose() -> None:

@@ -3,18 +3,25 @@
 The engine is the one DOCKER_HOST names when it answers; otherwise this
 module starts its own ``dockerd`` (root, Debian's docker.io package, which
 .ci/run installs) with its data, exec root, pid file and socket in a temp
-folder, and stops it at the end. The tests skip, saying why, only when no
-engine can be started.
+folder, and stops it at the end. That engine gets a bridge and subnet of its
+own (``cruddur<N>``, 10.231.N.0/24) and leaves iptables alone: engines of test
+sessions running at once on one machine would otherwise all use docker0 and
+172.17.0.0/16, give two containers the same address, and send a test's
+connections to another session's container. The tests skip, saying why, only
+when no engine can be started.
 
-No container registry is reachable here, so the compose services run one
-locally built image (tests/docker/build_image.py: Postgres 15 and moto from
-Debian's and PyPI's packages) through the override tests/docker/compose.test.yml.
-That override also runs moto in place of ``amazon/dynamodb-local``, which
-cannot be pulled: the DynamoDB endpoint is real, but it is not DynamoDB Local.
+No container registry is reachable here, so the compose services run locally
+built images (tests/docker/build_image.py: Postgres 15, moto and Java 17 from
+Debian's and PyPI's packages, and this machine's DynamoDB Local) through the
+override tests/docker/compose.test.yml, which replaces only images, the db and
+cognito commands, and host ports. The ``dynamodb-local`` service runs as
+shipped: AWS's DynamoDB Local with the compose file's own command, user,
+working folder and named volume. The test skips, saying why, where DynamoDB
+Local's files are not on this machine (``invoke ddb.install-local``).
 
 The whole life cycle is ONE test on purpose: the engine is started once per
 test session, and pytest-xdist could give a second test to the other worker,
-which would start a second engine fighting over the same docker0 bridge.
+which would start (and pay for) a second engine.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import boto3
 import pytest
 
 from bootstrap.docker_backend import LABEL_PROJECT, engine_answers, project_name
@@ -39,6 +47,8 @@ pytestmark = pytest.mark.docker
 
 COMPOSE_FILES = f"{PROJECT_ROOT / 'docker-compose.yml'}:{PROJECT_ROOT / 'tests' / 'docker' / 'compose.test.yml'}"
 ENGINE_START_TIMEOUT = 60.0
+# Looked up at import, with the user's own settings, before the autouse fixture isolates each test's environment.
+DYNAMODB_LOCAL = build_image.find_dynamodb_local()
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,30 @@ class Engine:
     client: Any
 
 
-def _start_dockerd(root: Path) -> subprocess.Popen:
+def _claim_bridge() -> str | None:
+    """Create a bridge for this session's engine and return its name; None where ``ip`` is missing (then docker0).
+
+    Creating the bridge is the claim on its number: ``ip link add`` fails when another
+    session holds it, and the next number is tried.
+    """
+    if shutil.which("ip") is None:
+        return None
+    for number in range(256):
+        name = f"cruddur{number}"
+        if subprocess.run(["ip", "link", "add", name, "type", "bridge"], capture_output=True).returncode == 0:
+            subprocess.run(["ip", "addr", "add", f"10.231.{number}.1/24", "dev", name], check=True)
+            subprocess.run(["ip", "link", "set", name, "up"], check=True)
+            return name
+    return None
+
+
+def _start_dockerd(root: Path, bridge: str | None) -> subprocess.Popen:
+    own_network = ["--bridge", bridge, "--iptables=false"] if bridge else []
     with open(root / "dockerd.log", "wb") as log:
         return subprocess.Popen(
             [
                 "dockerd", "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
-                "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{root}/docker.sock",
+                "--pidfile", str(root / "dockerd.pid"), "-H", f"unix://{root}/docker.sock", *own_network,
             ],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -83,7 +111,8 @@ def engine() -> Iterator[Engine]:
     # A short folder: the engine's unix sockets live in it, and their paths are limited to ~107 bytes.
     root = Path(tempfile.mkdtemp(prefix="cruddur-dockerd-"))
     host = f"unix://{root}/docker.sock"
-    process = _start_dockerd(root)
+    bridge = _claim_bridge()
+    process = _start_dockerd(root, bridge)
     try:
         deadline = time.monotonic() + ENGINE_START_TIMEOUT
         while not engine_answers({"DOCKER_HOST": host}, timeout=2)[0]:
@@ -97,17 +126,23 @@ def engine() -> Iterator[Engine]:
     finally:
         _stop(process)
         shutil.rmtree(root, ignore_errors=True)
+        if bridge:
+            subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
 
 
 @pytest.fixture(scope="session")
-def image(engine: Engine) -> str:
-    if shutil.which("mmdebstrap") is None and not any(build_image.cache_dir().glob("rootfs-*.tar")):
-        pytest.skip("cannot build the test image: mmdebstrap is not installed (apt-get install mmdebstrap)")
-    return build_image.ensure_image(engine.client)
+def images(engine: Engine) -> tuple[str, str]:
+    if DYNAMODB_LOCAL is None:
+        pytest.skip("cannot build the test images: DynamoDB Local's files are not on this machine "
+                    "(run `invoke ddb.install-local`)")
+    cached = build_image.cache_dir() / f"rootfs-{build_image.build_key(DYNAMODB_LOCAL)}.tar"
+    if shutil.which("mmdebstrap") is None and not cached.exists():
+        pytest.skip("cannot build the test images: mmdebstrap is not installed (apt-get install mmdebstrap)")
+    return build_image.ensure_images(engine.client, DYNAMODB_LOCAL)
 
 
 @pytest.fixture
-def docker_cli(cli, engine: Engine, image: str):
+def docker_cli(cli, engine: Engine, images: tuple[str, str]):
     """The ``cli`` runner on the docker backend of the test engine (its teardown `down` reaches it too)."""
     cli.env.update(CRUDDUR_BACKEND="docker", DOCKER_HOST=engine.host, CRUDDUR_COMPOSE_FILES=COMPOSE_FILES)
     yield cli
@@ -121,6 +156,14 @@ def _containers(engine: Engine, project: str) -> dict[str, str]:
 
 def _volumes(engine: Engine, project: str) -> set[str]:
     return {v.name for v in engine.client.volumes.list(filters={"label": f"{LABEL_PROJECT}={project}"})}
+
+
+def _dynamodb(variables: dict[str, str]) -> Any:
+    """A DynamoDB client configured only from what `invoke env` exports, as the app's would be."""
+    return boto3.client("dynamodb", endpoint_url=variables["AWS_ENDPOINT_URL"],
+                        region_name=variables["AWS_DEFAULT_REGION"],
+                        aws_access_key_id=variables["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=variables["AWS_SECRET_ACCESS_KEY"])
 
 
 def _container_lines(stderr: str) -> dict[str, str]:
@@ -137,7 +180,7 @@ def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
 
     first = cli("up", "--json")
     report = json.loads(first.stdout)
-    assert _container_lines(first.stderr) == {"postgres": "created", "moto": "created", "cognito": "created"}
+    assert _container_lines(first.stderr) == {"postgres": "created", "dynamodb": "created", "cognito": "created"}
     assert all(step["action"] != "failed" for step in report["steps"]), report
     assert _containers(engine, project) == {"db": "running", "dynamodb-local": "running", "cognito": "running"}
     assert _volumes(engine, project) == {f"{project}_db", f"{project}_dynamodb"}
@@ -147,10 +190,23 @@ def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     assert f":{cli.env['CRUDDUR_PG_PORT']}/cruddur" in variables["CONNECTION_URL"]
     assert variables["AWS_ENDPOINT_URL"] == f"http://localhost:{cli.env['CRUDDUR_DDB_PORT']}"
 
+    # `dynamodb-local` is AWS's DynamoDB Local, run the way the compose file says, with its data in the volume.
+    dynamodb_local = engine.client.containers.get(f"{project}-dynamodb-local")
+    config = dynamodb_local.attrs["Config"]
+    assert (config["Entrypoint"], config["Cmd"], config["WorkingDir"], config["User"]) == (
+        ["java"], ["-jar", "DynamoDBLocal.jar", "-sharedDb", "-dbPath", "./data"], "/home/dynamodblocal", "root")
+    assert {(m["Name"], m["Destination"]) for m in dynamodb_local.attrs["Mounts"]} == {
+        (f"{project}_dynamodb", "/home/dynamodblocal/data")}
+    assert b"Initializing DynamoDB Local" in dynamodb_local.logs()
+    # An item the app writes with the exported variables, to find again after `down` and `up`.
+    app_item = {"pk": {"S": "APP#docker"}, "sk": {"S": "2024-01-01T00:00:00+00:00"},
+                "note": {"S": "written with put_item"}}
+    _dynamodb(variables).put_item(TableName="cruddur-messages", Item=app_item)
+
     status = json.loads(cli("status", "--json").stdout)
     assert status["backend"] == "docker" and "chosen by env CRUDDUR_BACKEND" in status["reason"]
     assert {row["name"]: (row["running"], row["ready"], row["pid"]) for row in status["services"]} == {
-        "postgres": (True, True, None), "moto": (True, True, None), "cognito": (True, True, None)}
+        "postgres": (True, True, None), "dynamodb": (True, True, None), "cognito": (True, True, None)}
 
     # backend=auto pings the engine when nothing is remembered (another state folder), and says so.
     auto = json.loads(cli("status", "--json", check=False, CRUDDUR_BACKEND="auto",
@@ -166,7 +222,7 @@ def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     changed = tmp_path / "changed.yml"
     changed.write_text("services:\n  cognito:\n    environment:\n      EXTRA: '1'\n")
     third = cli("up", CRUDDUR_COMPOSE_FILES=f"{COMPOSE_FILES}:{changed}")
-    assert _container_lines(third.stderr) == {"postgres": "reused", "moto": "reused", "cognito": "recreated"}
+    assert _container_lines(third.stderr) == {"postgres": "reused", "dynamodb": "reused", "cognito": "recreated"}
     absent = tmp_path / "absent.yml"
     absent.write_text("services:\n  cognito:\n    image: cruddur-test/absent:1\n")
     failed = cli("up", check=False, CRUDDUR_COMPOSE_FILES=f"{COMPOSE_FILES}:{absent}")
@@ -180,9 +236,11 @@ def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     assert _volumes(engine, project) == {f"{project}_db", f"{project}_dynamodb"}
     again = cli("up", "--json")
     # cognito last ran with the changed file: back on the plain files it is recreated, not just started.
-    assert _container_lines(again.stderr) == {"postgres": "started", "moto": "started", "cognito": "recreated"}
+    assert _container_lines(again.stderr) == {"postgres": "started", "dynamodb": "started", "cognito": "recreated"}
     steps = {step["step"]: step["action"] for step in json.loads(again.stdout)["steps"]}
     assert steps["db.seed"] == "unchanged", steps
+    key = {"pk": app_item["pk"], "sk": app_item["sk"]}
+    assert _dynamodb(cli.exported()).get_item(TableName="cruddur-messages", Key=key)["Item"] == app_item
     cli("verify")
 
     cli("down", "--purge")

@@ -149,19 +149,17 @@ def log_tail(path: Path | None, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-class DetachedServer:
-    """A server we start detached: its pid file, log, remembered port and stop, for one service name.
+class LocalProcess:
+    """A service that runs as a local process of ours: its log file and its port, chosen once and remembered.
 
-    Subclasses name the service, the roles it serves ("dynamodb", "cognito"),
-    the flag that carries the port on its command line, a ``marker`` that its
-    command line contains (so a recycled pid is not taken for ours), and the
-    ``command`` that starts it on a port.
+    Subclasses name the service, the roles it serves ("postgres", "dynamodb",
+    "cognito"), the flag that carries the port on its command line, and how
+    to find their running process (``pid``).
     """
 
     name: str
     roles: tuple[str, ...]
     port_flags: tuple[str, ...]
-    marker: str
     what: str  # what serves the endpoint, as a readiness failure names it
 
     def __init__(self, state: StateDir, preferred_port: int) -> None:
@@ -169,7 +167,7 @@ class DetachedServer:
         self.preferred_port = preferred_port
         self._port: int | None = state.get("ports", self.name)
 
-    def command(self, port: int) -> Sequence[str]:
+    def pid(self) -> int | None:
         raise NotImplementedError
 
     @property
@@ -184,6 +182,27 @@ class DetachedServer:
             self._port = flag_value(pid, self.port_flags) if pid else None
         return self._port or self.preferred_port
 
+    def hint(self) -> str:
+        """What serves the endpoint and the next step, for a readiness failure."""
+        return (f"served by {self.what} on port {self.port}; see `invoke status` and the log above; "
+                "`invoke down` then `invoke up` restarts it")
+
+    def purge(self) -> None:
+        """Nothing to do: a local process keeps all its data in the state folder."""
+
+
+class DetachedServer(LocalProcess):
+    """A server we start detached with a pid file of ours, and stop gently then firmly.
+
+    Subclasses add a ``marker`` that its command line contains (so a recycled
+    pid is not taken for ours) and the ``command`` that starts it on a port.
+    """
+
+    marker: str
+
+    def command(self, port: int) -> Sequence[str]:
+        raise NotImplementedError
+
     def url(self) -> str:
         return f"http://localhost:{self.port}"
 
@@ -196,11 +215,6 @@ class DetachedServer:
 
     def is_running(self) -> bool:
         return self.pid() is not None
-
-    def hint(self) -> str:
-        """What serves the endpoint and the next step, for a readiness failure."""
-        return (f"served by {self.what} on port {self.port}; see `invoke status` and the log above; "
-                "`invoke down` then `invoke up` restarts it")
 
     def start(self) -> "DetachedServer":
         self.state.ensure()
@@ -217,6 +231,3 @@ class DetachedServer:
             stop_process(pid)
         if self.state.run.exists():
             self.state.pid_file(self.name).unlink(missing_ok=True)
-
-    def purge(self) -> None:
-        """Nothing to do: a detached server keeps all its data in the state folder."""

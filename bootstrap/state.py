@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .errors import os_errors
+
 
 @dataclass(frozen=True)
 class StateDir:
@@ -46,8 +48,9 @@ class StateDir:
         return self.root / service
 
     def ensure(self) -> "StateDir":
-        for folder in (self.root, self.logs, self.run):
-            folder.mkdir(parents=True, exist_ok=True)
+        with os_errors(f"creating the state folder {self.root}"):
+            for folder in (self.root, self.logs, self.run):
+                folder.mkdir(parents=True, exist_ok=True)
         return self
 
     def read(self) -> dict[str, Any]:
@@ -77,7 +80,8 @@ class StateDir:
                 node = node.setdefault(key, {})
             node[path[-1]] = value
             self.ensure()
-            write_atomic(self.state_file, json.dumps(data, indent=2, sort_keys=True) + "\n")
+            with os_errors(f"writing {self.state_file}"):
+                write_atomic(self.state_file, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     @contextlib.contextmanager
     def exclusive(self, name: str = "up", on_wait: Callable[[], None] | None = None) -> Iterator[None]:

@@ -270,27 +270,26 @@ def observe(settings: Settings, environ: Mapping[str, str] | None = None) -> Fac
 
     environ = dict(os.environ if environ is None else environ)
     state = StateDir(settings.state_dir)
-    backend = None
+    backend = postgres = ports = None
+    our_endpoints: dict[str, str] = {}
     try:
         backend = select_backend(settings, state)
         backend_name, backend_reason = backend.name, backend.reason
-    except BootstrapError as exc:
-        backend_name, backend_reason = None, str(exc)
+        if backend.name == "embedded":
+            service = backend.serving("postgres")
+            assert isinstance(service, EmbeddedPostgres)
+            postgres = _postgres_facts(settings, service)
+            ports = tuple(_port_fact(s) for s in backend.services)
+        if backend.name != "external":
+            endpoints = local_endpoints(settings, backend, state)
+            our_endpoints = {"postgres": endpoints.postgres_url, "dynamodb": endpoints.aws_endpoint_url or ""}
+    except BootstrapError as exc:  # e.g. a state folder this user cannot read: said on the backend's line
+        backend, backend_name, backend_reason = None, None, str(exc)
     docker = engine_answers(environ)
     try:
         dynamodb = dynamodb_local.availability(settings)
     except BootstrapError as exc:
         dynamodb = (False, str(exc))
-    postgres = ports = None
-    our_endpoints: dict[str, str] = {}
-    if backend is not None and backend.name == "embedded":
-        service = backend.serving("postgres")
-        assert isinstance(service, EmbeddedPostgres)
-        postgres = _postgres_facts(settings, service)
-        ports = tuple(_port_fact(s) for s in backend.services)
-    if backend is not None and backend.name != "external":
-        endpoints = local_endpoints(settings, backend, state)
-        our_endpoints = {"postgres": endpoints.postgres_url, "dynamodb": endpoints.aws_endpoint_url or ""}
     disk_path = _existing(settings.state_dir)
     return Facts(
         python=tuple(sys.version_info[:3]),  # type: ignore[arg-type]
@@ -371,7 +370,8 @@ def _holder(port: int) -> str | None:
 
 
 def _existing(path: Path) -> Path:
-    while not path.exists():
+    """The nearest folder on the way to ``path`` that exists (and that this user may see)."""
+    while not os.path.exists(path):  # False also where a closed parent hides it
         path = path.parent
     return path
 

@@ -106,9 +106,10 @@ class EmbeddedPostgres:
         self.instance_dir = instance_dir(settings.system_dir, state.root)
         in_state = state.data_dir("postgres")
         as_root = running_as_root()
+        # os.path.exists: False, not an error, where a closed parent hides the file (then `start` says why).
         self.placement: Placement = place_data(
-            as_root, as_root and (self.instance_dir / "postgres" / "PG_VERSION").exists(),
-            (in_state / "PG_VERSION").exists(), closed_parent(state.root) if as_root else None)
+            as_root, as_root and os.path.exists(self.instance_dir / "postgres" / "PG_VERSION"),
+            os.path.exists(in_state / "PG_VERSION"), closed_parent(state.root) if as_root else None)
         self.data_dir = self.instance_dir / "postgres" if self.placement.relocated else in_state
         self._port: int | None = state.get("ports", self.name)
         self._bin_dir: Path | None = None

@@ -54,10 +54,13 @@ class StateDir:
         return self
 
     def read(self) -> dict[str, Any]:
+        with os_errors(f"reading {self.state_file}"):
+            try:
+                text = self.state_file.read_text()
+            except FileNotFoundError:
+                return {}
         try:
-            return json.loads(self.state_file.read_text())
-        except FileNotFoundError:
-            return {}
+            return json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError):
             # A damaged state file only loses remembered choices (ports, ids);
             # services are still found through their pid files.

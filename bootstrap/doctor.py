@@ -178,7 +178,8 @@ def _postgres(pg: PostgresFacts) -> list[Check]:
 
 def _dynamodb_local(facts: Facts) -> Check:
     available, why = facts.dynamodb_local
-    if facts.ddb_engine == "moto" and not available:
+    chosen_by_auto = facts.ddb_engine_reason.startswith("auto")
+    if facts.ddb_engine == "moto" and not available and not chosen_by_auto:
         return Check("dynamodb local", OK, f"not needed, moto serves DynamoDB ({facts.ddb_engine_reason}); {why}")
     if available:
         return Check("dynamodb local", OK, why)

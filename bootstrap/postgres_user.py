@@ -78,7 +78,8 @@ def place_data(as_root: bool, relocated_exists: bool, in_state_exists: bool, clo
     if not as_root:
         return Placement(False, "Postgres runs as you")
     if relocated_exists:
-        return Placement(True, "its data folder was made in the system folder before")
+        return Placement(True, f"kept in the system folder, where it was made: a parent of the state folder was "
+                               f"closed to {SYSTEM_USER}")
     if in_state_exists:
         return Placement(False, "its data folder was made in the state folder before")
     if closed is not None:

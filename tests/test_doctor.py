@@ -56,6 +56,8 @@ def test_dynamodb_local_without_java_blocks_when_chosen_and_warns_under_auto() -
     chosen = _check(replace(no_java, ddb_engine="dynamodb-local"), "dynamodb local")
     assert chosen.level == BLOCKER and "default-jre-headless" in chosen.fix
     assert _check(replace(no_java, ddb_engine=None), "dynamodb local").level == WARNING
+    auto = _check(replace(no_java, ddb_engine_reason="auto: DynamoDB Local found, but no Java"), "dynamodb local")
+    assert auto.level == WARNING and "moto serves DynamoDB" in auto.detail and "default-jre-headless" in auto.fix
 
 
 def test_a_port_held_by_a_stranger_warns_naming_it_and_the_setting() -> None:

@@ -52,7 +52,7 @@ def test_no_docker_blocks_only_the_docker_backend() -> None:
 
 def test_dynamodb_local_without_java_blocks_when_chosen_and_warns_under_auto() -> None:
     no_java = replace(HEALTHY, dynamodb_local=(False, "DynamoDB Local found, but no Java: install Java 17"))
-    assert _check(no_java, "dynamodb local").level == OK  # ddb_engine moto: not needed
+    assert _check(replace(no_java, ddb_engine_reason="chosen by flag"), "dynamodb local").level == OK  # not needed
     chosen = _check(replace(no_java, ddb_engine="dynamodb-local"), "dynamodb local")
     assert chosen.level == BLOCKER and "default-jre-headless" in chosen.fix
     assert _check(replace(no_java, ddb_engine=None), "dynamodb local").level == WARNING

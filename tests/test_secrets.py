@@ -96,7 +96,7 @@ GROUP = group_uuid("mud-and-fire")
 
 # Read-only or idempotent: safe to run side by side.
 READERS = [
-    ["status"], ["status", "--json"], ["verify", "--json", "--full"],
+    ["status"], ["status", "--json"], ["verify", "--json", "--full"], ["doctor"], ["doctor", "--json"],
     ["db.create"], ["db.schema-load"], ["db.sessions"], ["db.connect"], ["db.update-cognito-user-ids", "--json"],
     ["ddb.schema-load"], ["ddb.list-tables"], ["ddb.scan", "--limit", "5", "--json"],
     ["ddb.get-conversation"], ["ddb.list-conversations"], ["ddb.drop", "--table", "cruddur-never-created"],

@@ -9,13 +9,14 @@ log file and its tail, and a hint.
 
 from __future__ import annotations
 
+import errno
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from .config import Endpoints, mask_url
-from .errors import NotReadyError
+from .errors import NotReadyError, os_failure_hint
 
 
 # One probe attempt gives up after this long, so a listener that accepts and
@@ -119,12 +120,15 @@ def _timeout_message(probe: Probe, timeout: float, last: BaseException | None) -
         f"{probe.service} at {probe.endpoint} was not ready after {timeout:g}s.",
         f"  last error: {_one_line(last)}",
     ]
+    hint = probe.hint
     if probe.log_path is not None:
         lines.append(f"  log: {probe.log_path}")
         tail = log_tail(probe.log_path, 8)
         if tail:
             lines.extend("    | " + line for line in tail.splitlines())
-    lines.append(f"  hint: {probe.hint}")
+        if "Address already in use" in tail:  # a stranger took the port between choosing and binding it
+            hint = os_failure_hint(errno.EADDRINUSE, None)
+    lines.append(f"  hint: {hint}")
     return "\n".join(lines)
 
 

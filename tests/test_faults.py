@@ -369,3 +369,16 @@ def test_a_system_folder_postgres_cannot_reach_is_a_named_error(tmp_path: Path) 
     assert f"the system folder {tmp_path / 'system'} (setting system_dir) is not reachable" in result.stderr
     assert "is closed to other users" in result.stderr and "run `invoke doctor`" in result.stderr
     assert not (tmp_path / "system").exists()
+
+
+def test_a_server_whose_port_was_taken_before_it_bound_says_so(tmp_path: Path) -> None:
+    """moto's own words when another program bound its port first; the readiness error turns them into a fix."""
+    from bootstrap.errors import NotReadyError
+    from bootstrap.readiness import dynamodb_probe, wait_until_ready
+
+    log = tmp_path / "moto.log"
+    log.write_text("OSError: [Errno 98] Address already in use\n")
+    endpoints = Endpoints("postgresql://u:p@localhost:1/db", f"http://localhost:{free_port()}", "us-east-1")
+    with pytest.raises(NotReadyError) as caught:
+        wait_until_ready(dynamodb_probe(endpoints, log), timeout=0.5)
+    assert "hint: another program took the port: run `invoke up` again, it chooses a free port" in str(caught.value)

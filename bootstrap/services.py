@@ -478,13 +478,18 @@ def _external_services(settings: Settings) -> tuple[Service, ...]:
 def start_all(backend: Backend, state: StateDir) -> list[str]:
     """Start every service of the backend concurrently; return the names of those that were not running.
 
-    The first failure is raised after all were tried.
+    The first failure is raised after all were tried, and what this call
+    started is stopped again: the backend and engine are remembered only after
+    a full start, so a later `down` might not find it.
     """
     not_running = [s.name for s in backend.services if s.is_running() is False]
     with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
         futures = [pool.submit(service.start) for service in backend.services]
         errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
+        for service in backend.services:
+            if service.name in not_running and service.is_running():
+                service.stop()
         raise errors[0]
     state.update("backend", value=backend.name)
     if backend.engine:

@@ -31,7 +31,7 @@ import pytest
 
 from bootstrap.config import Endpoints, resolve_settings
 from bootstrap.fixtures import load_fixtures
-from bootstrap.processes import free_port
+from bootstrap.processes import find_owned_process, free_port
 from bootstrap.services import POSTGRES_SYSTEM_USER, EmbeddedPostgres
 from bootstrap.state import StateDir
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_settings
@@ -341,6 +341,7 @@ def test_postgres_log_lines_of_os_failures_get_a_fix() -> None:
 
 
 def _one_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """A failing `invoke up`; checks that it left nothing running (before a `down` that might not find it)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     base.update(CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
                 CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", CRUDDUR_DDB_ENGINE="moto",
@@ -348,7 +349,10 @@ def _one_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     base.update(env)
     runner = Cli(Path(base["CRUDDUR_STATE_DIR"]), base)
     try:
-        return runner("up", "--timeout", "5", check=False)
+        result = runner("up", "--timeout", "5", check=False)
+        left = [name for name in ("moto", "dynamodb", "cognito") if find_owned_process(runner.state_dir, name)]
+        assert not left, f"the failed `up` left {left} running"
+        return result
     finally:
         runner("down", check=False)
 

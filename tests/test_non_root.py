@@ -96,7 +96,7 @@ def _packages_for(owner: Newcomer) -> Path:
 
 
 @pytest.fixture(scope="module")
-def newcomer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Newcomer]:
+def newcomer() -> Iterator[Newcomer]:
     import pwd
 
     python = _user_python()

@@ -137,6 +137,16 @@ def status(c, backend=None, json=False):
         raise Exit(code=1)
 
 
+@task(help=_help("backend", "ddb_engine", json="print the checks as JSON"))
+@_friendly
+def doctor(c, backend=None, ddb_engine=None, json=False):
+    """Check what `invoke up` needs on this machine; exit 1 on a blocker, each line with its fix."""
+    from bootstrap import doctor as checks
+
+    if not checks.run(_settings(c, backend=backend, ddb_engine=ddb_engine), as_json=json):
+        raise Exit(code=1)
+
+
 @task(help=_help(
     "target", "backend",
     dotenv="write the same variables to this .env file (mode 0600) instead of printing",
@@ -588,5 +598,5 @@ def db_update_cognito_user_ids(c, target=None, json=False, dry_run=False):
 db.add_task(db_update_cognito_user_ids)
 
 
-ns = Collection(up, down, status, env, verify, db, ddb, cognito)
+ns = Collection(up, down, status, env, verify, doctor, db, ddb, cognito)
 ns.configure({"cruddur": {}})

@@ -125,6 +125,9 @@ OPTIONS: tuple[Option, ...] = (
            ("CRUDDUR_COMPOSE_FILES",)),
     Option("cache_dir", "~/.cache/cruddur-bootstrap", "folder for reusable work (an initialised Postgres template)",
            ("CRUDDUR_CACHE_DIR",)),
+    Option("system_dir", "/var/lib/cruddur-bootstrap", "as root only: the folder (ours, open to traverse) for what "
+           "Postgres's system user cannot reach where it is: binaries under a closed venv, data under a closed home",
+           ("CRUDDUR_SYSTEM_DIR",)),
     Option("user_pool_name", "cruddur-user-pool", "name of the local Cognito user pool",
            ("CRUDDUR_USER_POOL_NAME",)),
     Option("user_pool_id", None, "Cognito user pool id (required on prod)",
@@ -174,6 +177,7 @@ class Settings:
     state_dir: Path
     seeds_dir: Path
     cache_dir: Path
+    system_dir: Path
     compose_files: tuple[Path, ...]
     user_pool_name: str
     user_pool_id: str | None
@@ -238,6 +242,7 @@ def resolve_settings(
     values["state_dir"] = Path(values["state_dir"]).expanduser().resolve()
     values["seeds_dir"] = Path(values["seeds_dir"]).expanduser().resolve()
     values["cache_dir"] = Path(values["cache_dir"]).expanduser().resolve()
+    values["system_dir"] = Path(values["system_dir"]).expanduser().resolve()
     values["compose_files"] = tuple(
         Path(part).expanduser().resolve() for part in str(values["compose_files"]).split(os.pathsep) if part
     )

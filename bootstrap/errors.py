@@ -86,3 +86,37 @@ def aws_errors(what: str, not_found_hint: str | None = None) -> Iterator[None]:
         raise ServiceError(f"{what}: {code}: {message or exc}") from None
     except BotoCoreError as exc:
         raise ServiceError(f"{what}: {exc}") from None
+
+
+DOCTOR_HINT = "run `invoke doctor` to check this machine"
+
+
+def os_failure_hint(errno_code: int | None, path: str | None) -> str:
+    """Pure: a one-line fix for an operating-system failure, by its errno."""
+    import errno
+
+    where = f" {path}" if path else ""
+    if errno_code in (errno.EACCES, errno.EPERM):
+        return (f"permission denied on{where}: make it writable by this user, or point the setting that names it "
+                "elsewhere (CRUDDUR_STATE_DIR, CRUDDUR_CACHE_DIR, CRUDDUR_SYSTEM_DIR)")
+    if errno_code in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the disk holding{where}: free some (`df -h{where}`) and run the same command again"
+    if errno_code == errno.EROFS:
+        return f"{path or 'the folder'} is on a read-only file system: point CRUDDUR_STATE_DIR at a writable folder"
+    if errno_code == errno.EADDRINUSE:
+        return "another program took the port: run `invoke up` again, it chooses a free port"
+    if errno_code == errno.ENOENT:
+        return f"{path or 'a file or program'} does not exist: install what is missing, or check the settings"
+    return DOCTOR_HINT
+
+
+@contextlib.contextmanager
+def os_errors(what: str) -> Iterator[None]:
+    """Turn an operating-system failure (an OSError) into a ServiceError saying what we were doing and a fix."""
+    try:
+        yield
+    except OSError as exc:
+        path = exc.filename if exc.filename is None else str(exc.filename)
+        detail = exc.strerror or str(exc)
+        raise ServiceError(f"{what}: {detail}{f' ({path})' if path else ''}; hint: "
+                           f"{os_failure_hint(exc.errno, path)}") from None

@@ -117,13 +117,17 @@ def status(settings: Settings, as_json: bool = False) -> bool:
         ready = ready_by_name.get(row.name, False)
         rows.append({**row.__dict__, "ready": ready})
     warm_pid = warmstart.pid(state)
+    postgres_user = _postgres_user(backend)
     if as_json:
         print_json({"backend": backend.name, "reason": backend.reason, "ddb_engine": backend.engine,
-                    "ddb_engine_reason": backend.engine_reason or None, "services": rows, "warm_start_pid": warm_pid})
+                    "ddb_engine_reason": backend.engine_reason or None, "services": rows, "warm_start_pid": warm_pid,
+                    "postgres_user": postgres_user})
     else:
         say(f"backend: {backend.name} ({backend.reason})")
         if backend.engine:
             say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
+        if postgres_user:
+            say(postgres_user)
         print_table(
             ["service", "backend", "endpoint", "pid", "running", "ready"],
             [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
@@ -136,6 +140,19 @@ def status(settings: Settings, as_json: bool = False) -> bool:
                                                 else f"(turned off by {settings.sources.get('warm_start')})"))
     # A port that answers while our process is gone belongs to someone else: not ready for us.
     return all(r["ready"] and r["running"] is not False for r in rows)
+
+
+def _postgres_user(backend: Backend) -> str | None:
+    """As root: the system user the embedded Postgres runs as, whether it exists, why, and where its data is."""
+    from .postgres_user import SYSTEM_USER, WHY_SYSTEM_USER, running_as_root, system_user_exists
+    from .services import EmbeddedPostgres
+
+    postgres = backend.serving("postgres")
+    if not running_as_root() or not isinstance(postgres, EmbeddedPostgres):
+        return None
+    exists = "exists" if system_user_exists() else "does not exist yet; `invoke up` creates it"
+    return (f"Postgres runs as the system user {SYSTEM_USER} ({exists}): {WHY_SYSTEM_USER}; "
+            f"its data is in {postgres.data_dir} ({postgres.placement.reason})")
 
 
 def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:

@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Sequence
 
+from .errors import os_errors
 from .state import StateDir
 
 log = logging.getLogger(__name__)
@@ -220,9 +221,10 @@ class DetachedServer(LocalProcess):
         self.state.ensure()
         if self.is_running():
             return self
-        self.state.pid_file(self.name).unlink(missing_ok=True)
-        self._port = choose_port(self.state, self.name, self.preferred_port)
-        start_detached(self.command(self._port), self.state, self.name)
+        with os_errors(f"{self.name}: starting"):
+            self.state.pid_file(self.name).unlink(missing_ok=True)
+            self._port = choose_port(self.state, self.name, self.preferred_port)
+            start_detached(self.command(self._port), self.state, self.name)
         return self
 
     def stop(self) -> None:

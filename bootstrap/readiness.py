@@ -15,6 +15,7 @@ its endpoint, the seconds waited of the deadline and the last error seen.
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .config import Endpoints, mask_url
-from .errors import NotReadyError
+from .errors import NotReadyError, os_failure_hint
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -160,12 +161,15 @@ def _timeout_message(probe: Probe, timeout: float, last: BaseException | None) -
         f"{probe.service} at {probe.endpoint} was not ready after {timeout:g}s.",
         f"  last error: {_one_line(last)}",
     ]
+    hint = probe.hint
     if probe.log_path is not None:
         lines.append(f"  log: {probe.log_path}")
         tail = log_tail(probe.log_path, 8)
         if tail:
             lines.extend("    | " + line for line in tail.splitlines())
-    lines.append(f"  hint: {probe.hint}")
+        if "Address already in use" in tail:  # a stranger took the port between choosing and binding it
+            hint = os_failure_hint(errno.EADDRINUSE, None)
+    lines.append(f"  hint: {hint}")
     return "\n".join(lines)
 
 

@@ -11,11 +11,14 @@ logs and data live in the state folder, and their ports are chosen once and
 remembered there, so the URLs the app was given stay valid.
 
 Assumptions: Linux; when run as root, Postgres runs as the unprivileged system
-user ``embedded_postgres`` (Postgres refuses to run as root).
+user ``embedded_postgres`` (Postgres refuses to run as root), and what that
+user cannot reach where it is goes into the system folder
+(``bootstrap.postgres_user``): we never loosen a folder we did not create.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -30,7 +33,11 @@ from typing import Protocol
 
 from .config import Endpoints, Settings, mask_url, postgres_url
 from .dynamodb_local import DynamoDBLocal, availability, choose_engine
-from .errors import ConfigError, ServiceError
+from .errors import ConfigError, ServiceError, os_errors, os_failure_hint
+from .postgres_user import (
+    SYSTEM_USER, WHY_SYSTEM_USER, Placement, closed_parent, ensure_system_dir, ensure_system_user, instance_dir, own_folder,
+    place_data, reachable_binaries, running_as_root,
+)
 from .processes import (
     BIND_ADDRESS, DetachedServer, LocalProcess, choose_port, command_line, log_tail, process_alive, stop_process,
 )
@@ -39,7 +46,7 @@ from .state import StateDir
 log = logging.getLogger(__name__)
 
 LOCAL_HOST = "localhost"
-POSTGRES_SYSTEM_USER = "embedded_postgres"
+POSTGRES_SYSTEM_USER = SYSTEM_USER
 
 
 class Service(Protocol):
@@ -101,7 +108,20 @@ class EmbeddedPostgres(LocalProcess):
     def __init__(self, settings: Settings, state: StateDir) -> None:
         super().__init__(state, settings.pg_port)
         self.settings = settings
-        self.data_dir = state.data_dir("postgres")
+        self.instance_dir = instance_dir(settings.system_dir, state.root)
+        in_state = state.data_dir("postgres")
+        as_root = running_as_root()
+        # os.path.exists: False, not an error, where a closed parent hides the file (then `start` says why).
+        self.placement: Placement = place_data(
+            as_root, as_root and os.path.exists(self.instance_dir / "postgres" / "PG_VERSION"),
+            os.path.exists(in_state / "PG_VERSION"), closed_parent(state.root) if as_root else None)
+        self.data_dir = self.instance_dir / "postgres" if self.placement.relocated else in_state
+        self._bin_dir: Path | None = None
+
+    def purge(self) -> None:
+        """Remove the data folder kept in the system folder (as root, for a state folder under a closed parent)."""
+        if self.instance_dir.exists():
+            shutil.rmtree(self.instance_dir)
 
     def url(self) -> str:
         s = self.settings
@@ -134,19 +154,28 @@ class EmbeddedPostgres(LocalProcess):
         if self.is_running():
             log.info("postgres already running, pid %s", self.pid())
             return self
+        with os_errors("postgres: starting"):
+            self._start()
+        return self
+
+    def _start(self) -> None:
         self._port = choose_port(self.state, self.name, self.preferred_port)
+        if running_as_root():
+            log.info("postgres runs as %s (%s); data in %s: %s", SYSTEM_USER, WHY_SYSTEM_USER, self.data_dir,
+                     self.placement.reason)
+            self._prepare_instance()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
         self._remove_stale_pid_file()
+        # No -l: the server writes to pg_ctl's output, our log file opened by us
+        # (as root, Postgres's user need not reach the state folder's logs).
         self._pg_ctl(
             "-w", "-t", str(int(max(5, self.settings.ready_timeout))),
-            "-l", str(self.log_path),
             # fsync=off: a disposable dev database; a killed process loses nothing
             # (the OS still has the writes), only an OS crash could.
             "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()} -c fsync=off",
             "start",
         )
-        return self
 
     def stop(self) -> None:
         pid = self.pid()
@@ -164,14 +193,27 @@ class EmbeddedPostgres(LocalProcess):
             stop_process(pid)
 
     def _socket_dir(self) -> Path:
+        """The folder of Postgres's socket and lock file, which it must write (also initdb's password file)."""
+        candidate = self.instance_dir / "run" if self.placement.relocated else self.state.run
         # Unix socket paths are limited to ~107 bytes; deep temp folders exceed that.
-        candidate = self.state.run
         if len(str(candidate / f".s.PGSQL.{self.port}.lock")) > 100:
             digest = hashlib.sha256(str(self.state.root).encode()).hexdigest()[:12]
             candidate = Path("/tmp") / f"cruddur-{digest}"
+        if running_as_root():
+            self._prepare_instance()
+            return own_folder(candidate, *ensure_system_user(), mode=0o755)
         candidate.mkdir(parents=True, exist_ok=True)
-        self._grant(candidate)
         return candidate
+
+    def _prepare_instance(self) -> None:
+        """As root with a relocated data folder: our instance folder in the system folder, open to traverse."""
+        if not self.placement.relocated:
+            return
+        ensure_system_dir(self.settings.system_dir)
+        self.instance_dir.mkdir(mode=0o755, exist_ok=True)
+        note = self.instance_dir / "state-folder"
+        if not note.exists():
+            note.write_text(f"{self.state.root}\n")  # says whose data this is, for a person cleaning up
 
     def _remove_stale_pid_file(self) -> None:
         """Clear what a killed server left: its postmaster.pid and its socket lock file.
@@ -196,16 +238,20 @@ class EmbeddedPostgres(LocalProcess):
         if (template / "PG_VERSION").exists():
             self._copy_tree(template, self.data_dir)
             return
-        self.data_dir.mkdir(parents=True)
-        self._grant(self.data_dir)
+        if running_as_root():
+            own_folder(self.data_dir, *ensure_system_user())
+        else:
+            self.data_dir.mkdir(parents=True)
         self._run_initdb()
         self._save_template(template)
 
     def _run_initdb(self) -> None:
         s = self.settings
-        password_file = self.state.run / "initdb.pw"
+        password_file = self._socket_dir() / "initdb.pw"
+        password_file.touch(mode=0o600)
         password_file.write_text(s.pg_password + "\n")
-        self._grant(password_file)
+        if running_as_root():
+            os.chown(password_file, *ensure_system_user())
         try:
             self._run(
                 "initdb", "-D", str(self.data_dir), "-U", s.pg_user, "--pwfile", str(password_file),
@@ -217,12 +263,13 @@ class EmbeddedPostgres(LocalProcess):
     def _template_dir(self) -> Path:
         """A pristine initdb result, reused by every new data dir: copying it is three times faster.
 
-        Keyed by the server binary, the user and a digest of the password (never the password itself).
+        Keyed by the server binary, the system user that owns its files, the user and a digest of the
+        password (never the password itself).
         """
         binary = postgres_bin() / "postgres"
         stat = binary.stat()
         key = hashlib.sha256(
-            "\x1f".join([str(binary), str(stat.st_size), str(stat.st_mtime_ns), self.settings.pg_user,
+            "\x1f".join([str(binary), str(stat.st_size), str(stat.st_mtime_ns), str(os.geteuid()), self.settings.pg_user,
                          hashlib.sha256(self.settings.pg_password.encode()).hexdigest()]).encode()
         ).hexdigest()[:16]
         return self.settings.cache_dir / f"pgdata-template-{key}"
@@ -240,55 +287,51 @@ class EmbeddedPostgres(LocalProcess):
     @staticmethod
     def _copy_tree(source: Path, target: Path) -> None:
         # cp -a keeps the owner (the Postgres system user when we are root) and modes Postgres insists on.
-        subprocess.run(["cp", "-a", str(source), str(target)], check=True, capture_output=True)
+        result = subprocess.run(["cp", "-a", str(source), str(target)], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            message = result.stderr.strip()
+            code = next((number for text, number in (("No space", errno.ENOSPC), ("Permission denied", errno.EACCES),
+                                                     ("Read-only", errno.EROFS)) if text in message), None)
+            raise OSError(code, f"copying {source} failed: {message}", str(target))
 
     def _pg_ctl(self, *args: str) -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), *args)
 
+    def _binaries(self) -> Path:
+        """The bin folder of the user that runs Postgres: as root, one that the system user can reach."""
+        if self._bin_dir is None:
+            self._bin_dir = (reachable_binaries(postgres_bin(), self.settings.system_dir) if running_as_root()
+                             else postgres_bin())
+        return self._bin_dir
+
     def _run(self, program: str, *args: str) -> None:
-        command = [str(postgres_bin() / program), *args]
+        command = [str(self._binaries() / program), *args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._grant(self.log_path, create=True)
-        user = self._system_user()
+        # As root: the system user with its own group only (not root's groups).
+        identity = dict(zip(("user", "group"), ensure_system_user()), extra_groups=[]) if running_as_root() else {}
         with open(self.log_path, "ab") as log_file:
             result = subprocess.run(
                 command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                user=user, start_new_session=True, check=False,
+                start_new_session=True, check=False, **identity,
             )
         if result.returncode != 0:
-            raise ServiceError(
-                f"postgres: {program} failed (exit {result.returncode}); log {self.log_path}:\n"
-                f"{log_tail(self.log_path)}"
-            )
+            tail = log_tail(self.log_path)
+            hint = failure_hint(tail, self.port, self.data_dir)
+            raise ServiceError(f"postgres: {program} failed (exit {result.returncode}); log {self.log_path}:\n{tail}"
+                               + (f"\nhint: {hint}" if hint else ""))
 
-    @staticmethod
-    def _system_user() -> str | None:
-        if os.geteuid() != 0:
-            return None
-        import pwd
 
-        try:
-            pwd.getpwnam(POSTGRES_SYSTEM_USER)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", POSTGRES_SYSTEM_USER],
-                           check=True, capture_output=True)
-        return POSTGRES_SYSTEM_USER
-
-    def _grant(self, path: Path, create: bool = False) -> None:
-        """As root, hand ``path`` to the Postgres system user and let it traverse the parents."""
-        if os.geteuid() != 0:
-            return
-        import pwd
-
-        self._system_user()
-        if create:
-            path.touch(exist_ok=True)
-        entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-        for parent in path.parents:
-            mode = parent.stat().st_mode
-            if mode & 0o011 != 0o011:
-                parent.chmod(mode | 0o011)
+def failure_hint(log_text: str, port: int, data_dir: Path) -> str | None:
+    """Pure: a fix for the operating-system failures Postgres reports in its log, or None."""
+    if "Address already in use" in log_text:
+        return (f"port {port} was taken by another program after it was chosen: run `invoke up` again, "
+                "it chooses a free port")
+    if "No space left on device" in log_text:
+        return os_failure_hint(errno.ENOSPC, str(data_dir))
+    if "Permission denied" in log_text:
+        return os_failure_hint(errno.EACCES, str(data_dir))
+    return None
 
 
 # --- moto server (DynamoDB, DynamoDB Streams, Cognito) -------------------------
@@ -434,13 +477,18 @@ def _external_services(settings: Settings) -> tuple[Service, ...]:
 def start_all(backend: Backend, state: StateDir) -> list[str]:
     """Start every service of the backend concurrently; return the names of those that were not running.
 
-    The first failure is raised after all were tried.
+    The first failure is raised after all were tried, and what this call
+    started is stopped again: the backend and engine are remembered only after
+    a full start, so a later `down` might not find it.
     """
     not_running = [s.name for s in backend.services if s.is_running() is False]
     with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
         futures = [pool.submit(service.start) for service in backend.services]
         errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
+        for service in backend.services:
+            if service.name in not_running and service.is_running():
+                service.stop()
         raise errors[0]
     state.update("backend", value=backend.name)
     if backend.engine:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .errors import os_errors
+
 
 @dataclass(frozen=True)
 class StateDir:
@@ -46,15 +48,19 @@ class StateDir:
         return self.root / service
 
     def ensure(self) -> "StateDir":
-        for folder in (self.root, self.logs, self.run):
-            folder.mkdir(parents=True, exist_ok=True)
+        with os_errors(f"creating the state folder {self.root}"):
+            for folder in (self.root, self.logs, self.run):
+                folder.mkdir(parents=True, exist_ok=True)
         return self
 
     def read(self) -> dict[str, Any]:
+        with os_errors(f"reading {self.state_file}"):
+            try:
+                text = self.state_file.read_text()
+            except FileNotFoundError:
+                return {}
         try:
-            return json.loads(self.state_file.read_text())
-        except FileNotFoundError:
-            return {}
+            return json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError):
             # A damaged state file only loses remembered choices (ports, ids);
             # services are still found through their pid files.
@@ -77,7 +83,8 @@ class StateDir:
                 node = node.setdefault(key, {})
             node[path[-1]] = value
             self.ensure()
-            write_atomic(self.state_file, json.dumps(data, indent=2, sort_keys=True) + "\n")
+            with os_errors(f"writing {self.state_file}"):
+                write_atomic(self.state_file, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     @contextlib.contextmanager
     def exclusive(self, name: str = "up", on_wait: Callable[[], None] | None = None) -> Iterator[None]:

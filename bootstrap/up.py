@@ -429,10 +429,16 @@ def run_task(settings: Settings, *, fresh: bool = False, yes: bool = False, dry_
     # After confirm_fresh, so that `up --fresh --target prod` still names what it would destroy.
     require_local(settings, "invoke up (it starts local services and seeds fixtures; on prod run "
                             "db.schema-load, ddb.schema-load and db.update-cognito-user-ids with --target prod)")
+    from .errors import DOCTOR_HINT, ServiceError
+
     with quieted(quiet):
         with activity():
-            report = up(settings, fresh=fresh, dry_run=dry_run, on_wait=say_waiting,
-                        on_step=None if json or quiet else print_step)
+            try:
+                report = up(settings, fresh=fresh, dry_run=dry_run, on_wait=say_waiting,
+                            on_step=None if json or quiet else print_step)
+            except ServiceError as exc:
+                exc.args = (f"{exc}\n{DOCTOR_HINT}",)  # what could not start may be this machine's doing
+                raise
         print_report(report, as_json=json)
     if not dry_run:
         warmstart.ensure_running(settings)

@@ -7,12 +7,16 @@ both). Other tests run on moto only.
 
 Every test runs with a clean environment: the contract's variables are removed
 and the state folder points into a temp dir, so no test touches the user's own
-``.cruddur/`` or services.
+``.cruddur/`` or services. As root, the system folder (where Postgres's system
+user gets what it cannot reach in the 0700 temp folders) is one of the
+session's own under /tmp, removed at the end.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +34,26 @@ from bootstrap.state import StateDir
 ENV_PREFIXES = ("CRUDDUR_", "AWS_", "CONNECTION_URL", "PROD_CONNECTION_URL", "INVOKE_")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_system_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's own system folder (setting system_dir), outside the temp folders that are closed (0700).
+
+    Set up before, and so torn down after, every other session fixture: their services are stopped by then.
+    """
+    digest = hashlib.sha256(str(tmp_path_factory.getbasetemp()).encode()).hexdigest()[:12]
+    folder = Path("/tmp") / f"cruddur-test-{digest}"
+    os.environ["CRUDDUR_SYSTEM_DIR"] = str(folder)  # for the session; each test's environment keeps it
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    system_dir = os.environ["CRUDDUR_SYSTEM_DIR"]
     for name in list(os.environ):
         if name.startswith(ENV_PREFIXES):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("CRUDDUR_SYSTEM_DIR", system_dir)
     monkeypatch.setenv("CRUDDUR_STATE_DIR", str(tmp_path / ".cruddur"))
     monkeypatch.setenv("CRUDDUR_CACHE_DIR", str(_session_cache_dir(tmp_path)))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
@@ -101,7 +120,8 @@ class Stack:
 def make_settings(state_dir: Path, **flags: object) -> Settings:
     values = {"state_dir": str(state_dir), "pg_port": free_port(), "ddb_port": free_port(), "backend": "embedded",
               "cognito_port": free_port(), "ddb_engine": "moto",
-              "cache_dir": str(state_dir.parent.parent / "cruddur-cache")}
+              "cache_dir": str(state_dir.parent.parent / "cruddur-cache"),
+              "system_dir": os.environ["CRUDDUR_SYSTEM_DIR"]}
     values.update(flags)
     return resolve_settings({}, {}, values)
 
@@ -143,6 +163,10 @@ class Cli:
 
     state_dir: Path
     env: dict[str, str]
+
+    def __post_init__(self) -> None:
+        # Environments are built from os.environ without CRUDDUR_*: add the session's system folder back.
+        self.env = {"CRUDDUR_SYSTEM_DIR": os.environ["CRUDDUR_SYSTEM_DIR"], **self.env}
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 180, **extra_env: str):
         import subprocess

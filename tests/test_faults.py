@@ -4,7 +4,10 @@ One environment (real embedded Postgres and a DynamoDB engine, driven through
 `invoke` as separate processes) is shared by the module per engine; the
 DynamoDB faults run on both engines (moto and DynamoDB Local), the others on
 moto. Every test leaves the environment repaired,
-which is what each test proves. Covered elsewhere, not repeated here: `invoke
+which is what each test proves. Operating-system failures while starting
+(permission denied, a disk full, a port taken between choosing and binding, a
+system folder Postgres's user cannot reach, a missing useradd) are named
+errors with a fix: the last section. Covered elsewhere, not repeated here: `invoke
 up` itself killed midway (test_up_e2e), the state folder deleted under running
 services and the preferred ports taken at the first start (test_lifecycle),
 DynamoDB returning unprocessed items until the retries run out (test_dynamo).
@@ -26,10 +29,11 @@ from typing import Callable, Iterator
 
 import pytest
 
-from bootstrap.config import Endpoints
+from bootstrap.config import Endpoints, resolve_settings
 from bootstrap.fixtures import load_fixtures
-from bootstrap.processes import free_port
-from bootstrap.services import POSTGRES_SYSTEM_USER
+from bootstrap.processes import find_owned_process, free_port
+from bootstrap.services import POSTGRES_SYSTEM_USER, EmbeddedPostgres
+from bootstrap.state import StateDir
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_settings
 
 TABLE = "cruddur-messages"
@@ -57,8 +61,13 @@ def cli(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[C
         runner("down", check=False)
 
 
+def _postgres(cli: Cli) -> EmbeddedPostgres:
+    """The embedded Postgres of ``cli``'s environment (its data folder is in the system folder when root needs it)."""
+    return EmbeddedPostgres(resolve_settings({}, cli.env, {}), StateDir(cli.state_dir))
+
+
 def _postmaster_pid(cli: Cli) -> int:
-    return int((cli.state_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
+    return int((_postgres(cli).data_dir / "postmaster.pid").read_text().splitlines()[0])
 
 
 def _dynamodb_pid(cli: Cli) -> int:
@@ -190,7 +199,8 @@ def test_socket_lock_file_of_a_crashed_postgres_does_not_block_the_restart(cli: 
     """After a crash the lock file names a dead pid, which the system may hand to any other process."""
     postmaster = _postmaster_pid(cli)
     digest = hashlib.sha256(str(cli.state_dir).encode()).hexdigest()[:12]  # services' short socket folder
-    [lock_file] = [*cli.state_dir.glob("run/.s.PGSQL.*.lock"), *Path(f"/tmp/cruddur-{digest}").glob(".s.PGSQL.*.lock")]
+    [lock_file] = [lock for folder in (cli.state_dir / "run", _postgres(cli).instance_dir / "run",
+                                       Path(f"/tmp/cruddur-{digest}")) for lock in folder.glob(".s.PGSQL.*.lock")]
     _kill(postmaster)
     # Postgres ignores a lock file whose pid belongs to another user, so the stranger runs as Postgres does.
     user = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None
@@ -283,8 +293,9 @@ def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:
                CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", NO_COLOR="1",
                CRUDDUR_CACHE_DIR=str(tmp_path / "cache"))
     broken = Cli(tmp_path / ".cruddur", env)
-    (broken.state_dir / "postgres").mkdir(parents=True)
-    (broken.state_dir / "postgres" / "PG_VERSION").write_text("18\n")
+    data_dir = _postgres(broken).data_dir
+    data_dir.mkdir(parents=True)
+    (data_dir / "PG_VERSION").write_text("18\n")
     try:
         result = broken("up", "--timeout", "0.5", check=False)
     finally:
@@ -292,3 +303,86 @@ def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "postgres: pg_ctl failed" in result.stderr
     assert f"log {broken.state_dir / 'logs' / 'postgres.log'}" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- operating-system failures while starting: named errors with a fix, never a traceback ---------------------
+
+
+def test_os_failure_hints_name_the_path_and_a_fix() -> None:
+    import errno
+
+    from bootstrap.errors import os_failure_hint
+
+    assert "permission denied on /srv/x" in os_failure_hint(errno.EACCES, "/srv/x")
+    assert "no space left on the disk holding /srv/x" in os_failure_hint(errno.ENOSPC, "/srv/x")
+    assert "read-only" in os_failure_hint(errno.EROFS, "/srv/x")
+    assert "chooses a free port" in os_failure_hint(errno.EADDRINUSE, None)
+    assert "invoke doctor" in os_failure_hint(errno.EIO, "/srv/x")
+
+
+def test_os_errors_say_what_was_being_done_where_and_how_to_fix_it() -> None:
+    import errno
+
+    from bootstrap.errors import ServiceError, os_errors
+
+    with pytest.raises(ServiceError) as caught:
+        with os_errors("postgres: starting"):
+            raise OSError(errno.ENOSPC, "No space left on device", "/srv/state/postgres")
+    assert str(caught.value).startswith("postgres: starting: No space left on device (/srv/state/postgres); hint: ")
+
+
+def test_postgres_log_lines_of_os_failures_get_a_fix() -> None:
+    from bootstrap.services import failure_hint
+
+    taken = 'LOG:  could not bind IPv4 address "127.0.0.1": Address already in use'
+    assert "port 5432 was taken by another program" in failure_hint(taken, 5432, Path("/d"))
+    assert "no space left" in failure_hint("PANIC: could not write: No space left on device", 5432, Path("/d"))
+    assert failure_hint("FATAL: database files are incompatible with server", 5432, Path("/d")) is None
+
+
+def _one_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """A failing `invoke up`; checks that it left nothing running (before a `down` that might not find it)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+    base.update(CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
+                CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", CRUDDUR_DDB_ENGINE="moto",
+                CRUDDUR_WARM_START="0", CRUDDUR_CACHE_DIR=str(tmp_path / "cache"), NO_COLOR="1")
+    base.update(env)
+    runner = Cli(Path(base["CRUDDUR_STATE_DIR"]), base)
+    try:
+        result = runner("up", "--timeout", "5", check=False)
+        left = [name for name in ("moto", "dynamodb", "cognito") if find_owned_process(runner.state_dir, name)]
+        assert not left, f"the failed `up` left {left} running"
+        return result
+    finally:
+        runner("down", check=False)
+
+
+def test_a_state_folder_that_cannot_be_created_is_a_named_error(tmp_path: Path) -> None:
+    """/sys refuses new folders even to root: a real permission failure wherever the suite runs."""
+    result = _one_up(tmp_path, CRUDDUR_STATE_DIR="/sys/cruddur-cannot-exist")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "creating the state folder /sys/cruddur-cannot-exist" in result.stderr
+    assert "hint: permission denied" in result.stderr and "run `invoke doctor`" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root only: the system folder is used by root only")
+def test_a_system_folder_postgres_cannot_reach_is_a_named_error(tmp_path: Path) -> None:
+    """The state folder and the system folder both under pytest's closed (0700) temp folder."""
+    result = _one_up(tmp_path, CRUDDUR_SYSTEM_DIR=str(tmp_path / "system"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"the system folder {tmp_path / 'system'} (setting system_dir) is not reachable" in result.stderr
+    assert "is closed to other users" in result.stderr and "run `invoke doctor`" in result.stderr
+    assert not (tmp_path / "system").exists()
+
+
+def test_a_server_whose_port_was_taken_before_it_bound_says_so(tmp_path: Path) -> None:
+    """moto's own words when another program bound its port first; the readiness error turns them into a fix."""
+    from bootstrap.errors import NotReadyError
+    from bootstrap.readiness import dynamodb_probe, wait_until_ready
+
+    log = tmp_path / "moto.log"
+    log.write_text("OSError: [Errno 98] Address already in use\n")
+    endpoints = Endpoints("postgresql://u:p@localhost:1/db", f"http://localhost:{free_port()}", "us-east-1")
+    with pytest.raises(NotReadyError) as caught:
+        wait_until_ready(dynamodb_probe(endpoints, log), timeout=0.5)
+    assert "hint: another program took the port: run `invoke up` again, it chooses a free port" in str(caught.value)

@@ -72,6 +72,7 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
     env.update(
         CRUDDUR_STATE_DIR=str(root / ".cruddur"), CRUDDUR_CACHE_DIR=str(root / "cache"),
         CRUDDUR_PG_PORT=str(free_port()), CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded",
+        CRUDDUR_SYSTEM_DIR=os.environ["CRUDDUR_SYSTEM_DIR"],  # the session's (conftest)
         CRUDDUR_PG_PASSWORD=PG_PASSWORD, AWS_ACCESS_KEY_ID="AKIASECRETSTEST", AWS_SECRET_ACCESS_KEY=AWS_SECRET,
         AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1", COLUMNS="200",
     )
@@ -96,7 +97,7 @@ GROUP = group_uuid("mud-and-fire")
 
 # Read-only or idempotent: safe to run side by side.
 READERS = [
-    ["status"], ["status", "--json"], ["verify", "--json", "--full"],
+    ["status"], ["status", "--json"], ["verify", "--json", "--full"], ["doctor"], ["doctor", "--json"],
     ["db.create"], ["db.schema-load"], ["db.sessions"], ["db.connect"], ["db.update-cognito-user-ids", "--json"],
     ["ddb.schema-load"], ["ddb.list-tables"], ["ddb.scan", "--limit", "5", "--json"],
     ["ddb.get-conversation"], ["ddb.list-conversations"], ["ddb.drop", "--table", "cruddur-never-created"],

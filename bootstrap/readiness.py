@@ -108,7 +108,9 @@ class Waiting:
 
     def line(self, now: float | None = None) -> str:
         waited = (time.monotonic() if now is None else now) - self.started
-        last = describe_error(self.last_error) if self.last_error is not None else "none yet, first try running"
+        # Before the first try ends, what is seen is that nothing answered yet: say so, with how long.
+        last = (describe_error(self.last_error) if self.last_error is not None
+                else f"no answer yet, {waited:.1f}s into the first try (a try gives up after {PROBE_TIMEOUT:g}s)")
         # A try under way at the deadline still runs to its end (at most PROBE_TIMEOUT): say so, not "17s of 15s".
         deadline = f"of {self.timeout:g}s" if waited <= self.timeout else f"(deadline {self.timeout:g}s passed, last try)"
         return (f"{self.probe.service} at {self.probe.endpoint}: not ready, waited {int(waited)}s {deadline}; "

@@ -165,7 +165,7 @@ def test_pipe_gets_each_row_as_its_step_ends_and_quiet_only_the_summary(cli: Cli
     import psycopg
 
     cli("up")
-    with psycopg.connect(_endpoints(cli).postgres_url) as conn:
+    with psycopg.connect(cli.endpoints().postgres_url) as conn:
         conn.execute("lock table public.users in access exclusive mode")
         run = Run(cli, "up", terminal=False)
         assert run.read_until(lambda text: re.search(r"^services +unchanged", text, re.M) is not None), run.text
@@ -177,11 +177,6 @@ def test_pipe_gets_each_row_as_its_step_ends_and_quiet_only_the_summary(cli: Cli
     assert re.fullmatch(r"ready in \d+\.\d\ds \(0 writes\)\n", quiet.stdout) and quiet.stderr == "", quiet
 
 
-def _endpoints(cli: Cli) -> Endpoints:
-    values = cli.exported()
-    return Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"], values["AWS_DEFAULT_REGION"])
-
-
 # --- the lines themselves (plain values) -------------------------------------------------
 
 
@@ -189,7 +184,8 @@ def test_waiting_line_names_service_endpoint_seconds_and_last_error() -> None:
     probe = PostgresProbe("postgresql://postgres:sekret@db.example:5432/postgres")
     waiting = Waiting(probe, 15.0, started=100.0)
     assert waiting.line(now=101.2) == ("postgres at postgresql://postgres:***@db.example:5432/postgres: not ready, "
-                                       "waited 1s of 15s; last error: none yet, first try running")
+                                       "waited 1s of 15s; last error: no answer yet, 1.2s into the first try "
+                                       "(a try gives up after 2s)")
     waiting.last_error = ConnectionRefusedError(111, "Connection refused")
     assert waiting.line(now=109.0).endswith("waited 9s of 15s; last error: connection refused")
     assert "waited 16s (deadline 15s passed, last try); last error" in waiting.line(now=116.5)

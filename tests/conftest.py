@@ -191,14 +191,18 @@ class Cli:
                          values.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"))
 
     def exported(self) -> dict[str, str]:
-        """The variables `invoke env` prints, as the shell would see them after `eval`."""
-        import shlex
+        return exported_variables(self("env").stdout)
 
-        values = {}
-        for line in self("env").stdout.splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            values[name] = shlex.split(value)[0] if value else ""
-        return values
+
+def exported_variables(env_output: str) -> dict[str, str]:
+    """The variables `invoke env` printed, as the shell would see them after `eval`."""
+    import shlex
+
+    values = {}
+    for line in env_output.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = shlex.split(value)[0] if value else ""
+    return values
 
 
 @pytest.fixture

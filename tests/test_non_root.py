@@ -30,7 +30,7 @@ import pytest
 
 from bootstrap.postgres_user import closed_parent
 from bootstrap.processes import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT
+from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, exported_variables
 
 pytestmark = [
     pytest.mark.slow,
@@ -61,13 +61,7 @@ class Newcomer:
         return result
 
     def exported(self) -> dict[str, str]:
-        import shlex
-
-        values = {}
-        for line in self("env").stdout.splitlines():
-            name, _, value = line.removeprefix("export ").partition("=")
-            values[name] = shlex.split(value)[0] if value else ""
-        return values
+        return exported_variables(self("env").stdout)
 
     def processes(self) -> list[psutil.Process]:
         return [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == self.uid]

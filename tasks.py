@@ -33,20 +33,14 @@ FLAG_NAMES = {"ready_timeout": "--timeout", "stream_batch_size": "--batch-size",
 
 
 def _settings(c: Any, **flags: Any) -> Settings:
-    from bootstrap.config import resolve_settings
+    """Settings from invoke.yaml's values, the environment and the flags given (None: not given)."""
+    from bootstrap.config import OPTION_BY_NAME, resolve_settings
 
-    return resolve_settings(**_settings_inputs(c, flags))
-
-
-def _settings_inputs(c: Any, flags: dict[str, Any]) -> dict[str, Any]:
-    """What settings are resolved from, besides the environment: invoke.yaml's values and the flags."""
-    from bootstrap.config import OPTION_BY_NAME
-
-    return {
-        "file_values": dict(c.config.get("cruddur", {}) or {}),
-        "flags": {name: value for name, value in flags.items() if name in OPTION_BY_NAME},
-        "flag_names": FLAG_NAMES,
-    }
+    return resolve_settings(
+        file_values=dict(c.config.get("cruddur", {}) or {}),
+        flags={name: value for name, value in flags.items() if name in OPTION_BY_NAME},
+        flag_names=FLAG_NAMES,
+    )
 
 
 def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -87,22 +81,11 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 @_friendly
 def up(c, target=None, backend=None, ddb_engine=None, timeout=None, fresh=False, yes=False, dry_run=False,
        json=False, quiet=False):
-    """Bring up a ready, seeded, verified environment; a rerun changes only what changed (and starts fast:
-    a background warm starter, stopped by `invoke down`, runs it; CRUDDUR_WARM_START=0 turns that off)."""
-    from bootstrap import warmstart
-    from bootstrap.config import resolve_settings
-
-    inputs = _settings_inputs(c, {"target": target, "backend": backend, "ddb_engine": ddb_engine,
-                                  "ready_timeout": timeout})
-    settings = resolve_settings(**inputs)
-    options = {"fresh": fresh, "yes": yes, "dry_run": dry_run, "json": json, "quiet": quiet}
-    if not fresh:
-        code = warmstart.delegate(settings, {**inputs, "options": options})
-        if code is not None:
-            raise Exit(code=code)
+    """Bring up a ready, seeded, verified environment; a rerun changes only what changed."""
     from bootstrap import up as pipeline
 
-    pipeline.run_task(settings, **options)
+    settings = _settings(c, target=target, backend=backend, ddb_engine=ddb_engine, ready_timeout=timeout)
+    pipeline.run_task(settings, fresh=fresh, yes=yes, dry_run=dry_run, json=json, quiet=quiet)
 
 
 @task(help=_help(

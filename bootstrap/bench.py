@@ -14,9 +14,9 @@ mark, not a time). Every figure is printed next to its target with pass or miss.
 
 ``invoke`` is measured as a separate process, the way a user runs it, in temp
 state folders on free ports, with our modules' bytecode written first (as any
-first run writes it where ``PYTHONDONTWRITEBYTECODE`` is not set). Warm runs
-are measured as a user gets them, through the warm starter the cold ``up``
-left, and again with it turned off. Seeding and the sync run in-process
+first run writes it where ``PYTHONDONTWRITEBYTECODE`` is not set). A warm
+run is an ``up`` with nothing to do, right after a cold one in the same state
+folder; its share of the cold time has a target. Seeding and the sync run in-process
 against embedded stacks (Postgres and the engine) that the benchmark starts
 itself. All of it is stopped and deleted at the end, also on Ctrl-C or error.
 
@@ -173,6 +173,7 @@ class Figure:
 TARGETS = {
     "cold": Target(4.0, "s"),
     "warm": Target(0.8, "s"),
+    "warm_share": Target(0.35, "×"),
     "seed_ratio": Target(8.0, "×", at_most=False),
     "seed_ceiling": Target(0.85, "×", at_most=False),
     "sync": Target(1.0, "s"),
@@ -377,23 +378,17 @@ def compile_project() -> None:
 
 
 def measure_warm_up(root: Path, runs: int, engine: str, sizes: Sizes | None = None
-                    ) -> tuple[list[float], list[float], list[Figure]]:
-    """Warm ``up`` times (with the warm starter, then in-process); with ``sizes``, then the peak RSS runs there too."""
+                    ) -> tuple[list[float], list[Figure]]:
+    """Warm ``up`` times; with ``sizes``, then the peak RSS runs in the same state folder."""
     with _cli(root, engine) as cli:
         say(f"  cold up on {engine} to prepare the warm runs")
         cli.run("up")
-        wait_for_warm_starter(cli)
         warm = []
         for run in range(runs):
             warm.append(cli.run("up"))
             say(f"  warm up on {engine} {run + 1}/{runs}: {warm[-1]:.2f}s")
-        in_process = dataclasses.replace(cli, env={**cli.env, "CRUDDUR_WARM_START": "0"})
-        alone = []
-        for run in range(runs):
-            alone.append(in_process.run("up"))
-            say(f"  warm up on {engine} without the warm starter {run + 1}/{runs}: {alone[-1]:.2f}s")
         if sizes is None:
-            return warm, alone, []
+            return warm, []
         peaks = []
         for synthetic in (sizes.rss_small, sizes.rss_large):
             # An empty table: the seed then writes everything and prunes nothing, at either size.
@@ -401,17 +396,7 @@ def measure_warm_up(root: Path, runs: int, engine: str, sizes: Sizes | None = No
             say(f"  peak RSS of ddb.seed --synthetic {synthetic} ({_messages(synthetic)})…")
             peaks.append(cli.peak_rss("ddb.seed", "--synthetic", synthetic))
             say(f"  peak RSS --synthetic {synthetic}: {peaks[-1] / 1024:.1f} MB")
-    return warm, alone, rss_figures(sizes.rss_small, peaks[0], sizes.rss_large, peaks[1])
-
-
-def wait_for_warm_starter(cli: Cli, timeout: float = 60.0) -> None:
-    """The starter an ``up`` leaves imports for a second or so before it serves; the warm runs start after."""
-    pid_file = cli.state_dir / "run" / "warmstart.pid"
-    deadline = time.monotonic() + timeout
-    while not pid_file.exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no warm starter {timeout:g}s after `invoke up`; see {cli.state_dir / 'logs'}")
-        time.sleep(0.1)
+    return warm, rss_figures(sizes.rss_small, peaks[0], sizes.rss_large, peaks[1])
 
 
 def measure_list(runs: int) -> list[float]:
@@ -655,19 +640,21 @@ def run_benchmark(options: Options) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="cruddur-bench-") as temp:
         root = Path(temp)
         compile_project()
+        cold: dict[str, list[float]] = {}
         for engine in engines:
             say(f"cold invoke up on {engine} ({runs} runs)")
-            figures.append(Figure(f"invoke up on {engine}, cold", tuple(measure_cold_up(root, runs, engine)), "s",
-                                  TARGETS["cold"], detail="no .cruddur/ → verified"))
+            cold[engine] = measure_cold_up(root, runs, engine)
+            figures.append(Figure(f"invoke up on {engine}, cold", tuple(cold[engine]), "s", TARGETS["cold"],
+                                  detail="no .cruddur/ → verified"))
         for engine in engines:
             with_rss = sizes if engine == "moto" else None
-            say(f"warm invoke up on {engine} ({fast} runs each way)"
+            say(f"warm invoke up on {engine} ({fast} runs)"
                 + (", and the peak RSS of ddb.seed in the same state folder" if with_rss else ""))
-            warm, alone, rss = measure_warm_up(root, fast, engine, with_rss)
+            warm, rss = measure_warm_up(root, fast, engine, with_rss)
             figures.append(Figure(f"invoke up on {engine}, warm", tuple(warm), "s", TARGETS["warm"],
-                                  detail="everything up to date; run by the warm starter"))
-            figures.append(Figure(f"invoke up on {engine}, warm, in-process", tuple(alone), "s",
-                                  detail="CRUDDUR_WARM_START=0: imports everything itself"))
+                                  detail="everything up to date"))
+            figures.append(Figure(f"invoke up on {engine}, warm ÷ cold", (median(warm) / median(cold[engine]),),
+                                  "×", TARGETS["warm_share"], detail="medians of this run"))
             figures.extend(rss)
         for engine in engines:
             seed = sizes.seed if engine == "moto" else sizes.seed_dynamodb_local

@@ -19,7 +19,7 @@ import re
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from .errors import ConfigError
@@ -65,15 +65,6 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise ValueError("must be greater than 0")
     return value
-
-
-def _boolean(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be one of 1/0, true/false, yes/no, on/off")
 
 
 def _batch_size(text: str) -> int:
@@ -138,9 +129,6 @@ OPTIONS: tuple[Option, ...] = (
            ("PROD_CONNECTION_URL",)),
     Option("aws_endpoint_url", None, "DynamoDB endpoint URL (sets ddb_port; external backend)",
            ("AWS_ENDPOINT_URL",)),
-    Option("warm_start", True, "keep a background process with everything imported, so that a rerun of "
-           "`invoke up` starts in a fraction of the time (stopped by `invoke down`)",
-           ("CRUDDUR_WARM_START",), parse=_boolean),
     Option("stream_function_name", "cruddur-messaging-stream",
            "name of pattern E's stream Lambda on prod (its role and policy are named after it)",
            ("CRUDDUR_STREAM_FUNCTION_NAME",)),
@@ -184,7 +172,6 @@ class Settings:
     connection_url: str | None
     prod_connection_url: str | None
     aws_endpoint_url: str | None
-    warm_start: bool
     stream_function_name: str
     stream_batch_size: int
     stream_starting_position: str
@@ -424,10 +411,6 @@ class Endpoints:
 _CLIENT_LOCK = threading.Lock()
 
 
-# Service models loaded ahead of time by the warm starter (``preload_aws_models``).
-_preloaded_loader: Any = None
-
-
 @functools.lru_cache(maxsize=None)
 def _botocore_session() -> Any:
     # botocore directly: boto3's session pulls in s3transfer, a quarter second
@@ -435,28 +418,7 @@ def _botocore_session() -> Any:
     # service models, so a second client costs 20 ms instead of 100.
     import botocore.session
 
-    session = botocore.session.get_session()
-    if _preloaded_loader is not None and not os.environ.get("AWS_DATA_PATH"):
-        session.register_component("data_loader", _preloaded_loader)
-    return session
-
-
-def preload_aws_models(service_names: Iterable[str]) -> None:
-    """Load, once, the botocore data that creating these clients reads (about 0.1 s of JSON).
-
-    Only the model files are loaded; no session is made, so nothing that
-    depends on the environment (profiles, credentials, endpoints) is fixed here.
-    """
-    global _preloaded_loader
-    from botocore.loaders import create_loader
-
-    loader = create_loader()
-    for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry"):
-        loader.load_data(name)
-    for service_name in service_names:
-        for type_name in ("service-2", "endpoint-rule-set-1"):
-            loader.load_service_model(service_name, type_name)
-    _preloaded_loader = loader
+    return botocore.session.get_session()
 
 
 # A local service answers in milliseconds: one that has not connected or answered

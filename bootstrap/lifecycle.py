@@ -81,18 +81,14 @@ def _credentials_hint() -> str | None:
 def down(settings: Settings, purge: bool = False) -> None:
     if settings.is_prod:
         raise RefusedError("`invoke down` stops local services only; it has nothing to do on prod")
-    from . import warmstart
-
     state = StateDir(settings.state_dir)
-    # First, so that no warm `up` starts while the services stop.
-    warm = warmstart.stop(state)
     backend = select_backend(settings, state)
     moto = _embedded_moto(backend)
     if moto is not None and moto.is_running() and not purge:  # --purge deletes the snapshot anyway
         from .snapshot import save_before_stop
 
         save_before_stop(local_endpoints(settings, backend, state), state, tables="dynamodb" in moto.roles)
-    stopped = stop_all(backend) + ([warmstart.NAME] if warm else [])
+    stopped = stop_all(backend)
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if purge:
         for service in backend.services:
@@ -104,8 +100,6 @@ def down(settings: Settings, purge: bool = False) -> None:
 
 def status(settings: Settings, as_json: bool = False) -> bool:
     """Print one row per service; True when every service is running and ready."""
-    from . import warmstart
-
     if settings.is_prod:
         raise RefusedError("`invoke status` shows local services only; the prod target has none")
     state = StateDir(settings.state_dir)
@@ -116,11 +110,10 @@ def status(settings: Settings, as_json: bool = False) -> bool:
     for row in status_of(backend):
         ready = ready_by_name.get(row.name, False)
         rows.append({**row.__dict__, "ready": ready})
-    warm_pid = warmstart.pid(state)
     postgres_user = _postgres_user(backend)
     if as_json:
         print_json({"backend": backend.name, "reason": backend.reason, "ddb_engine": backend.engine,
-                    "ddb_engine_reason": backend.engine_reason or None, "services": rows, "warm_start_pid": warm_pid,
+                    "ddb_engine_reason": backend.engine_reason or None, "services": rows,
                     "postgres_user": postgres_user})
     else:
         say(f"backend: {backend.name} ({backend.reason})")
@@ -133,11 +126,6 @@ def status(settings: Settings, as_json: bool = False) -> bool:
             [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
              for r in rows],
         )
-        if warm_pid:
-            say(f"warm starter: running (pid {warm_pid})")
-        else:
-            say("warm starter: not running " + ("(the next `invoke up` starts it)" if settings.warm_start
-                                                else f"(turned off by {settings.sources.get('warm_start')})"))
     # A port that answers while our process is gone belongs to someone else: not ready for us.
     return all(r["ready"] and r["running"] is not False for r in rows)
 

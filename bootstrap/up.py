@@ -414,12 +414,11 @@ def _running_endpoints(settings: Settings) -> Endpoints | None:
 
 def run_task(settings: Settings, *, fresh: bool = False, yes: bool = False, dry_run: bool = False,
              json: bool = False, quiet: bool = False) -> None:
-    """The ``invoke up`` task: confirm, bring the environment up, report; then keep a warm starter.
+    """The ``invoke up`` task: confirm, bring the environment up, report.
 
     Each step's row is printed as the step ends (not with ``--json``, whose one
     document comes at the end, nor with ``--quiet``, which prints only the summary line).
     """
-    from . import warmstart
     from .console import activity
     from .console import quiet as quieted
     from .guard import require_local
@@ -440,8 +439,6 @@ def run_task(settings: Settings, *, fresh: bool = False, yes: bool = False, dry_
                 exc.args = (f"{exc}\n{DOCTOR_HINT}",)  # what could not start may be this machine's doing
                 raise
         print_report(report, as_json=json)
-    if not dry_run:
-        warmstart.ensure_running(settings)
 
 
 # --- talking to the user ----------------------------------------------------------------

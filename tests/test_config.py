@@ -72,3 +72,14 @@ def test_urls_are_masked_and_assembled_in_one_place() -> None:
 def test_endpoints_know_their_database() -> None:
     e = Endpoints("postgresql://u:p@h:1/cruddur", "http://localhost:8000", "us-east-1")
     assert e.database_name == "cruddur" and e.admin_postgres_url.endswith("/postgres") and e.is_local_aws
+
+
+def test_invoke_yaml_comment_lists_every_setting() -> None:
+    """The project's invoke.yaml names every key it may set, in the order of OPTIONS."""
+    import re
+
+    from bootstrap.config import OPTIONS, PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "invoke.yaml").read_text()
+    comment = " ".join(line.lstrip("# ") for line in text.split("# Keys:", 1)[1].split("cruddur:", 1)[0].splitlines())
+    assert re.findall(r"[a-z_]+", comment) == [option.name for option in OPTIONS]

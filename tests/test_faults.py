@@ -345,7 +345,7 @@ def _one_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     base.update(CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
                 CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", CRUDDUR_DDB_ENGINE="moto",
-                CRUDDUR_WARM_START="0", CRUDDUR_CACHE_DIR=str(tmp_path / "cache"), NO_COLOR="1")
+                CRUDDUR_CACHE_DIR=str(tmp_path / "cache"), NO_COLOR="1")
     base.update(env)
     runner = Cli(Path(base["CRUDDUR_STATE_DIR"]), base)
     try:

@@ -43,7 +43,7 @@ class Run:
     """``invoke`` in a separate process whose output (a pseudo-terminal or a pipe) is read as it comes."""
 
     def __init__(self, cli: Cli, *args: str, terminal: bool, **extra_env: str) -> None:
-        env = {**cli.env, "CRUDDUR_WARM_START": "0", "TERM": "xterm", **extra_env}
+        env = {**cli.env, "TERM": "xterm", **extra_env}
         if terminal:
             reader, writer = os.openpty()
             # A wide screen, so that a line is one line and the test can read it whole.

@@ -68,7 +68,7 @@ def test_up_verify_down_in_a_fresh_venv(version: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     env.update(CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"), CRUDDUR_CACHE_DIR=str(tmp_path.parent / "cruddur-cache"),
                CRUDDUR_SYSTEM_DIR=os.environ["CRUDDUR_SYSTEM_DIR"], CRUDDUR_BACKEND="embedded",
-               CRUDDUR_DDB_ENGINE="moto", CRUDDUR_WARM_START="0", CRUDDUR_PG_PORT=str(free_port()),
+               CRUDDUR_DDB_ENGINE="moto", CRUDDUR_PG_PORT=str(free_port()),
                CRUDDUR_DDB_PORT=str(free_port()), NO_COLOR="1", COLUMNS="200")
 
     def invoke(*args: str) -> subprocess.CompletedProcess:

@@ -62,7 +62,7 @@ def test_root_with_venv_and_state_under_a_closed_home_comes_up_and_changes_no_mo
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     env.update(CRUDDUR_STATE_DIR=str(state_dir), CRUDDUR_CACHE_DIR=str(home / ".cache" / "cruddur-bootstrap"),
                CRUDDUR_SYSTEM_DIR=str(system_dir), CRUDDUR_BACKEND="embedded", CRUDDUR_DDB_ENGINE="moto",
-               CRUDDUR_PG_PORT=str(free_port()), CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_WARM_START="0",
+               CRUDDUR_PG_PORT=str(free_port()), CRUDDUR_DDB_PORT=str(free_port()),
                NO_COLOR="1", COLUMNS="200")
 
     def invoke(*args: str) -> subprocess.CompletedProcess:

@@ -164,7 +164,7 @@ def _db_report(*results: Any) -> None:
 def db_create(c, target=None):
     """Create the app database if it is missing."""
     from bootstrap import postgres
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     _db_report(postgres.create_database(endpoints_for(_settings(c, target=target))))
 db.add_task(db_create)
@@ -176,7 +176,7 @@ def db_drop(c, target=None, yes=False):
     """Drop the app database, ending other sessions on it (no error when missing)."""
     from bootstrap import postgres
     from bootstrap.guard import require_confirmation
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     endpoints = endpoints_for(settings)
@@ -208,7 +208,7 @@ def db_seed(c, target=None, yes=False):
     from bootstrap import postgres
     from bootstrap.fixtures import load_fixtures
     from bootstrap.guard import require_confirmation
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     fixtures = load_fixtures(settings.seeds_dir)
@@ -226,7 +226,7 @@ def db_setup(c, target=None, fresh=False, yes=False):
     from bootstrap import postgres
     from bootstrap.fixtures import load_fixtures
     from bootstrap.guard import require_confirmation
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     fixtures = load_fixtures(settings.seeds_dir)
@@ -243,7 +243,7 @@ db.add_task(db_setup)
 def db_connect(c, target=None):
     """Open psql on the app database (or say how to connect without it)."""
     from bootstrap import postgres
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     _db_report(postgres.open_psql(endpoints_for(_settings(c, target=target))))
 db.add_task(db_connect)
@@ -255,7 +255,7 @@ def db_sessions(c, target=None):
     """List the other sessions connected to the app database."""
     from bootstrap import postgres
     from bootstrap.console import print_table
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     endpoints = endpoints_for(_settings(c, target=target))
     sessions = postgres.list_sessions(endpoints)
@@ -271,7 +271,7 @@ def db_kill_sessions(c, target=None, yes=False):
     """Terminate the other sessions connected to the app database."""
     from bootstrap import postgres
     from bootstrap.guard import require_confirmation
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     endpoints = endpoints_for(settings)
@@ -299,7 +299,7 @@ def ddb_schema_load(c, target=None, recreate=False, yes=False):
     """Create the messages table, or repair it to match the spec (GSI, stream, billing)."""
     from bootstrap import dynamo
     from bootstrap.guard import require_confirmation
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     if recreate:
@@ -314,7 +314,7 @@ def ddb_drop(c, target=None, table=None, yes=False):
     """Delete a DynamoDB table and wait until it is gone (no error when it is missing)."""
     from bootstrap import dynamo
     from bootstrap.guard import require_confirmation
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target, table_name=table)
     require_confirmation(settings, yes, f"delete the DynamoDB table {settings.table_name} and every item in it")
@@ -340,7 +340,7 @@ def ddb_install_local(c):
 def ddb_list_tables(c, target=None):
     """List the DynamoDB tables with their status and item count."""
     from bootstrap import dynamo
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     dynamo.show_tables(dynamo.list_tables(endpoints_for(_settings(c, target=target))))
 
@@ -354,7 +354,7 @@ def ddb_seed(c, target=None, synthetic=None, yes=False):
     from bootstrap import dynamo
     from bootstrap.fixtures import load_fixtures
     from bootstrap.guard import require_confirmation, require_local
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     if synthetic is not None:
@@ -372,7 +372,7 @@ def ddb_seed(c, target=None, synthetic=None, yes=False):
 def ddb_scan(c, target=None, limit=0, json=False, table=None):
     """Print every item of the table, page after page."""
     from bootstrap import dynamo
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target, table_name=table)
     items = dynamo.scan_items(endpoints_for(settings), settings.table_name, limit=int(limit) or None)
@@ -386,7 +386,7 @@ def ddb_get_conversation(c, target=None, group=None):
     """Show the last 20 messages of a group, oldest first (pattern A)."""
     from bootstrap import dynamo
     from bootstrap.fixtures import load_fixtures
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     group = group or dynamo.first_group_uuid(load_fixtures(settings.seeds_dir))
@@ -401,7 +401,7 @@ def ddb_list_conversations(c, target=None, handle=None):
     """Show a user's message groups, newest first (pattern B)."""
     from bootstrap import dynamo
     from bootstrap.fixtures import load_fixtures
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     endpoints = endpoints_for(settings)
@@ -422,7 +422,7 @@ def ddb_deploy_stream_worker(c, target=None, yes=False, dry_run=False, batch_siz
     from bootstrap.config import PROJECT_ROOT
     from bootstrap.console import print_table
     from bootstrap.guard import require_confirmation, require_prod
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target, stream_batch_size=batch_size, stream_starting_position=starting_position)
     require_prod(settings, "ddb.deploy-stream-worker (locally, `invoke ddb.stream-worker` applies the stream)")
@@ -466,7 +466,7 @@ def ddb_stream_worker(c, once=False, table=None, interval=1.0):
     from bootstrap import streams
     from bootstrap.console import say
     from bootstrap.guard import require_local
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
     from bootstrap.state import StateDir
 
     settings = _settings(c, table_name=table)
@@ -490,7 +490,7 @@ def ddb_create_message(c, group, handle, text, target=None):
     """Add a message to an existing message group (pattern C)."""
     from bootstrap import messaging
     from bootstrap.console import say
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     result = messaging.send_message(endpoints_for(settings), settings.table_name, group, handle, text)
@@ -506,7 +506,7 @@ def ddb_create_group(c, from_, to, text, target=None):
     """Start a message group between two users with a first message (pattern D)."""
     from bootstrap import messaging
     from bootstrap.console import say
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     result = messaging.start_conversation(endpoints_for(settings), settings.table_name, from_, to, text)
@@ -531,7 +531,7 @@ def cognito_seed_users(c, target=None):
     from bootstrap import cognito as cognito_lib
     from bootstrap.console import say
     from bootstrap.guard import require_local
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     require_local(settings, "cognito.seed-users")
@@ -546,7 +546,7 @@ def cognito_list_users(c, target=None, json=False):
     """List every Cognito user of the pool: handle, sub and status."""
     from bootstrap import cognito as cognito_lib
     from bootstrap.console import print_json, print_table
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     endpoints = endpoints_for(settings)
@@ -567,7 +567,7 @@ def db_update_cognito_user_ids(c, target=None, json=False, dry_run=False):
     """Set users.cognito_user_id to each user's Cognito sub, matched by handle."""
     from bootstrap import cognito as cognito_lib
     from bootstrap.console import print_json, say
-    from bootstrap.services import endpoints_for
+    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     endpoints = endpoints_for(settings)

@@ -266,7 +266,8 @@ def observe(settings: Settings, environ: Mapping[str, str] | None = None) -> Fac
     from . import dynamodb_local
     from .docker_backend import engine_answers
     from .errors import BootstrapError
-    from .services import EmbeddedPostgres, local_endpoints, select_backend
+    from .backends import local_endpoints, select_backend
+    from .services import EmbeddedPostgres
     from .state import StateDir
 
     environ = dict(os.environ if environ is None else environ)

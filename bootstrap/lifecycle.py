@@ -11,7 +11,8 @@ from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoi
 from .console import print_json, print_table, say
 from .errors import ConfigError, NotReadyError, RefusedError
 from .readiness import PostgresProbe, Probe, cognito_probe, dynamodb_probe, wait_all
-from .services import Backend, MotoServer, local_endpoints, select_backend, start_all, status_of, stop_all
+from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
+from .services import Backend, MotoServer
 from .state import StateDir, write_atomic
 
 

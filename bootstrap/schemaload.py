@@ -22,7 +22,7 @@ def run(settings: Settings, *, force: bool = False, yes: bool = False, dry_run: 
     from . import postgres
     from .fixtures import load_fixtures
     from .pgschema import format_plan
-    from .services import endpoints_for
+    from .backends import endpoints_for
 
     endpoints = endpoints_for(settings)
     if force and not dry_run:

@@ -404,7 +404,7 @@ def _timed(result: StepResult, duration: float) -> StepResult:
 
 def _running_endpoints(settings: Settings) -> Endpoints | None:
     from .errors import ServiceError
-    from .services import endpoints_for
+    from .backends import endpoints_for
 
     try:
         return endpoints_for(settings)

@@ -437,7 +437,7 @@ def verify(settings: Settings, full: bool = False, as_json: bool = False) -> lis
     """The `invoke verify` task: run the checks, print them, raise when any failed."""
     from .console import print_json, print_table
     from .fixtures import load_fixtures
-    from .services import endpoints_for
+    from .backends import endpoints_for
 
     checks = run_checks(settings, endpoints_for(settings), load_fixtures(settings.seeds_dir),
                         Depth.FULL if full else Depth.QUICK)

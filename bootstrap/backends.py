@@ -1,0 +1,151 @@
+"""Which services serve the local target, starting and stopping them together, and where tasks connect.
+
+The backend is chosen by the ``backend`` setting or, for ``auto``, remembered
+from the last start, else Docker when an engine answers, else the embedded
+processes; the embedded backend's DynamoDB engine likewise (``ddb_engine``).
+``endpoints_for`` is the one place a task learns where to connect: prod's
+endpoints, or the running local services'.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from .config import Endpoints, Settings, mask_url
+from .dynamodb_local import DynamoDBLocal, availability, choose_engine
+from .errors import ConfigError, ServiceError
+from .services import Backend, EmbeddedPostgres, ExternalService, MotoServer, Service, ServiceStatus
+from .state import StateDir
+
+
+def select_backend(settings: Settings, state: StateDir) -> Backend:
+    """Decide which backend serves the local target, and say why."""
+    if settings.is_prod:
+        raise ConfigError("the prod target has no local services; start/stop tasks are local-only")
+    name, reason = _backend_name(settings, state)
+    if name == "external":
+        return Backend(name, reason, _external_services(settings))
+    if name == "docker":
+        from .docker_backend import docker_backend
+
+        return docker_backend(settings, state, reason)
+    engine, engine_reason = _engine(settings, state)
+    postgres = EmbeddedPostgres(settings, state)
+    if engine == "dynamodb-local":
+        services = (postgres, DynamoDBLocal(settings, state), MotoServer(settings, state, serves_dynamodb=False))
+    else:
+        services = (postgres, MotoServer(settings, state))
+    return Backend(name, reason, services, engine, engine_reason)
+
+
+def _engine(settings: Settings, state: StateDir) -> tuple[str, str]:
+    """The DynamoDB engine of the embedded backend: a running one wins until `invoke down` stops it."""
+    remembered = state.get("ddb_engine")
+    source = settings.sources.get("ddb_engine", "setting")
+    if remembered and remembered != settings.ddb_engine and settings.ddb_engine != "auto":
+        running = (MotoServer(settings, state) if remembered == "moto" else DynamoDBLocal(settings, state)).is_running()
+        if running:
+            return remembered, (f"{remembered} runs since the last start; {settings.ddb_engine} ({source}) "
+                                "takes over after `invoke down`")
+    needs_probe = settings.ddb_engine == "auto" and remembered not in ("moto", "dynamodb-local")
+    return choose_engine(settings.ddb_engine, source, remembered, availability(settings) if needs_probe else None)
+
+
+def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
+    if settings.backend != "auto":
+        return settings.backend, f"chosen by {settings.sources.get('backend', 'setting')}"
+    remembered = state.get("backend")
+    if remembered in ("embedded", "external", "docker"):
+        return remembered, "remembered from the last start"
+    from .docker_backend import engine_answers
+
+    answers, why = engine_answers()
+    if answers:
+        return "docker", f"auto: {why}"
+    return "embedded", f"auto: {why}; embedded Postgres and moto"
+
+
+def _external_services(settings: Settings) -> tuple[Service, ...]:
+    if not settings.connection_url or not settings.aws_endpoint_url:
+        raise ConfigError(
+            "backend 'external' needs CONNECTION_URL and AWS_ENDPOINT_URL set to the running services"
+        )
+    sources = settings.sources
+    return (ExternalService("postgres", settings.connection_url, ("postgres",),
+                            sources.get("connection_url", "CONNECTION_URL")),
+            ExternalService("dynamodb", settings.aws_endpoint_url, ("dynamodb", "cognito"),
+                            sources.get("aws_endpoint_url", "AWS_ENDPOINT_URL")))
+
+
+def start_all(backend: Backend, state: StateDir) -> list[str]:
+    """Start every service of the backend concurrently; return the names of those that were not running.
+
+    The first failure is raised after all were tried, and what this call
+    started is stopped again: the backend and engine are remembered only after
+    a full start, so a later `down` might not find it.
+    """
+    not_running = [s.name for s in backend.services if s.is_running() is False]
+    with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
+        futures = [pool.submit(service.start) for service in backend.services]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        for service in backend.services:
+            if service.name in not_running and service.is_running():
+                service.stop()
+        raise errors[0]
+    state.update("backend", value=backend.name)
+    if backend.engine:
+        state.update("ddb_engine", value=backend.engine)
+    return not_running
+
+
+def stop_all(backend: Backend) -> list[str]:
+    """Stop what we started; return the names of the services that were running."""
+    stopped = []
+    for service in backend.services:
+        if service.is_running():
+            service.stop()
+            stopped.append(service.name)
+    return stopped
+
+
+def status_of(backend: Backend) -> list[ServiceStatus]:
+    return [
+        ServiceStatus(s.name, backend.name, mask_url(s.url()), s.pid(), s.is_running())
+        for s in backend.services
+    ]
+
+
+def local_endpoints(settings: Settings, backend: Backend, state: StateDir) -> Endpoints:
+    dynamodb, cognito = backend.serving("dynamodb"), backend.serving("cognito")
+    return Endpoints(
+        postgres_url=backend.serving("postgres").url(),
+        aws_endpoint_url=dynamodb.url(),
+        region=settings.region,
+        user_pool_id=settings.user_pool_id or state.get("user_pool_id"),
+        cognito_endpoint_url=cognito.url() if cognito is not dynamodb else None,
+    )
+
+
+def prod_endpoints(settings: Settings) -> Endpoints:
+    if not settings.prod_connection_url:
+        raise ConfigError("the prod target needs PROD_CONNECTION_URL (the RDS database URL)")
+    return Endpoints(
+        postgres_url=settings.prod_connection_url,
+        aws_endpoint_url=None,
+        region=settings.region,
+        user_pool_id=settings.user_pool_id,
+    )
+
+
+def endpoints_for(settings: Settings, require_running: bool = True) -> Endpoints:
+    """Where a task should connect: prod endpoints, or the local services (which must be running)."""
+    if settings.is_prod:
+        return prod_endpoints(settings)
+    state = StateDir(settings.state_dir)
+    backend = select_backend(settings, state)
+    if require_running:
+        stopped = [s.name for s in backend.services if s.is_running() is False]
+        if stopped:
+            raise ServiceError(f"{', '.join(stopped)} not running; start the services with `invoke up`")
+    return local_endpoints(settings, backend, state)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from invoke import Collection, Exit, task
 
 if TYPE_CHECKING:
-    from bootstrap.config import Settings
+    from bootstrap.config import Endpoints, Settings
 
 COMMON_HELP = {
     "target": "local (default) or prod: real AWS and PROD_CONNECTION_URL",
@@ -64,6 +64,13 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return wrapper
+
+
+def _endpoints(settings: Settings) -> Endpoints:
+    """Where a task connects: prod's endpoints, or the running local services' (an error when stopped)."""
+    from bootstrap.backends import endpoints_for
+
+    return endpoints_for(settings)
 
 
 # --- environment ------------------------------------------------------------------
@@ -164,9 +171,8 @@ def _db_report(*results: Any) -> None:
 def db_create(c, target=None):
     """Create the app database if it is missing."""
     from bootstrap import postgres
-    from bootstrap.backends import endpoints_for
 
-    _db_report(postgres.create_database(endpoints_for(_settings(c, target=target))))
+    _db_report(postgres.create_database(_endpoints(_settings(c, target=target))))
 db.add_task(db_create)
 
 
@@ -176,10 +182,9 @@ def db_drop(c, target=None, yes=False):
     """Drop the app database, ending other sessions on it (no error when missing)."""
     from bootstrap import postgres
     from bootstrap.guard import require_confirmation
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
-    endpoints = endpoints_for(settings)
+    endpoints = _endpoints(settings)
     require_confirmation(settings, yes, f"drop {postgres.describe_contents(endpoints)}")
     _db_report(postgres.drop_database(endpoints))
 db.add_task(db_drop)
@@ -208,11 +213,10 @@ def db_seed(c, target=None, yes=False):
     from bootstrap import postgres
     from bootstrap.fixtures import load_fixtures
     from bootstrap.guard import require_confirmation
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     fixtures = load_fixtures(settings.seeds_dir)
-    endpoints = endpoints_for(settings)
+    endpoints = _endpoints(settings)
     require_confirmation(settings, yes, f"write the demo fixtures into {postgres.describe_seed(endpoints, fixtures)}")
     _db_report(postgres.seed(endpoints, fixtures))
 db.add_task(db_seed)
@@ -226,11 +230,10 @@ def db_setup(c, target=None, fresh=False, yes=False):
     from bootstrap import postgres
     from bootstrap.fixtures import load_fixtures
     from bootstrap.guard import require_confirmation
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     fixtures = load_fixtures(settings.seeds_dir)
-    endpoints = endpoints_for(settings)
+    endpoints = _endpoints(settings)
     if fresh:
         require_confirmation(settings, yes, f"drop and rebuild {postgres.describe_contents(endpoints)}")
     require_confirmation(settings, yes, f"write the demo fixtures into {postgres.describe_seed(endpoints, fixtures)}")
@@ -243,9 +246,8 @@ db.add_task(db_setup)
 def db_connect(c, target=None):
     """Open psql on the app database (or say how to connect without it)."""
     from bootstrap import postgres
-    from bootstrap.backends import endpoints_for
 
-    _db_report(postgres.open_psql(endpoints_for(_settings(c, target=target))))
+    _db_report(postgres.open_psql(_endpoints(_settings(c, target=target))))
 db.add_task(db_connect)
 
 
@@ -255,9 +257,8 @@ def db_sessions(c, target=None):
     """List the other sessions connected to the app database."""
     from bootstrap import postgres
     from bootstrap.console import print_table
-    from bootstrap.backends import endpoints_for
 
-    endpoints = endpoints_for(_settings(c, target=target))
+    endpoints = _endpoints(_settings(c, target=target))
     sessions = postgres.list_sessions(endpoints)
     print_table(["pid", "user", "application", "state", "query start"],
                 [[s.pid, s.user, s.application, s.state, s.query_start] for s in sessions],
@@ -271,10 +272,9 @@ def db_kill_sessions(c, target=None, yes=False):
     """Terminate the other sessions connected to the app database."""
     from bootstrap import postgres
     from bootstrap.guard import require_confirmation
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
-    endpoints = endpoints_for(settings)
+    endpoints = _endpoints(settings)
     require_confirmation(settings, yes, f"end every other session on database {endpoints.database_name}")
     _db_report(postgres.kill_sessions(endpoints))
 db.add_task(db_kill_sessions)
@@ -299,12 +299,11 @@ def ddb_schema_load(c, target=None, recreate=False, yes=False):
     """Create the messages table, or repair it to match the spec (GSI, stream, billing)."""
     from bootstrap import dynamo
     from bootstrap.guard import require_confirmation
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     if recreate:
         require_confirmation(settings, yes, f"drop and recreate the DynamoDB table {settings.table_name}")
-    _say_step(dynamo.schema_load(endpoints_for(settings), dynamo.table_spec(settings), recreate=recreate))
+    _say_step(dynamo.schema_load(_endpoints(settings), dynamo.table_spec(settings), recreate=recreate))
 
 
 @task(name="drop", help=_help("target", table="table to delete (default: the configured table)",
@@ -314,11 +313,10 @@ def ddb_drop(c, target=None, table=None, yes=False):
     """Delete a DynamoDB table and wait until it is gone (no error when it is missing)."""
     from bootstrap import dynamo
     from bootstrap.guard import require_confirmation
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target, table_name=table)
     require_confirmation(settings, yes, f"delete the DynamoDB table {settings.table_name} and every item in it")
-    _say_step(dynamo.drop_table(endpoints_for(settings), settings.table_name))
+    _say_step(dynamo.drop_table(_endpoints(settings), settings.table_name))
 
 
 @task(name="install-local")
@@ -340,9 +338,8 @@ def ddb_install_local(c):
 def ddb_list_tables(c, target=None):
     """List the DynamoDB tables with their status and item count."""
     from bootstrap import dynamo
-    from bootstrap.backends import endpoints_for
 
-    dynamo.show_tables(dynamo.list_tables(endpoints_for(_settings(c, target=target))))
+    dynamo.show_tables(dynamo.list_tables(_endpoints(_settings(c, target=target))))
 
 
 @task(name="seed", help=_help(
@@ -354,7 +351,6 @@ def ddb_seed(c, target=None, synthetic=None, yes=False):
     from bootstrap import dynamo
     from bootstrap.fixtures import load_fixtures
     from bootstrap.guard import require_confirmation, require_local
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     if synthetic is not None:
@@ -363,7 +359,7 @@ def ddb_seed(c, target=None, synthetic=None, yes=False):
     fixtures = load_fixtures(settings.seeds_dir)
     require_confirmation(settings, yes, f"write the demo conversations of seeds/ ({dynamo.describe_seed(fixtures)}) "
                                         f"into the DynamoDB table {settings.table_name}")
-    _say_step(dynamo.seed_from_fixtures(endpoints_for(settings), settings, fixtures, synthetic=extra))
+    _say_step(dynamo.seed_from_fixtures(_endpoints(settings), settings, fixtures, synthetic=extra))
 
 
 @task(name="scan", help=_help("target", limit="show at most this many items (default: all)",
@@ -372,10 +368,9 @@ def ddb_seed(c, target=None, synthetic=None, yes=False):
 def ddb_scan(c, target=None, limit=0, json=False, table=None):
     """Print every item of the table, page after page."""
     from bootstrap import dynamo
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target, table_name=table)
-    items = dynamo.scan_items(endpoints_for(settings), settings.table_name, limit=int(limit) or None)
+    items = dynamo.scan_items(_endpoints(settings), settings.table_name, limit=int(limit) or None)
     dynamo.show_items(items, as_json=json)
 
 
@@ -386,11 +381,10 @@ def ddb_get_conversation(c, target=None, group=None):
     """Show the last 20 messages of a group, oldest first (pattern A)."""
     from bootstrap import dynamo
     from bootstrap.fixtures import load_fixtures
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     group = group or dynamo.first_group_uuid(load_fixtures(settings.seeds_dir))
-    listing = dynamo.get_conversation(endpoints_for(settings), dynamo.table_spec(settings), group)
+    listing = dynamo.get_conversation(_endpoints(settings), dynamo.table_spec(settings), group)
     dynamo.show_conversation(listing, title=f"group {group}")
 
 
@@ -401,10 +395,9 @@ def ddb_list_conversations(c, target=None, handle=None):
     """Show a user's message groups, newest first (pattern B)."""
     from bootstrap import dynamo
     from bootstrap.fixtures import load_fixtures
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
-    endpoints = endpoints_for(settings)
+    endpoints = _endpoints(settings)
     user = dynamo.find_user(endpoints, handle or dynamo.first_user_handle(load_fixtures(settings.seeds_dir)))
     listing = dynamo.list_conversations(endpoints, dynamo.table_spec(settings), user.uuid)
     dynamo.show_conversations(listing, title=f"conversations of {user.handle}")
@@ -422,7 +415,6 @@ def ddb_deploy_stream_worker(c, target=None, yes=False, dry_run=False, batch_siz
     from bootstrap.config import PROJECT_ROOT
     from bootstrap.console import print_table
     from bootstrap.guard import require_confirmation, require_prod
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target, stream_batch_size=batch_size, stream_starting_position=starting_position)
     require_prod(settings, "ddb.deploy-stream-worker (locally, `invoke ddb.stream-worker` applies the stream)")
@@ -431,7 +423,7 @@ def ddb_deploy_stream_worker(c, target=None, yes=False, dry_run=False, batch_siz
         require_confirmation(settings, yes, f"create or update the Lambda {spec.function_name}, its role "
                                             f"{spec.role_name} and policy, and its trigger on the stream of "
                                             f"{spec.table_name} (see the plan with --dry-run)")
-    deployment = deploy.deploy(endpoints_for(settings), spec, PROJECT_ROOT, dry_run=dry_run)
+    deployment = deploy.deploy(_endpoints(settings), spec, PROJECT_ROOT, dry_run=dry_run)
     if deployment.changes:
         print_table(["part", "change", "detail"], deployment.rows(),
                     title="plan" if dry_run else f"{spec.function_name}: changes made")
@@ -466,12 +458,11 @@ def ddb_stream_worker(c, once=False, table=None, interval=1.0):
     from bootstrap import streams
     from bootstrap.console import say
     from bootstrap.guard import require_local
-    from bootstrap.backends import endpoints_for
     from bootstrap.state import StateDir
 
     settings = _settings(c, table_name=table)
     require_local(settings, "ddb.stream-worker (production runs the stream Lambda)")
-    endpoints, stop = endpoints_for(settings), threading.Event()
+    endpoints, stop = _endpoints(settings), threading.Event()
     if not once:
         say(f"ddb.stream-worker: watching the stream of {settings.table_name}; Ctrl-C to stop")
     result = streams.run_worker(endpoints, settings.table_name, StateDir(settings.state_dir),
@@ -490,10 +481,9 @@ def ddb_create_message(c, group, handle, text, target=None):
     """Add a message to an existing message group (pattern C)."""
     from bootstrap import messaging
     from bootstrap.console import say
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
-    result = messaging.send_message(endpoints_for(settings), settings.table_name, group, handle, text)
+    result = messaging.send_message(_endpoints(settings), settings.table_name, group, handle, text)
     say(f"{result.step}: {result.action.value} {result.detail}")
 
 
@@ -506,10 +496,9 @@ def ddb_create_group(c, from_, to, text, target=None):
     """Start a message group between two users with a first message (pattern D)."""
     from bootstrap import messaging
     from bootstrap.console import say
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
-    result = messaging.start_conversation(endpoints_for(settings), settings.table_name, from_, to, text)
+    result = messaging.start_conversation(_endpoints(settings), settings.table_name, from_, to, text)
     say(f"{result.step}: {result.action.value} {result.detail}")
 
 
@@ -531,11 +520,10 @@ def cognito_seed_users(c, target=None):
     from bootstrap import cognito as cognito_lib
     from bootstrap.console import say
     from bootstrap.guard import require_local
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
     require_local(settings, "cognito.seed-users")
-    result = cognito_lib.seed_users(endpoints_for(settings), settings)
+    result = cognito_lib.seed_users(_endpoints(settings), settings)
     say(f"{result.step}: {result.action.value} {result.detail}")
 cognito.add_task(cognito_seed_users)
 
@@ -546,10 +534,9 @@ def cognito_list_users(c, target=None, json=False):
     """List every Cognito user of the pool: handle, sub and status."""
     from bootstrap import cognito as cognito_lib
     from bootstrap.console import print_json, print_table
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
-    endpoints = endpoints_for(settings)
+    endpoints = _endpoints(settings)
     pool_id = cognito_lib.resolve_pool_id(endpoints, settings)
     users = cognito_lib.list_users(endpoints, pool_id)
     if json:
@@ -567,10 +554,9 @@ def db_update_cognito_user_ids(c, target=None, json=False, dry_run=False):
     """Set users.cognito_user_id to each user's Cognito sub, matched by handle."""
     from bootstrap import cognito as cognito_lib
     from bootstrap.console import print_json, say
-    from bootstrap.backends import endpoints_for
 
     settings = _settings(c, target=target)
-    endpoints = endpoints_for(settings)
+    endpoints = _endpoints(settings)
     report = cognito_lib.sync_report(endpoints, cognito_lib.resolve_pool_id(endpoints, settings), dry_run=dry_run)
     if json:
         print_json(report.to_json())

@@ -37,7 +37,7 @@ def test_up_status_env_down(cli) -> None:
         "dynamodb", endpoint_url=values["AWS_ENDPOINT_URL"], region_name=values["AWS_DEFAULT_REGION"],
         aws_access_key_id=values["AWS_ACCESS_KEY_ID"], aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"],
     )
-    assert "TableNames" in client.list_tables()
+    assert client.list_tables()["TableNames"] == ["cruddur-messages"]
 
     cli("down")
     assert not any(psutil.pid_exists(pid) for pid in pids.values())

@@ -1,15 +1,26 @@
 """The session's stack answers on each engine, and runs the engine asked for (not a silent fallback)."""
 
+import dataclasses
+
 import pytest
 
 pytestmark = pytest.mark.both_engines
 
 
-def test_stack_answers(endpoints, table_name):
+def test_stack_answers_with_its_database_and_a_table_it_creates(stack, endpoints, table_name):
     import psycopg
+
+    from bootstrap import dynamo
+
     with psycopg.connect(endpoints.postgres_url) as conn:
-        assert conn.execute("select 1").fetchone() == (1,)
-    assert endpoints.client("dynamodb").list_tables()["TableNames"] is not None
+        assert conn.execute("select current_database()").fetchone() == (endpoints.database_name,)
+    spec = dataclasses.replace(dynamo.table_spec(stack.settings), name=table_name)
+    dynamo.schema_load(endpoints, spec)
+    try:
+        pages = endpoints.client("dynamodb").get_paginator("list_tables").paginate()
+        assert table_name in [name for page in pages for name in page["TableNames"]]
+    finally:
+        dynamo.drop_table(endpoints, table_name)
 
 
 def test_stack_runs_the_engine_asked_for(stack, ddb_engine):

@@ -120,6 +120,7 @@ def test_up_killed_midway_is_completed_by_the_next_up(cli) -> None:
             time.sleep(0.3)
             break
         time.sleep(0.05)
+    assert process.poll() is None, "`invoke up` finished before it could be killed midway"
     process.send_signal(signal.SIGKILL)
     process.wait()
     cli("up")

@@ -47,8 +47,7 @@ def _engine(settings: Settings, state: StateDir) -> tuple[str, str]:
         if running:
             return remembered, (f"{remembered} runs since the last start; {settings.ddb_engine} ({source}) "
                                 "takes over after `invoke down`")
-    needs_probe = settings.ddb_engine == "auto" and remembered not in ("moto", "dynamodb-local")
-    return choose_engine(settings.ddb_engine, source, remembered, availability(settings) if needs_probe else None)
+    return choose_engine(settings.ddb_engine, source, remembered, lambda: availability(settings))
 
 
 def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
@@ -62,7 +61,7 @@ def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
     answers, why = engine_answers()
     if answers:
         return "docker", f"auto: {why}"
-    return "embedded", f"auto: {why}; embedded Postgres and moto"
+    return "embedded", f"auto: {why}; the embedded processes"
 
 
 def _external_services(settings: Settings) -> tuple[Service, ...]:

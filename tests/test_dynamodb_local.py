@@ -11,7 +11,7 @@ import pytest
 from bootstrap import dynamodb_local
 from bootstrap.config import local_key_id_problem, resolve_settings
 from bootstrap.errors import ConfigError
-from tests.conftest import Cli, engine_settings
+from tests.conftest import Cli, engine_environment
 
 pytestmark = pytest.mark.both_engines
 
@@ -41,10 +41,14 @@ def test_parse_java_major(output: str, major: int | None) -> None:
 
 
 def test_choose_engine_says_why() -> None:
-    assert dynamodb_local.choose_engine("moto", "flag", "dynamodb-local", None) == ("moto", "chosen by flag")
-    assert dynamodb_local.choose_engine("auto", "default", "moto", None)[0] == "moto"
-    assert dynamodb_local.choose_engine("auto", "default", None, (True, "found X")) == ("dynamodb-local", "auto: found X")
-    engine, why = dynamodb_local.choose_engine("auto", "default", None, (False, "no Java"))
+    def never() -> tuple[bool, str]:
+        raise AssertionError("availability asked although the choice did not need it")
+
+    assert dynamodb_local.choose_engine("moto", "flag", "dynamodb-local", never) == ("moto", "chosen by flag")
+    assert dynamodb_local.choose_engine("auto", "default", "moto", never)[0] == "moto"
+    assert dynamodb_local.choose_engine("auto", "default", None, lambda: (True, "found X")) == (
+        "dynamodb-local", "auto: found X")
+    engine, why = dynamodb_local.choose_engine("auto", "default", None, lambda: (False, "no Java"))
     assert engine == "moto" and why.startswith("auto: no Java")
 
 
@@ -80,7 +84,7 @@ def test_the_cache_comes_before_path_and_the_newest_release_wins(tmp_path: Path,
             file.unlink()
         release.rmdir()
     found = dynamodb_local.find_installation(settings)
-    assert found is not None and found.command == (str(wrapper),) and found.jar_dir is None
+    assert found is not None and found.wrapper == str(wrapper) and found.jar_dir is None
 
 
 def test_without_java_the_engine_is_refused_with_the_fix(tmp_path: Path, monkeypatch) -> None:
@@ -88,7 +92,8 @@ def test_without_java_the_engine_is_refused_with_the_fix(tmp_path: Path, monkeyp
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("JAVA_HOME", raising=False)
     settings = _settings(tmp_path, dynamodb_local_path=str(release))
-    assert dynamodb_local.availability(settings) == (False, f"DynamoDB Local found, but no Java: {dynamodb_local.JAVA_HINT}")
+    assert dynamodb_local.availability(settings) == (
+        False, f"DynamoDB Local found, but no Java was found ($JAVA_HOME, PATH): {dynamodb_local.JAVA_HINT}")
     with pytest.raises(ConfigError, match="needs Java 17 or later, and no Java was found.*default-jre-headless"):
         dynamodb_local.runnable_command(settings)
 
@@ -127,7 +132,7 @@ def test_up_names_the_engine_refuses_to_switch_while_it_runs_and_switches_after_
     assert "run `invoke down` first" in refused.stderr
 
     cli("down")
-    switched = {f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(other).items()}
+    switched = engine_environment(other)
     cli("up", **switched)
     assert f'"ddb_engine": "{other}"' in cli("status", "--json", **switched).stdout
     cli("verify", **switched)

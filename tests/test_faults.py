@@ -34,7 +34,7 @@ from bootstrap.fixtures import load_fixtures
 from bootstrap.processes import find_owned_process, free_port
 from bootstrap.services import POSTGRES_SYSTEM_USER, EmbeddedPostgres
 from bootstrap.state import StateDir
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_settings
+from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_environment
 
 TABLE = "cruddur-messages"
 FIXTURES = load_fixtures(PROJECT_ROOT / "seeds")
@@ -46,7 +46,7 @@ SYNTHETIC = "40:50"  # ~2000 items: seconds of writing, long enough to be killed
 def cli(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[Cli]:
     root = tmp_path_factory.mktemp("faults")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update({f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(ddb_engine).items()})
+    env.update(engine_environment(ddb_engine))
     env.update(
         CRUDDUR_STATE_DIR=str(root / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
         CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_COGNITO_PORT=str(free_port()), CRUDDUR_BACKEND="embedded",

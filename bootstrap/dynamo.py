@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 from .config import Endpoints, Settings
 from .console import progress, say
 from .errors import BootstrapError, DriftError, InputError, ServiceError, aws_errors
+from .meta import DDB_SEED_EPOCH, DDB_SEED_LAYOUT, DDB_SEED_PENDING
 from .steps import Action, StepResult
 
 if TYPE_CHECKING:
@@ -56,9 +57,6 @@ GAP = timedelta(minutes=60)
 # Seeded times must fall into one calendar year (patterns A and B filter on it).
 MAX_SEED_SPAN = timedelta(days=300)
 
-EPOCH_KEY = "ddb_seed_epoch"
-LAYOUT_KEY = "ddb_seed_layout"
-PENDING_KEY = "ddb_seed_pending"
 SYNTHETIC_PREFIX = "synth"
 
 
@@ -639,31 +637,31 @@ class SeedRecord:
         layout = {"conversations": list(self.conversation_ids), "fingerprint": self.fingerprint,
                   "synthetic": str(self.synthetic) if self.synthetic else None,
                   "synthetic_start_minutes": self.synthetic_start // timedelta(minutes=1)}
-        return {EPOCH_KEY: self.epoch.isoformat(), LAYOUT_KEY: json.dumps(layout, sort_keys=True)}
+        return {DDB_SEED_EPOCH: self.epoch.isoformat(), DDB_SEED_LAYOUT: json.dumps(layout, sort_keys=True)}
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, str]) -> SeedRecord | None:
-        epoch = _parse_epoch(meta.get(EPOCH_KEY))
+        epoch = _parse_epoch(meta.get(DDB_SEED_EPOCH))
         if epoch is None:
             return None
         try:
-            layout = json.loads(meta.get(LAYOUT_KEY) or "null")
+            layout = json.loads(meta.get(DDB_SEED_LAYOUT) or "null")
             synthetic = parse_synthetic(layout["synthetic"]) if layout["synthetic"] else None
             start = timedelta(minutes=int(layout["synthetic_start_minutes"]))
             return cls(epoch, tuple(layout["conversations"]), layout["fingerprint"], synthetic, start)
         except (ValueError, TypeError, KeyError, InputError):
-            log.debug("ignoring an unreadable %s in the meta table", LAYOUT_KEY)
+            log.debug("ignoring an unreadable %s in the meta table", DDB_SEED_LAYOUT)
             return None
 
     def pending_values(self) -> dict[str, str]:
         """This record as the one of a run in progress (see ``pending_in``)."""
-        return {PENDING_KEY: json.dumps(self.meta_values(), sort_keys=True)}
+        return {DDB_SEED_PENDING: json.dumps(self.meta_values(), sort_keys=True)}
 
     @classmethod
     def pending_in(cls, meta: Mapping[str, str]) -> SeedRecord | None:
         """The record of a seed run that started and did not finish, if any."""
         try:
-            return cls.from_meta(json.loads(meta.get(PENDING_KEY) or "{}"))
+            return cls.from_meta(json.loads(meta.get(DDB_SEED_PENDING) or "{}"))
         except (ValueError, TypeError):
             return None
 
@@ -733,14 +731,14 @@ def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtu
     # What earlier runs wrote: the last finished one and one that was interrupted.
     earlier = tuple(r for r in (SeedRecord.from_meta(meta), SeedRecord.pending_in(meta)) if r is not None)
     span = seed_span(fixtures.conversations, synthetic)
-    epoch = choose_epoch(meta.get(EPOCH_KEY), now or datetime.now(timezone.utc), span)
+    epoch = choose_epoch(meta.get(DDB_SEED_EPOCH), now or datetime.now(timezone.utc), span)
     record = SeedRecord(epoch, tuple(c.id for c in fixtures.conversations), fixtures.conversations_fingerprint,
                         synthetic, _synthetic_start(fixtures.conversations) if synthetic else timedelta(0))
     # Said before writing, so that a run killed halfway is known and cleaned up by the next.
     postgres.write_meta(endpoints.postgres_url, record.pending_values())
     result = seed_conversations(endpoints, spec, fixtures.conversations, users, epoch, synthetic=synthetic,
                                 prune=earlier != (record,), earlier=earlier)
-    postgres.write_meta(endpoints.postgres_url, {**record.meta_values(), PENDING_KEY: ""})
+    postgres.write_meta(endpoints.postgres_url, {**record.meta_values(), DDB_SEED_PENDING: ""})
     return result
 
 

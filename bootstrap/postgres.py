@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from .config import PROJECT_ROOT, Endpoints, mask_url
 from .console import say
 from .errors import BootstrapError, ConfigError, DriftError, InputError, RefusedError, ServiceError
+from .meta import ACTIVITIES_FINGERPRINT, SCHEMA_CATALOG, SCHEMA_CHECKSUM, USERS_FINGERPRINT
 from .fixtures import ACTIVITIES_FILE, USERS_FILE, ActivityFixture, Fixtures, UserFixture
 from .pgschema import Catalog, Change, SchemaPlan, diff, qualified, rebuild_tables
 from .steps import Action, StepResult
@@ -48,12 +49,6 @@ META_FILE = SQL_DIR / "meta.sql"
 # The tables sql/schema.sql creates, children first (the order they can be dropped in).
 APP_TABLES = ("activities", "users")
 MOCK_COGNITO_USER_ID = "MOCK"
-
-SCHEMA_CHECKSUM_KEY = "db.schema_checksum"
-# The fingerprint of the live app tables when they last matched sql/schema.sql.
-SCHEMA_CATALOG_KEY = "db.schema_catalog"
-USERS_FINGERPRINT_KEY = "db.users_fingerprint"
-ACTIVITIES_FINGERPRINT_KEY = "db.activities_fingerprint"
 
 # Databases this tool must never drop, whatever the URL says.
 _SYSTEM_DATABASES = frozenset({"postgres", "template0", "template1"})
@@ -346,8 +341,8 @@ def load_schema(endpoints: Endpoints, force: bool = False) -> StepResult:
                                  f"nothing was changed: {'; '.join(change.describe() for change in left)}")
         if rebuilt:
             # The seeded rows are gone, so the fingerprints of what was seeded no longer hold.
-            _forget_meta(conn, [USERS_FINGERPRINT_KEY, ACTIVITIES_FINGERPRINT_KEY])
-        _write_meta(conn, {SCHEMA_CHECKSUM_KEY: schema_checksum(), SCHEMA_CATALOG_KEY: after.fingerprint()})
+            _forget_meta(conn, [USERS_FINGERPRINT, ACTIVITIES_FINGERPRINT])
+        _write_meta(conn, {SCHEMA_CHECKSUM: schema_checksum(), SCHEMA_CATALOG: after.fingerprint()})
     if plan.unchanged:
         return StepResult("db.schema-load", Action.UNCHANGED, "the tables match sql/schema.sql")
     if not live.tables:
@@ -547,8 +542,8 @@ def seed(endpoints: Endpoints, fixtures: Fixtures) -> StepResult:
         extra += _write_columns(conn, "activities", "uuid = %s::uuid", ACTIVITIES_FILE,
                                 [(a.uuid, a.line, a.columns) for a in fixtures.activities if a.columns])
         writes += extra + _write_meta(conn, {
-            USERS_FINGERPRINT_KEY: fixtures.users_fingerprint,
-            ACTIVITIES_FINGERPRINT_KEY: fixtures.activities_fingerprint,
+            USERS_FINGERPRINT: fixtures.users_fingerprint,
+            ACTIVITIES_FINGERPRINT: fixtures.activities_fingerprint,
         })
     detail = f"{_plan_counts('users', users)}; {_plan_counts('activities', activities)}"
     action = _seed_action(users, activities)
@@ -682,7 +677,7 @@ class SeedState:
     meta: dict[str, str]
     rows_present: bool
     unsynced_users: int
-    catalog_fingerprint: str | None = None  # of the live app tables, compared with SCHEMA_CATALOG_KEY
+    catalog_fingerprint: str | None = None  # of the live app tables, compared with SCHEMA_CATALOG
 
 
 @_database_errors("reading seeded rows")

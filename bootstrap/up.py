@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .config import Endpoints, Settings
-from .postgres import ACTIVITIES_FINGERPRINT_KEY, SCHEMA_CATALOG_KEY, SCHEMA_CHECKSUM_KEY, USERS_FINGERPRINT_KEY
+from .meta import (
+    ACTIVITIES_FINGERPRINT, COGNITO_FINGERPRINT, DDB_SEED_EPOCH, DDB_SEED_FINGERPRINT, DDB_SEED_PENDING, SCHEMA_CATALOG,
+    SCHEMA_CHECKSUM, USERS_FINGERPRINT,
+)
 from .steps import Action, StepResult
 
 STEPS = (
@@ -31,13 +34,6 @@ STEPS = (
     "db.update-cognito-user-ids",
     "verify",
 )
-
-# bootstrap_meta keys recorded by this module after a step succeeds.
-DDB_SEED_KEY = "ddb_seed_fingerprint"
-# Recorded by dynamo.seed_from_fixtures while a seed runs (kept here as a plain
-# string so that planning imports nothing heavy).
-DDB_PENDING_KEY = "ddb_seed_pending"
-COGNITO_KEY = "cognito_fingerprint"
 
 
 @dataclass(frozen=True)
@@ -117,11 +113,11 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
     rebuilt_db = fresh or not observed.database_exists
     if rebuilt_db:
         add("db.schema-load", run, "new database")
-    elif meta.get(SCHEMA_CHECKSUM_KEY) != desired.schema_checksum:
-        add("db.schema-load", run, "schema changed" if meta.get(SCHEMA_CHECKSUM_KEY) else "no schema recorded")
-    elif not meta.get(SCHEMA_CATALOG_KEY):
+    elif meta.get(SCHEMA_CHECKSUM) != desired.schema_checksum:
+        add("db.schema-load", run, "schema changed" if meta.get(SCHEMA_CHECKSUM) else "no schema recorded")
+    elif not meta.get(SCHEMA_CATALOG):
         add("db.schema-load", run, "no record of how the tables looked: compare them once")
-    elif meta.get(SCHEMA_CATALOG_KEY) != observed.schema_fingerprint:
+    elif meta.get(SCHEMA_CATALOG) != observed.schema_fingerprint:
         # Someone altered the tables since they last matched schema.sql.
         add("db.schema-load", run, "the tables changed since the schema was loaded")
     else:
@@ -129,7 +125,7 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
 
     if rebuilt_db or not observed.seeded_rows_present:
         add("db.seed", run, "seeded rows missing")
-    elif (meta.get(USERS_FINGERPRINT_KEY), meta.get(ACTIVITIES_FINGERPRINT_KEY)) != (
+    elif (meta.get(USERS_FINGERPRINT), meta.get(ACTIVITIES_FINGERPRINT)) != (
         desired.users_fingerprint, desired.activities_fingerprint,
     ):
         add("db.seed", run, "fixtures changed")
@@ -152,9 +148,9 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
         add("ddb.seed", run, "seeded times left the current year")
     elif not observed.seed_present:
         add("ddb.seed", run, "seeded items missing")
-    elif meta.get(DDB_PENDING_KEY):
+    elif meta.get(DDB_SEED_PENDING):
         add("ddb.seed", run, "an interrupted seed left items to clean up")
-    elif meta.get(DDB_SEED_KEY) != ddb_seed_fingerprint(desired):
+    elif meta.get(DDB_SEED_FINGERPRINT) != ddb_seed_fingerprint(desired):
         add("ddb.seed", run, "conversations or users changed")
     else:
         add("ddb.seed", same, "conversations fingerprint matches")
@@ -163,7 +159,7 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
         add("cognito.seed-users", run, "--fresh: check every user")
     elif observed.pool_id is None:
         add("cognito.seed-users", run, "user pool missing")
-    elif meta.get(COGNITO_KEY) != cognito_fingerprint(desired, observed.pool_id):
+    elif meta.get(COGNITO_FINGERPRINT) != cognito_fingerprint(desired, observed.pool_id):
         add("cognito.seed-users", run, "users or pool changed")
     else:
         add("cognito.seed-users", same, "pool and users fingerprint match")
@@ -207,7 +203,7 @@ def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) ->
         users_fingerprint=fixtures.users_fingerprint,
         activities_fingerprint=fixtures.activities_fingerprint,
         conversations_fingerprint=fixtures.conversations_fingerprint,
-        ddb_epoch_current=dynamo.epoch_is_current(meta.get(dynamo.EPOCH_KEY), fixtures.conversations),
+        ddb_epoch_current=dynamo.epoch_is_current(meta.get(DDB_SEED_EPOCH), fixtures.conversations),
     )
 
 
@@ -224,7 +220,7 @@ def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> O
     spec = dynamo.table_spec(settings)
     matches = None if description is None else dynamo.plan_table(spec, description).unchanged
     present = description is not None and dynamo.seed_is_present(
-        endpoints, settings.table_name, dynamo.seed_probe_key(fixtures.conversations, meta.get(dynamo.EPOCH_KEY)))
+        endpoints, settings.table_name, dynamo.seed_probe_key(fixtures.conversations, meta.get(DDB_SEED_EPOCH)))
     pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
     return Observed(True, exists, meta, rows.rows_present, matches, present, pool_id, rows.unsynced_users,
                     rows.catalog_fingerprint)
@@ -269,7 +265,7 @@ def _do_ddb_seed(run: Run) -> StepResult:
     from . import dynamo, postgres
 
     result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
-    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_KEY: ddb_seed_fingerprint(run.desired)})
+    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
     return result
 
 
@@ -284,7 +280,7 @@ def _do_cognito_sync(run: Run) -> StepResult:
 
     pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
     result = cognito.sync_user_ids(run.endpoints, pool_id)
-    postgres.write_meta(run.endpoints.postgres_url, {COGNITO_KEY: cognito_fingerprint(run.desired, pool_id)})
+    postgres.write_meta(run.endpoints.postgres_url, {COGNITO_FINGERPRINT: cognito_fingerprint(run.desired, pool_id)})
     return result
 
 

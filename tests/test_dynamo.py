@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bootstrap.meta import DDB_SEED_EPOCH, DDB_SEED_LAYOUT
 from bootstrap import dynamo
 from bootstrap.config import Endpoints, resolve_settings
 from bootstrap.dynamo import Change, TableAction, TableSpec
@@ -247,7 +248,7 @@ def test_seed_record_round_trips_through_meta_values():
     record = dynamo.SeedRecord(NOW, ("a", "b"), "f" * 64, dynamo.SyntheticSpec(2, 3), timedelta(minutes=90))
     assert dynamo.SeedRecord.from_meta(record.meta_values()) == record
     assert len(list(record.fixture_groups())) == 2
-    assert dynamo.SeedRecord.from_meta({dynamo.EPOCH_KEY: NOW.isoformat(), dynamo.LAYOUT_KEY: "{"}) is None
+    assert dynamo.SeedRecord.from_meta({DDB_SEED_EPOCH: NOW.isoformat(), DDB_SEED_LAYOUT: "{"}) is None
 
 
 def test_stale_synthetic_keys_are_the_old_keys_no_longer_written():
@@ -512,8 +513,8 @@ def test_seed_from_fixtures_remembers_the_epoch_in_postgres(endpoints, stack, fi
     postgres.seed(endpoints, fixtures)
     dynamo.schema_load(endpoints, dynamo.table_spec(settings))
     first = dynamo.seed_from_fixtures(endpoints, settings, fixtures)
-    recorded = postgres.read_meta(endpoints.postgres_url)[dynamo.EPOCH_KEY]
+    recorded = postgres.read_meta(endpoints.postgres_url)[DDB_SEED_EPOCH]
     second = dynamo.seed_from_fixtures(endpoints, settings, fixtures)
-    assert postgres.read_meta(endpoints.postgres_url)[dynamo.EPOCH_KEY] == recorded
+    assert postgres.read_meta(endpoints.postgres_url)[DDB_SEED_EPOCH] == recorded
     assert first.writes == second.writes == len(all_keys(endpoints, settings.table_name))
     assert dynamo.epoch_is_current(recorded, fixtures.conversations)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bootstrap.meta import ACTIVITIES_FINGERPRINT, SCHEMA_CATALOG, SCHEMA_CHECKSUM, USERS_FINGERPRINT
 from bootstrap import postgres
 from bootstrap.config import PROJECT_ROOT, Endpoints, with_database
 from bootstrap.errors import BootstrapError, DriftError
@@ -177,8 +178,8 @@ def test_schema_load_twice_reports_unchanged_and_keeps_data(endpoints: Endpoints
     assert (second.action, second.writes) == (Action.UNCHANGED, 0)
     assert _snapshot(endpoints.postgres_url) == before
     meta = postgres.read_meta(endpoints.postgres_url)
-    assert meta[postgres.SCHEMA_CHECKSUM_KEY] == postgres.schema_checksum()
-    assert meta[postgres.SCHEMA_CATALOG_KEY] == postgres.seed_state(endpoints.postgres_url, FIXTURES).catalog_fingerprint
+    assert meta[SCHEMA_CHECKSUM] == postgres.schema_checksum()
+    assert meta[SCHEMA_CATALOG] == postgres.seed_state(endpoints.postgres_url, FIXTURES).catalog_fingerprint
 
 
 def test_meta_is_empty_before_the_table_exists_and_upserts(endpoints: Endpoints) -> None:
@@ -203,8 +204,8 @@ def test_seed_twice_gives_the_same_rows_and_writes_nothing_the_second_time(endpo
     assert {h: u.uuid for h, u in users.items()} == {"andrew": user_uuid("andrew"), "bayko": user_uuid("bayko")}
     assert {u.cognito_user_id for u in users.values()} == {"MOCK"}
     meta = postgres.read_meta(endpoints.postgres_url)
-    assert meta[postgres.USERS_FINGERPRINT_KEY] == FIXTURES.users_fingerprint
-    assert meta[postgres.ACTIVITIES_FINGERPRINT_KEY] == FIXTURES.activities_fingerprint
+    assert meta[USERS_FINGERPRINT] == FIXTURES.users_fingerprint
+    assert meta[ACTIVITIES_FINGERPRINT] == FIXTURES.activities_fingerprint
 
 
 def test_up_observations_follow_seeding_and_cognito_sync(endpoints: Endpoints) -> None:
@@ -216,7 +217,7 @@ def test_up_observations_follow_seeding_and_cognito_sync(endpoints: Endpoints) -
     postgres.seed(endpoints, FIXTURES)
     state = postgres.seed_state(url, FIXTURES)
     assert state.rows_present and state.unsynced_users == 2
-    assert state.meta[postgres.USERS_FINGERPRINT_KEY] == FIXTURES.users_fingerprint
+    assert state.meta[USERS_FINGERPRINT] == FIXTURES.users_fingerprint
     with postgres.connect(url) as conn:
         conn.execute("update public.users set cognito_user_id = 'sub-andrew' where handle = 'andrew'")
     assert postgres.seed_state(url, FIXTURES).unsynced_users == 1

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pytest
 
+from bootstrap.meta import SCHEMA_CATALOG, SCHEMA_CHECKSUM
 from bootstrap import postgres, schemaload
 from bootstrap.config import PROJECT_ROOT, Endpoints, resolve_settings
 from bootstrap.errors import RefusedError
@@ -123,7 +124,7 @@ def test_an_edit_that_changes_no_table_is_unchanged_and_recorded(loaded: Endpoin
     before = _rows(loaded)
     result = postgres.load_schema(loaded)
     assert (result.action, result.writes, result.detail) == (Action.UNCHANGED, 0, "the tables match sql/schema.sql")
-    assert postgres.read_meta(loaded.postgres_url)[postgres.SCHEMA_CHECKSUM_KEY] == postgres.schema_checksum()
+    assert postgres.read_meta(loaded.postgres_url)[SCHEMA_CHECKSUM] == postgres.schema_checksum()
     assert _rows(loaded) == before
 
 
@@ -242,7 +243,7 @@ def test_a_column_dropped_by_hand_is_drift_that_up_notices_and_repairs(loaded: E
         "public.activities: add column likes_count integer default 0"]
     assert postgres.load_schema(loaded).action is Action.UPDATED
     assert postgres.seed_state(loaded.postgres_url, FIXTURES).catalog_fingerprint == (
-        postgres.read_meta(loaded.postgres_url)[postgres.SCHEMA_CATALOG_KEY])
+        postgres.read_meta(loaded.postgres_url)[SCHEMA_CATALOG])
 
 
 def test_a_broken_schema_file_is_bad_input_naming_its_line_and_writes_nothing(loaded: Endpoints,

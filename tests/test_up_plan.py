@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bootstrap.postgres import (
-    ACTIVITIES_FINGERPRINT_KEY, SCHEMA_CATALOG_KEY, SCHEMA_CHECKSUM_KEY, USERS_FINGERPRINT_KEY,
+from bootstrap.meta import (
+    ACTIVITIES_FINGERPRINT, COGNITO_FINGERPRINT, DDB_SEED_FINGERPRINT, DDB_SEED_PENDING, SCHEMA_CATALOG, SCHEMA_CHECKSUM,
+    USERS_FINGERPRINT,
 )
 from bootstrap.steps import Action
 from bootstrap.up import (
-    COGNITO_KEY, DDB_PENDING_KEY, DDB_SEED_KEY, STEPS, Desired, Observed, cognito_fingerprint, ddb_seed_fingerprint, plan_up,
+    STEPS, Desired, Observed, cognito_fingerprint, ddb_seed_fingerprint, plan_up,
 )
 
 DESIRED = Desired("schema-1", "users-1", "activities-1", "conversations-1")
@@ -16,12 +17,12 @@ POOL = "us-east-1_pool"
 
 def _up_to_date(**changes) -> Observed:
     meta = {
-        SCHEMA_CHECKSUM_KEY: "schema-1",
-        SCHEMA_CATALOG_KEY: "catalog-1",
-        USERS_FINGERPRINT_KEY: "users-1",
-        ACTIVITIES_FINGERPRINT_KEY: "activities-1",
-        DDB_SEED_KEY: ddb_seed_fingerprint(DESIRED),
-        COGNITO_KEY: cognito_fingerprint(DESIRED, POOL),
+        SCHEMA_CHECKSUM: "schema-1",
+        SCHEMA_CATALOG: "catalog-1",
+        USERS_FINGERPRINT: "users-1",
+        ACTIVITIES_FINGERPRINT: "activities-1",
+        DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(DESIRED),
+        COGNITO_FINGERPRINT: cognito_fingerprint(DESIRED, POOL),
     }
     values = dict(services_running=True, database_exists=True, meta=meta, seeded_rows_present=True,
                   table_matches=True, seed_present=True, pool_id=POOL, unsynced_users=0,
@@ -107,7 +108,7 @@ def test_fresh_rebuilds_everything() -> None:
 
 def test_interrupted_dynamodb_seed_is_run_again() -> None:
     observed = _up_to_date()
-    interrupted = Observed(**{**observed.__dict__, "meta": {**observed.meta, DDB_PENDING_KEY: "{...}"}})
+    interrupted = Observed(**{**observed.__dict__, "meta": {**observed.meta, DDB_SEED_PENDING: "{...}"}})
     assert _actions(plan_up(interrupted, DESIRED))["ddb.seed"] is Action.WOULD_RUN
 
 
@@ -120,6 +121,6 @@ def test_tables_altered_since_the_schema_was_loaded_rerun_the_schema_step_only()
 
 def test_a_database_loaded_before_fingerprints_were_recorded_is_compared_once() -> None:
     observed = _up_to_date()
-    meta = {k: v for k, v in observed.meta.items() if k != SCHEMA_CATALOG_KEY}
+    meta = {k: v for k, v in observed.meta.items() if k != SCHEMA_CATALOG}
     plan = {p.name: p for p in plan_up(_up_to_date(meta=meta), DESIRED)}
     assert plan["db.schema-load"].runs and "compare them once" in plan["db.schema-load"].reason

@@ -90,7 +90,6 @@ OPTIONS: tuple[Option, ...] = (
     Option("table_name", "cruddur-messages", "DynamoDB table name", ("CRUDDUR_TABLE_NAME",)),
     Option("billing_mode", "PROVISIONED", "DynamoDB billing mode of the table",
            ("CRUDDUR_BILLING_MODE",), BILLING_MODES),
-    Option("pg_host", "localhost", "Postgres host", ("CRUDDUR_PG_HOST",)),
     Option("pg_port", 5432, "Postgres port (a free one is chosen if taken)", ("CRUDDUR_PG_PORT",),
            parse=_port),
     Option("pg_user", "postgres", "Postgres user", ("CRUDDUR_PG_USER",)),
@@ -152,7 +151,6 @@ class Settings:
     region: str
     table_name: str
     billing_mode: str
-    pg_host: str
     pg_port: int
     pg_user: str
     pg_password: str
@@ -259,7 +257,6 @@ def _apply_connection_url(values: dict[str, Any], sources: dict[str, str]) -> No
     origin = sources["connection_url"]
     parts = _postgres_url_parts(url, origin)
     for name, value in (
-        ("pg_host", parts.hostname),
         ("pg_port", parts.port),
         ("pg_user", unquote(parts.username) if parts.username else None),
         ("pg_password", unquote(parts.password) if parts.password else None),

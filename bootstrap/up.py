@@ -1,11 +1,13 @@
 """``invoke up``: observe → plan → act → verify, one row per step.
 
-The chain is fixed (``STEPS``). Observing reads what is cheap to read: which
+``PIPELINE`` is the one list of ``up``'s steps, in order. Each ``Step`` has its
+name, a pure ``plan`` (from what was observed, what the fixtures and specs
+want, ``--fresh`` and the plans of the steps before it: run or not, and why)
+and a thin ``run``. Observing reads what is cheap to read, once: which
 services run, the bookkeeping values recorded in ``bootstrap_meta``, the live
-table description, the local user pool. ``plan_up`` is pure: given what was
-observed and what the fixtures and specs want, it returns one planned action
-per step. Only the steps planned to run are executed; each records its
-fingerprint after it succeeds, so an interrupted run is completed by the next.
+table description, the local user pool. Only the steps planned to run are
+executed; each records its fingerprint after it succeeds, so an interrupted
+run is completed by the next.
 """
 
 from __future__ import annotations
@@ -22,19 +24,6 @@ from .meta import (
     SCHEMA_CHECKSUM, USERS_FINGERPRINT,
 )
 from .steps import Action, StepResult
-
-STEPS = (
-    "services",
-    "db.create",
-    "db.schema-load",
-    "db.seed",
-    "ddb.schema-load",
-    "ddb.seed",
-    "cognito.seed-users",
-    "db.update-cognito-user-ids",
-    "verify",
-)
-
 
 @dataclass(frozen=True)
 class Observed:
@@ -84,106 +73,32 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
-def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> list[PlannedStep]:
-    """One planned action per step of ``STEPS``; pure."""
-    run, same = Action.WOULD_RUN, Action.UNCHANGED
-    plan: list[PlannedStep] = []
-
-    def add(name: str, action: Action, reason: str) -> None:
-        plan.append(PlannedStep(name, action, reason))
-
-    if observed.services_running:
-        add("services", same, "running and reused")
-    else:
-        add("services", run, "start and wait until ready")
-
-    if not observed.services_running:
-        for name in STEPS[1:]:
-            add(name, run, "after the services start")
-        return plan
-
-    meta = observed.meta
-    if fresh:
-        add("db.create", run, "--fresh: drop and create the database")
-    elif observed.database_exists:
-        add("db.create", same, "database exists")
-    else:
-        add("db.create", run, "database missing")
-
-    rebuilt_db = fresh or not observed.database_exists
-    if rebuilt_db:
-        add("db.schema-load", run, "new database")
-    elif meta.get(SCHEMA_CHECKSUM) != desired.schema_checksum:
-        add("db.schema-load", run, "schema changed" if meta.get(SCHEMA_CHECKSUM) else "no schema recorded")
-    elif not meta.get(SCHEMA_CATALOG):
-        add("db.schema-load", run, "no record of how the tables looked: compare them once")
-    elif meta.get(SCHEMA_CATALOG) != observed.schema_fingerprint:
-        # Someone altered the tables since they last matched schema.sql.
-        add("db.schema-load", run, "the tables changed since the schema was loaded")
-    else:
-        add("db.schema-load", same, "schema.sql and the tables are as when they last matched")
-
-    if rebuilt_db or not observed.seeded_rows_present:
-        add("db.seed", run, "seeded rows missing")
-    elif (meta.get(USERS_FINGERPRINT), meta.get(ACTIVITIES_FINGERPRINT)) != (
-        desired.users_fingerprint, desired.activities_fingerprint,
-    ):
-        add("db.seed", run, "fixtures changed")
-    else:
-        add("db.seed", same, "fixtures fingerprint matches")
-
-    if fresh:
-        add("ddb.schema-load", run, "--fresh: recreate the table")
-    elif observed.table_matches is None:
-        add("ddb.schema-load", run, "table missing")
-    elif not observed.table_matches:
-        add("ddb.schema-load", run, "table differs from the spec")
-    else:
-        add("ddb.schema-load", same, "table matches the spec")
-
-    table_rebuilt = fresh or not observed.table_matches
-    if table_rebuilt:
-        add("ddb.seed", run, "new table")
-    elif not desired.ddb_epoch_current:
-        add("ddb.seed", run, "seeded times left the current year")
-    elif not observed.seed_present:
-        add("ddb.seed", run, "seeded items missing")
-    elif meta.get(DDB_SEED_PENDING):
-        add("ddb.seed", run, "an interrupted seed left items to clean up")
-    elif meta.get(DDB_SEED_FINGERPRINT) != ddb_seed_fingerprint(desired):
-        add("ddb.seed", run, "conversations or users changed")
-    else:
-        add("ddb.seed", same, "conversations fingerprint matches")
-
-    if fresh:
-        add("cognito.seed-users", run, "--fresh: check every user")
-    elif observed.pool_id is None:
-        add("cognito.seed-users", run, "user pool missing")
-    elif meta.get(COGNITO_FINGERPRINT) != cognito_fingerprint(desired, observed.pool_id):
-        add("cognito.seed-users", run, "users or pool changed")
-    else:
-        add("cognito.seed-users", same, "pool and users fingerprint match")
-
-    runs = {step.name for step in plan if step.runs}
-    if {"db.seed", "cognito.seed-users"} & runs:
-        add("db.update-cognito-user-ids", run, "users or Cognito changed")
-    elif observed.unsynced_users:
-        add("db.update-cognito-user-ids", run, f"{observed.unsynced_users} users not synced")
-    else:
-        add("db.update-cognito-user-ids", same, "every seeded user carries its Cognito sub")
-
-    add("verify", run, "quick read checks")
-    return plan
+RUN, SAME = Action.WOULD_RUN, Action.UNCHANGED
 
 
-# --- observing and doing (thin) ---------------------------------------------------------
+@dataclass(frozen=True)
+class Situation:
+    """What a step's plan decides from: the observation, the wish, ``--fresh``, the plans of the steps before it."""
+
+    observed: Observed
+    desired: Desired
+    fresh: bool
+    earlier: Mapping[str, PlannedStep]
+
+    @property
+    def meta(self) -> Mapping[str, str]:
+        return self.observed.meta
+
+    def runs(self, name: str) -> bool:
+        return self.earlier[name].runs
 
 
 @dataclass
 class Run:
-    """The resources one ``up`` works with, built once."""
+    """The resources one ``up`` works with, built once and passed to every step's run."""
 
     settings: Settings
+    fresh: bool = False
     endpoints: Endpoints | None = None
     fixtures: Any = None
     desired: Desired | None = None
@@ -193,6 +108,194 @@ class Run:
     def changed_anything(self) -> bool:
         """Whether a step so far did more than find things as they should be."""
         return any(result.action is not Action.UNCHANGED for result in self.results)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of ``up``: its name, its pure plan, and its run (called only when the plan says run)."""
+
+    name: str
+    plan: Callable[[Situation], tuple[Action, str]]
+    run: Callable[[Run], StepResult]
+
+
+# --- the steps: each one's plan (pure), then its run (thin) ------------------------------
+
+
+def _plan_services(s: Situation) -> tuple[Action, str]:
+    return (SAME, "running and reused") if s.observed.services_running else (RUN, "start and wait until ready")
+
+
+def _run_services(run: Run) -> StepResult:
+    from .lifecycle import start_services
+
+    backend, run.endpoints, started = start_services(run.settings)
+    if started:
+        return StepResult("services", Action.CREATED, f"{backend.name}: started {', '.join(started)}")
+    return StepResult("services", Action.UNCHANGED, f"{backend.name}: running and ready")
+
+
+def _plan_db_create(s: Situation) -> tuple[Action, str]:
+    if s.fresh:
+        return RUN, "--fresh: drop and create the database"
+    return (SAME, "database exists") if s.observed.database_exists else (RUN, "database missing")
+
+
+def _run_db_create(run: Run) -> StepResult:
+    from . import postgres
+
+    if run.fresh:
+        postgres.drop_database(run.endpoints)
+    return postgres.create_database(run.endpoints)
+
+
+def _plan_db_schema(s: Situation) -> tuple[Action, str]:
+    recorded = s.meta.get(SCHEMA_CATALOG)
+    if s.runs("db.create"):
+        return RUN, "new database"
+    if s.meta.get(SCHEMA_CHECKSUM) != s.desired.schema_checksum:
+        return RUN, "schema changed" if s.meta.get(SCHEMA_CHECKSUM) else "no schema recorded"
+    if not recorded:
+        return RUN, "no record of how the tables looked: compare them once"
+    if recorded != s.observed.schema_fingerprint:
+        # Someone altered the tables since they last matched schema.sql.
+        return RUN, "the tables changed since the schema was loaded"
+    return SAME, "schema.sql and the tables are as when they last matched"
+
+
+def _run_db_schema(run: Run) -> StepResult:
+    from . import postgres
+
+    return postgres.load_schema(run.endpoints)
+
+
+def _plan_db_seed(s: Situation) -> tuple[Action, str]:
+    if s.runs("db.create") or not s.observed.seeded_rows_present:
+        return RUN, "seeded rows missing"
+    recorded = (s.meta.get(USERS_FINGERPRINT), s.meta.get(ACTIVITIES_FINGERPRINT))
+    if recorded != (s.desired.users_fingerprint, s.desired.activities_fingerprint):
+        return RUN, "fixtures changed"
+    return SAME, "fixtures fingerprint matches"
+
+
+def _run_db_seed(run: Run) -> StepResult:
+    from . import postgres
+
+    return postgres.seed(run.endpoints, run.fixtures)
+
+
+def _plan_ddb_schema(s: Situation) -> tuple[Action, str]:
+    if s.fresh:
+        return RUN, "--fresh: recreate the table"
+    if s.observed.table_matches is None:
+        return RUN, "table missing"
+    return (SAME, "table matches the spec") if s.observed.table_matches else (RUN, "table differs from the spec")
+
+
+def _run_ddb_schema(run: Run) -> StepResult:
+    from . import dynamo
+
+    return dynamo.schema_load(run.endpoints, dynamo.table_spec(run.settings), recreate=run.fresh)
+
+
+def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
+    if s.runs("ddb.schema-load"):
+        return RUN, "new table"
+    if not s.desired.ddb_epoch_current:
+        return RUN, "seeded times left the current year"
+    if not s.observed.seed_present:
+        return RUN, "seeded items missing"
+    if s.meta.get(DDB_SEED_PENDING):
+        return RUN, "an interrupted seed left items to clean up"
+    if s.meta.get(DDB_SEED_FINGERPRINT) != ddb_seed_fingerprint(s.desired):
+        return RUN, "conversations or users changed"
+    return SAME, "conversations fingerprint matches"
+
+
+def _run_ddb_seed(run: Run) -> StepResult:
+    from . import dynamo, postgres
+
+    result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
+    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
+    return result
+
+
+def _plan_cognito_seed(s: Situation) -> tuple[Action, str]:
+    if s.fresh:
+        return RUN, "--fresh: check every user"
+    if s.observed.pool_id is None:
+        return RUN, "user pool missing"
+    if s.meta.get(COGNITO_FINGERPRINT) != cognito_fingerprint(s.desired, s.observed.pool_id):
+        return RUN, "users or pool changed"
+    return SAME, "pool and users fingerprint match"
+
+
+def _run_cognito_seed(run: Run) -> StepResult:
+    from . import cognito
+
+    return cognito.seed_users(run.endpoints, run.settings, run.fixtures)
+
+
+def _plan_cognito_sync(s: Situation) -> tuple[Action, str]:
+    if s.runs("db.seed") or s.runs("cognito.seed-users"):
+        return RUN, "users or Cognito changed"
+    if s.observed.unsynced_users:
+        return RUN, f"{s.observed.unsynced_users} users not synced"
+    return SAME, "every seeded user carries its Cognito sub"
+
+
+def _run_cognito_sync(run: Run) -> StepResult:
+    from . import cognito, postgres
+
+    pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
+    result = cognito.sync_user_ids(run.endpoints, pool_id)
+    postgres.write_meta(run.endpoints.postgres_url, {COGNITO_FINGERPRINT: cognito_fingerprint(run.desired, pool_id)})
+    return result
+
+
+def _plan_verify(s: Situation) -> tuple[Action, str]:
+    return RUN, "quick read checks"
+
+
+def _run_verify(run: Run) -> StepResult:
+    from . import verify
+
+    depth = verify.Depth.QUICK if run.changed_anything else verify.Depth.SPOT
+    report = verify.run_checks(run.settings, run.endpoints, run.fixtures, depth)
+    verify.raise_for_failures(report)
+    if depth is verify.Depth.SPOT:
+        return StepResult("verify", Action.UNCHANGED,
+                          f"{len(report)} spot checks passed (`invoke verify` reads every conversation)")
+    return StepResult("verify", Action.UNCHANGED, f"{len(report)} checks passed")
+
+
+PIPELINE: tuple[Step, ...] = (
+    Step("services", _plan_services, _run_services),
+    Step("db.create", _plan_db_create, _run_db_create),
+    Step("db.schema-load", _plan_db_schema, _run_db_schema),
+    Step("db.seed", _plan_db_seed, _run_db_seed),
+    Step("ddb.schema-load", _plan_ddb_schema, _run_ddb_schema),
+    Step("ddb.seed", _plan_ddb_seed, _run_ddb_seed),
+    Step("cognito.seed-users", _plan_cognito_seed, _run_cognito_seed),
+    Step("db.update-cognito-user-ids", _plan_cognito_sync, _run_cognito_sync),
+    Step("verify", _plan_verify, _run_verify),
+)
+STEPS = tuple(step.name for step in PIPELINE)
+
+
+def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> list[PlannedStep]:
+    """One planned action per step of ``PIPELINE``; pure."""
+    planned: dict[str, PlannedStep] = {}
+    for step in PIPELINE:
+        if step is PIPELINE[0] or observed.services_running:
+            action, reason = step.plan(Situation(observed, desired, fresh, planned))
+        else:
+            action, reason = RUN, "after the services start"
+        planned[step.name] = PlannedStep(step.name, action, reason)
+    return list(planned.values())
+
+
+# --- observing (thin) --------------------------------------------------------------------
 
 
 def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) -> Desired:
@@ -224,76 +327,6 @@ def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> O
     pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
     return Observed(True, exists, meta, rows.rows_present, matches, present, pool_id, rows.unsynced_users,
                     rows.catalog_fingerprint)
-
-
-
-def _do_services(run: Run) -> StepResult:
-    from .lifecycle import start_services
-    backend, run.endpoints, started = start_services(run.settings)
-    if started:
-        return StepResult("services", Action.CREATED, f"{backend.name}: started {', '.join(started)}")
-    return StepResult("services", Action.UNCHANGED, f"{backend.name}: running and ready")
-
-
-def _do_db_create(run: Run, fresh: bool) -> StepResult:
-    from . import postgres
-
-    if fresh:
-        postgres.drop_database(run.endpoints)
-    return postgres.create_database(run.endpoints)
-
-
-def _do_db_schema(run: Run) -> StepResult:
-    from . import postgres
-
-    return postgres.load_schema(run.endpoints)
-
-
-def _do_db_seed(run: Run) -> StepResult:
-    from . import postgres
-
-    return postgres.seed(run.endpoints, run.fixtures)
-
-
-def _do_ddb_schema(run: Run, fresh: bool) -> StepResult:
-    from . import dynamo
-
-    return dynamo.schema_load(run.endpoints, dynamo.table_spec(run.settings), recreate=fresh)
-
-
-def _do_ddb_seed(run: Run) -> StepResult:
-    from . import dynamo, postgres
-
-    result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
-    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
-    return result
-
-
-def _do_cognito_seed(run: Run) -> StepResult:
-    from . import cognito
-
-    return cognito.seed_users(run.endpoints, run.settings, run.fixtures)
-
-
-def _do_cognito_sync(run: Run) -> StepResult:
-    from . import cognito, postgres
-
-    pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
-    result = cognito.sync_user_ids(run.endpoints, pool_id)
-    postgres.write_meta(run.endpoints.postgres_url, {COGNITO_FINGERPRINT: cognito_fingerprint(run.desired, pool_id)})
-    return result
-
-
-def _do_verify(run: Run) -> StepResult:
-    from . import verify
-
-    depth = verify.Depth.QUICK if run.changed_anything else verify.Depth.SPOT
-    report = verify.run_checks(run.settings, run.endpoints, run.fixtures, depth)
-    verify.raise_for_failures(report)
-    if depth is verify.Depth.SPOT:
-        return StepResult("verify", Action.UNCHANGED,
-                          f"{len(report)} spot checks passed (`invoke verify` reads every conversation)")
-    return StepResult("verify", Action.UNCHANGED, f"{len(report)} checks passed")
 
 
 @dataclass(frozen=True)
@@ -333,12 +366,14 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
         return UpReport(plan, [], endpoints, time.monotonic() - started, True, notes)
 
     with StateDir(settings.state_dir).exclusive("up", on_wait=on_wait):
-        run = Run(settings, fixtures=fixtures)
-        _run_step(run, "services", lambda: _do_services(run), on_step)
+        run = Run(settings, fresh, fixtures=fixtures)
+        services, *rest = PIPELINE
+        # Observing needs the services' endpoints: they start (or are found running) before the rest is planned.
+        _run_step(run, services.name, functools.partial(services.run, run), on_step)
         plan, run.desired = _plan(settings, run.endpoints, fixtures, fresh)
-        for step in plan[1:]:
-            body = (functools.partial(DOERS[step.name], run, fresh) if step.runs
-                    else functools.partial(StepResult, step.name, step.action, step.reason))
+        for step, planned in zip(rest, plan[1:]):
+            body = (functools.partial(step.run, run) if planned.runs
+                    else functools.partial(StepResult, planned.name, planned.action, planned.reason))
             _run_step(run, step.name, body, on_step)
         return UpReport(plan, run.results, run.endpoints, time.monotonic() - started, False)
 
@@ -378,18 +413,6 @@ def _schema_preview(plan: list[PlannedStep], endpoints: Endpoints | None,
     reason = f"{step.reason}; {schema.summary()}" if not schema.unchanged else (
         f"{step.reason}; the tables match it (only the record is updated)")
     return [replace(p, reason=reason) if p is step else p for p in plan], tuple(format_plan(schema))
-
-
-DOERS: dict[str, Callable[[Run, bool], StepResult]] = {
-    "db.create": _do_db_create,
-    "db.schema-load": lambda run, fresh: _do_db_schema(run),
-    "db.seed": lambda run, fresh: _do_db_seed(run),
-    "ddb.schema-load": _do_ddb_schema,
-    "ddb.seed": lambda run, fresh: _do_ddb_seed(run),
-    "cognito.seed-users": lambda run, fresh: _do_cognito_seed(run),
-    "db.update-cognito-user-ids": lambda run, fresh: _do_cognito_sync(run),
-    "verify": lambda run, fresh: _do_verify(run),
-}
 
 
 def _timed(result: StepResult, duration: float) -> StepResult:

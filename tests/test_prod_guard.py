@@ -102,7 +102,7 @@ def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_d
                                    f"this would drop the values or rebuild the tables that sql/schema.sql cannot "
                                        f"change in place, in {contents}{confirm}"),
         "db.setup --fresh": (["db.setup", "--fresh", "--target", "prod"], {},
-                             f"this would drop and rebuild {contents}{confirm}"),
+                             f"this would drop and rebuild {contents}, then write the demo fixtures into "),
         "db.kill-sessions": (["db.kill-sessions", "--target", "prod"], {},
                              f"this would end every other session on database {name}{confirm}"),
         "ddb.drop": (["ddb.drop", "--target", "prod"], {},

@@ -82,19 +82,19 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bootstrap import process
+        from bootstrap import fastexit
         from bootstrap.errors import BootstrapError, exit_status
 
         try:
             result = body(*args, **kwargs)
         except (BootstrapError, KeyboardInterrupt) as exc:
             code, message = exit_status(exc)  # type: ignore[misc]
-            process.finished(code)
+            fastexit.finished(code)
             raise Exit(message, code=code) from None
         except Exit as exc:
-            process.finished(exc.code)
+            fastexit.finished(exc.code)
             raise
-        process.finished(0)
+        fastexit.finished(0)
         return result
 
     return wrapper

@@ -170,9 +170,9 @@ def _db_report(*results: Any) -> None:
 @_friendly
 def db_create(c, target=None):
     """Create the app database if it is missing."""
-    from bootstrap import postgres
+    from bootstrap.pg import database
 
-    _db_report(postgres.create_database(_endpoints(_settings(c, target=target))))
+    _db_report(database.create_database(_endpoints(_settings(c, target=target))))
 db.add_task(db_create)
 
 
@@ -180,13 +180,13 @@ db.add_task(db_create)
 @_friendly
 def db_drop(c, target=None, yes=False):
     """Drop the app database, ending other sessions on it (no error when missing)."""
-    from bootstrap import postgres
+    from bootstrap.pg import database
     from bootstrap.guard import require_confirmation
 
     settings = _settings(c, target=target)
     endpoints = _endpoints(settings)
-    require_confirmation(settings, yes, f"drop {postgres.describe_contents(endpoints)}")
-    _db_report(postgres.drop_database(endpoints))
+    require_confirmation(settings, yes, f"drop {database.describe_contents(endpoints)}")
+    _db_report(database.drop_database(endpoints))
 db.add_task(db_drop)
 
 
@@ -200,7 +200,7 @@ db.add_task(db_drop)
 @_friendly
 def db_schema_load(c, target=None, force=False, yes=False, dry_run=False):
     """Make the live tables match sql/schema.sql in place; refuse what would lose data unless --force."""
-    from bootstrap import schemaload
+    from bootstrap.pg import schemaload
 
     _db_report(*schemaload.run(_settings(c, target=target), force=force, yes=yes, dry_run=dry_run))
 db.add_task(db_schema_load)
@@ -210,15 +210,15 @@ db.add_task(db_schema_load)
 @_friendly
 def db_seed(c, target=None, yes=False):
     """Upsert the users and activities of seeds/ (keeps synced Cognito ids)."""
-    from bootstrap import postgres
-    from bootstrap.fixtures import load_fixtures
+    from bootstrap.fixtures.parse import load_fixtures
+    from bootstrap.pg import seed
     from bootstrap.guard import require_confirmation
 
     settings = _settings(c, target=target)
     fixtures = load_fixtures(settings.seeds_dir)
     endpoints = _endpoints(settings)
-    require_confirmation(settings, yes, f"write the demo fixtures into {postgres.describe_seed(endpoints, fixtures)}")
-    _db_report(postgres.seed(endpoints, fixtures))
+    require_confirmation(settings, yes, f"write the demo fixtures into {seed.describe_seed(endpoints, fixtures)}")
+    _db_report(seed.seed(endpoints, fixtures))
 db.add_task(db_seed)
 
 
@@ -227,17 +227,17 @@ db.add_task(db_seed)
 @_friendly
 def db_setup(c, target=None, fresh=False, yes=False):
     """Create the database, load the schema and seed it."""
-    from bootstrap import postgres
-    from bootstrap.fixtures import load_fixtures
+    from bootstrap.fixtures.parse import load_fixtures
+    from bootstrap.pg import database, seed
     from bootstrap.guard import require_confirmation
 
     settings = _settings(c, target=target)
     fixtures = load_fixtures(settings.seeds_dir)
     endpoints = _endpoints(settings)
     if fresh:
-        require_confirmation(settings, yes, f"drop and rebuild {postgres.describe_contents(endpoints)}")
-    require_confirmation(settings, yes, f"write the demo fixtures into {postgres.describe_seed(endpoints, fixtures)}")
-    _db_report(*postgres.setup_database(endpoints, fixtures, fresh=fresh))
+        require_confirmation(settings, yes, f"drop and rebuild {database.describe_contents(endpoints)}")
+    require_confirmation(settings, yes, f"write the demo fixtures into {seed.describe_seed(endpoints, fixtures)}")
+    _db_report(*seed.setup_database(endpoints, fixtures, fresh=fresh))
 db.add_task(db_setup)
 
 
@@ -245,9 +245,9 @@ db.add_task(db_setup)
 @_friendly
 def db_connect(c, target=None):
     """Open psql on the app database (or say how to connect without it)."""
-    from bootstrap import postgres
+    from bootstrap.pg import database
 
-    _db_report(postgres.open_psql(_endpoints(_settings(c, target=target))))
+    _db_report(database.open_psql(_endpoints(_settings(c, target=target))))
 db.add_task(db_connect)
 
 
@@ -255,11 +255,11 @@ db.add_task(db_connect)
 @_friendly
 def db_sessions(c, target=None):
     """List the other sessions connected to the app database."""
-    from bootstrap import postgres
     from bootstrap.console import print_table
+    from bootstrap.pg import database
 
     endpoints = _endpoints(_settings(c, target=target))
-    sessions = postgres.list_sessions(endpoints)
+    sessions = database.list_sessions(endpoints)
     print_table(["pid", "user", "application", "state", "query start"],
                 [[s.pid, s.user, s.application, s.state, s.query_start] for s in sessions],
                 title=f"{len(sessions)} other sessions on {endpoints.database_name}")
@@ -270,13 +270,13 @@ db.add_task(db_sessions)
 @_friendly
 def db_kill_sessions(c, target=None, yes=False):
     """Terminate the other sessions connected to the app database."""
-    from bootstrap import postgres
     from bootstrap.guard import require_confirmation
+    from bootstrap.pg import database
 
     settings = _settings(c, target=target)
     endpoints = _endpoints(settings)
     require_confirmation(settings, yes, f"end every other session on database {endpoints.database_name}")
-    _db_report(postgres.kill_sessions(endpoints))
+    _db_report(database.kill_sessions(endpoints))
 db.add_task(db_kill_sessions)
 
 
@@ -349,7 +349,7 @@ def ddb_list_tables(c, target=None):
 def ddb_seed(c, target=None, synthetic=None, yes=False):
     """Write the conversations of seeds/conversations.yaml (users from Postgres); safe to re-run."""
     from bootstrap import dynamo
-    from bootstrap.fixtures import load_fixtures
+    from bootstrap.fixtures.parse import load_fixtures
     from bootstrap.guard import require_confirmation, require_local
 
     settings = _settings(c, target=target)
@@ -380,7 +380,7 @@ def ddb_scan(c, target=None, limit=0, json=False, table=None):
 def ddb_get_conversation(c, target=None, group=None):
     """Show the last 20 messages of a group, oldest first (pattern A)."""
     from bootstrap import dynamo
-    from bootstrap.fixtures import load_fixtures
+    from bootstrap.fixtures.parse import load_fixtures
 
     settings = _settings(c, target=target)
     group = group or dynamo.first_group_uuid(load_fixtures(settings.seeds_dir))
@@ -394,7 +394,7 @@ def ddb_get_conversation(c, target=None, group=None):
 def ddb_list_conversations(c, target=None, handle=None):
     """Show a user's message groups, newest first (pattern B)."""
     from bootstrap import dynamo
-    from bootstrap.fixtures import load_fixtures
+    from bootstrap.fixtures.parse import load_fixtures
 
     settings = _settings(c, target=target)
     endpoints = _endpoints(settings)

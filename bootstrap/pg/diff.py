@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 APP_SCHEMA = "public"
 
@@ -34,6 +34,8 @@ DROP_FOREIGN_KEY, DROP_OTHER, DROP_COLUMN, DROP_TABLE = 0, 1, 2, 3
 CREATE_TABLE, ALTER_COLUMN, ADD_KEY, ADD_CHECK, ADD_FOREIGN_KEY, CREATE_INDEX = 4, 5, 6, 7, 8, 9
 
 _KEY_KINDS = frozenset("pux")
+_Named = TypeVar("_Named", "Constraint", "Index")
+
 _CONSTRAINT_WORDS = {"p": "primary key", "u": "unique constraint", "f": "foreign key", "c": "check constraint",
                      "x": "exclusion constraint"}
 
@@ -268,17 +270,27 @@ def _drop_constraint(table: str, constraint: Constraint) -> tuple[int, str]:
     return phase, _alter(table, f"drop constraint {constraint.name}")
 
 
+def _named_changes(have: Sequence[_Named],
+                   want: Sequence[_Named]) -> Iterator[tuple[_Named | None, _Named | None]]:
+    """(live, declared) for each constraint or index by name that differs: first the dropped ones as
+    (live, None), then the added and changed ones as (None or live, declared), each in its table's order."""
+    current = {item.name: item for item in have}
+    wanted = {item.name for item in want}
+    for item in have:
+        if item.name not in wanted:
+            yield item, None
+    for item in want:
+        old = current.get(item.name)
+        if old != item:
+            yield old, item
+
+
 def _constraint_changes(have: Table, want: Table) -> Iterable[Change]:
     name = have.name
-    current = {c.name: c for c in have.constraints}
-    wanted = {c.name: c for c in want.constraints}
-    for constraint in have.constraints:
-        if constraint.name not in wanted:
-            yield Change(name, f"drop {_CONSTRAINT_WORDS.get(constraint.kind, 'constraint')} {constraint.name}",
-                         (_drop_constraint(name, constraint),), Risk.SAFE)
-    for constraint in want.constraints:
-        old = current.get(constraint.name)
-        if old == constraint:
+    for old, constraint in _named_changes(have.constraints, want.constraints):
+        if constraint is None:
+            yield Change(name, f"drop {_CONSTRAINT_WORDS.get(old.kind, 'constraint')} {old.name}",
+                         (_drop_constraint(name, old),), Risk.SAFE)
             continue
         word = _CONSTRAINT_WORDS.get(constraint.kind, "constraint")
         statements = ((_drop_constraint(name, old),) if old else ()) + (_add_constraint(name, constraint),)
@@ -293,21 +305,14 @@ def _create_index(table: str, index: Index) -> tuple[int, str]:
 
 def _index_changes(have: Table, want: Table) -> Iterable[Change]:
     name = have.name
-    current = {i.name: i for i in have.indexes}
-    wanted = {i.name: i for i in want.indexes}
-    for index in have.indexes:
-        if index.name not in wanted:
-            yield Change(name, f"drop index {index.name}",
-                         ((DROP_OTHER, f"drop index {APP_SCHEMA}.{index.name}"),), Risk.SAFE)
-    for index in want.indexes:
-        old = current.get(index.name)
-        if old == index:
+    for old, index in _named_changes(have.indexes, want.indexes):
+        drop = ((DROP_OTHER, f"drop index {APP_SCHEMA}.{old.name}"),) if old else ()
+        if index is None:
+            yield Change(name, f"drop index {old.name}", drop, Risk.SAFE)
             continue
-        statements = (((DROP_OTHER, f"drop index {APP_SCHEMA}.{index.name}"),) if old else ()) + (
-            _create_index(name, index),)
         kind = "unique index" if index.unique else "index"
-        yield Change(name, f"{'change' if old else 'add'} {kind} {index.name} {index.method}", statements,
-                     Risk.DATA if index.unique else Risk.SAFE)
+        yield Change(name, f"{'change' if old else 'add'} {kind} {index.name} {index.method}",
+                     drop + (_create_index(name, index),), Risk.DATA if index.unique else Risk.SAFE)
 
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:

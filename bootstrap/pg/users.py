@@ -14,18 +14,22 @@ from typing import Any, Sequence
 from ..errors import BootstrapError
 from .connection import arrays, connect, database_errors, existing_tables
 
-MOCK_COGNITO_USER_ID = "MOCK"
-
-_ROW = "uuid::text, handle, display_name, email, cognito_user_id"
-
 
 @dataclass(frozen=True)
 class UserRow:
+    """A row of ``public.users`` as this tool reads and writes it (the uuid as text)."""
+
     uuid: str
     handle: str
     display_name: str | None
     email: str | None
     cognito_user_id: str | None
+
+
+# The contract's placeholder until the Cognito sync sets the user's sub.
+MOCK_COGNITO_USER_ID = "MOCK"
+
+_ROW = "uuid::text, handle, display_name, email, cognito_user_id"
 
 
 @database_errors("reading public.users")

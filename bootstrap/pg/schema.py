@@ -20,7 +20,7 @@ from ..errors import BootstrapError, RefusedError
 from ..fixtures.model import Fixtures
 from ..meta import ACTIVITIES_FINGERPRINT, SCHEMA_CATALOG, SCHEMA_CHECKSUM, USERS_FINGERPRINT
 from ..steps import Action, StepResult
-from . import bookkeeping, users
+from . import bookkeeping, catalog, users
 from .connection import connect, database_errors, lock_writers, one_line
 from .diff import Catalog, Change, diff, qualified
 from .plan import SchemaPlan, rebuild_tables
@@ -69,8 +69,6 @@ class SchemaReport:
 @database_errors("comparing the tables with sql/schema.sql")
 def schema_report(endpoints: Endpoints, fixtures: Fixtures | None = None) -> SchemaReport:
     """Compare the live app tables with sql/schema.sql (read-only) and count what --force would lose."""
-    from . import catalog
-
     with connect(endpoints.postgres_url) as conn:
         live, desired, plan = catalog.compare(conn, _schema_sql())
         rebuild = tuple(rebuild_tables(plan, live, desired))
@@ -115,8 +113,6 @@ def load_schema(endpoints: Endpoints, force: bool = False) -> StepResult:
     (``RefusedError``, nothing written) unless ``force``: then the affected
     tables, and those referencing them, are dropped and created again, empty.
     """
-    from . import catalog
-
     with connect(endpoints.postgres_url) as conn:
         lock_writers(conn)
         live, desired, plan = catalog.compare(conn, _schema_sql())
@@ -145,8 +141,6 @@ def _evolve(conn: Any, live: Catalog, desired: Catalog, plan: SchemaPlan,
             force: bool) -> tuple[SchemaPlan, list[str], int]:
     """Apply ``plan`` in a savepoint. A statement the data rejects marks its change refused and the
     plan is decided again, so the refusal (or the rebuild, with ``force``) covers it too."""
-    from . import catalog
-
     while True:
         if plan.refused and not force:
             raise RefusedError(schema_refusal(plan))

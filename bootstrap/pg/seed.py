@@ -19,7 +19,7 @@ from ..errors import BootstrapError, DriftError, InputError
 from ..fixtures.model import ACTIVITIES_FILE, USERS_FILE, ActivityFixture, Fixtures, UserFixture
 from ..meta import ACTIVITIES_FINGERPRINT, USERS_FINGERPRINT
 from ..steps import Action, StepResult
-from . import bookkeeping, users as users_table
+from . import bookkeeping, catalog, users as users_table
 from .connection import APP_TABLES, arrays, connect, database_errors, existing_tables, lock_writers
 from .database import create_database, drop_database
 from .schema import load_schema
@@ -265,8 +265,6 @@ def seed_state(url: str, fixtures: Fixtures) -> SeedState:
     than comparing them with sql/schema.sql, which happens only when it differs from the recorded one);
     whether every fixture user (by handle) and activity (by uuid) has a row; and how many seeded users
     have no Cognito sub yet ('MOCK' or NULL)."""
-    from . import catalog
-
     with connect(url) as conn:
         meta = bookkeeping.read(conn)
         fingerprint = catalog.live_catalog(conn).fingerprint()

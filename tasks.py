@@ -16,7 +16,7 @@ from bootstrap.config import OPTION_BY_NAME
 
 if TYPE_CHECKING:
     from bootstrap.config import Endpoints, Settings
-    from bootstrap.fixtures import Fixtures
+    from bootstrap.fixtures.model import Fixtures
     from bootstrap.steps import StepResult
 
 # Settings whose task flag has another name, so that errors name the flag the user typed.
@@ -53,7 +53,7 @@ class Job:
 
     @functools.cached_property
     def fixtures(self) -> Fixtures:
-        from bootstrap.fixtures import load_fixtures
+        from bootstrap.fixtures.parse import load_fixtures
 
         return load_fixtures(self.settings.seeds_dir)
 
@@ -197,19 +197,19 @@ def env(c, target=None, backend=None, dotenv=None, explain=False):
 @_task(db, "create", _help("target"))
 def db_create(c, target=None):
     """Create the app database if it is missing."""
-    from bootstrap import postgres
+    from bootstrap.pg import database
 
-    _report(postgres.create_database(Job(c, target=target).endpoints))
+    _report(database.create_database(Job(c, target=target).endpoints))
 
 
 @_task(db, "drop", _help("target", yes="confirm dropping the prod database"))
 def db_drop(c, target=None, yes=False):
     """Drop the app database, ending other sessions on it (no error when missing)."""
-    from bootstrap import postgres
+    from bootstrap.pg import database
 
     job = Job(c, target=target)
-    job.confirm(yes, f"drop {postgres.describe_contents(job.endpoints)}")
-    _report(postgres.drop_database(job.endpoints))
+    job.confirm(yes, f"drop {database.describe_contents(job.endpoints)}")
+    _report(database.drop_database(job.endpoints))
 
 
 @_task(db, "schema-load", _help(
@@ -221,7 +221,7 @@ def db_drop(c, target=None, yes=False):
 ))
 def db_schema_load(c, target=None, force=False, yes=False, dry_run=False):
     """Make the live tables match sql/schema.sql in place; refuse what would lose data unless --force."""
-    from bootstrap import schemaload
+    from bootstrap.pg import schemaload
 
     _report(*schemaload.run(Job(c, target=target).settings, force=force, yes=yes, dry_run=dry_run))
 
@@ -229,41 +229,41 @@ def db_schema_load(c, target=None, force=False, yes=False, dry_run=False):
 @_task(db, "seed", _help("target", yes="confirm writing the demo fixtures into the prod database"))
 def db_seed(c, target=None, yes=False):
     """Upsert the users and activities of seeds/ (keeps synced Cognito ids)."""
-    from bootstrap import postgres
+    from bootstrap.pg import seed
 
     job = Job(c, target=target)
-    job.confirm(yes, f"write the demo fixtures into {postgres.describe_seed(job.endpoints, job.fixtures)}")
-    _report(postgres.seed(job.endpoints, job.fixtures))
+    job.confirm(yes, f"write the demo fixtures into {seed.describe_seed(job.endpoints, job.fixtures)}")
+    _report(seed.seed(job.endpoints, job.fixtures))
 
 
 @_task(db, "setup", _help("target", fresh="drop the database first and rebuild it",
                           yes="confirm --fresh, or seeding the demo fixtures, on prod"))
 def db_setup(c, target=None, fresh=False, yes=False):
     """Create the database, load the schema and seed it."""
-    from bootstrap import postgres
+    from bootstrap.pg import database, seed
 
     job = Job(c, target=target)
-    rebuild = f"drop and rebuild {postgres.describe_contents(job.endpoints)}, then " if fresh else ""
-    job.confirm(yes, f"{rebuild}write the demo fixtures into {postgres.describe_seed(job.endpoints, job.fixtures)}")
-    _report(*postgres.setup_database(job.endpoints, job.fixtures, fresh=fresh))
+    rebuild = f"drop and rebuild {database.describe_contents(job.endpoints)}, then " if fresh else ""
+    job.confirm(yes, f"{rebuild}write the demo fixtures into {seed.describe_seed(job.endpoints, job.fixtures)}")
+    _report(*seed.setup_database(job.endpoints, job.fixtures, fresh=fresh))
 
 
 @_task(db, "connect", _help("target"))
 def db_connect(c, target=None):
     """Open psql on the app database (or say how to connect without it)."""
-    from bootstrap import postgres
+    from bootstrap.pg import database
 
-    _report(postgres.open_psql(Job(c, target=target).endpoints))
+    _report(database.open_psql(Job(c, target=target).endpoints))
 
 
 @_task(db, "sessions", _help("target"))
 def db_sessions(c, target=None):
     """List the other sessions connected to the app database."""
-    from bootstrap import postgres
     from bootstrap.console import print_table
+    from bootstrap.pg import database
 
     endpoints = Job(c, target=target).endpoints
-    sessions = postgres.list_sessions(endpoints)
+    sessions = database.list_sessions(endpoints)
     print_table(["pid", "user", "application", "state", "query start"],
                 [[s.pid, s.user, s.application, s.state, s.query_start] for s in sessions],
                 title=f"{len(sessions)} other sessions on {endpoints.database_name}")
@@ -272,11 +272,11 @@ def db_sessions(c, target=None):
 @_task(db, "kill-sessions", _help("target", yes="confirm ending the sessions on prod"))
 def db_kill_sessions(c, target=None, yes=False):
     """Terminate the other sessions connected to the app database."""
-    from bootstrap import postgres
+    from bootstrap.pg import database
 
     job = Job(c, target=target)
     job.confirm(yes, f"end every other session on database {job.endpoints.database_name}")
-    _report(postgres.kill_sessions(job.endpoints))
+    _report(database.kill_sessions(job.endpoints))
 
 
 @_task(db, "update-cognito-user-ids",

@@ -1,6 +1,7 @@
 """cruddur-bootstrap: one idempotent command that prepares the Cruddur backend's local environment.
 
 Modules, one concern each: config (settings), state (the .cruddur folder),
-services (embedded/external processes), readiness (waits), postgres, dynamo,
-messaging (access patterns A-E), cognito, fixtures (YAML seeds), verify.
+services (embedded/external processes), readiness (waits), pg (the Postgres
+package), dynamo, messaging (access patterns A-E), cognito, fixtures (the YAML
+seeds package), verify.
 """

@@ -556,12 +556,13 @@ _UPDATE_ONE = "update public.users set cognito_user_id = %s where handle = %s"
 
 
 def measure_cognito_sync(stack: Stack, runs: int, users: int) -> list[Figure]:
-    from . import cognito, postgres
+    from . import cognito
+    from .pg.connection import connect
 
     endpoints = dataclasses.replace(stack.endpoints, postgres_url=_bench_database(stack.endpoints))
     handles = [f"bench_{n:05d}" for n in range(users)]
     pool_id = _pool_with_users(endpoints, handles)
-    with postgres.connect(endpoints.postgres_url) as conn:
+    with connect(endpoints.postgres_url) as conn:
         conn.execute(_INSERT_USERS, (handles,))
     ours, baseline = [], []
     for run in range(runs):
@@ -580,13 +581,14 @@ def measure_cognito_sync(stack: Stack, runs: int, users: int) -> list[Figure]:
 
 
 def _bench_database(endpoints: Endpoints) -> str:
-    from . import postgres
     from .config import with_database
+    from .pg.database import create_database
+    from .pg.schema import load_schema
 
     url = with_database(endpoints.postgres_url, f"bench_{uuid.uuid4().hex[:8]}")
     bench = dataclasses.replace(endpoints, postgres_url=url)
-    postgres.create_database(bench)
-    postgres.load_schema(bench)
+    create_database(bench)
+    load_schema(bench)
     return url
 
 
@@ -607,19 +609,19 @@ def _pool_with_users(endpoints: Endpoints, handles: Sequence[str]) -> str:
 
 
 def _reset_ids(endpoints: Endpoints) -> None:
-    from . import postgres
+    from .pg.connection import connect
 
-    with postgres.connect(endpoints.postgres_url) as conn:
+    with connect(endpoints.postgres_url) as conn:
         conn.execute(_RESET_IDS)
 
 
 def _sync_one_by_one(endpoints: Endpoints, pool_id: str) -> None:
     """The original bin/db/update_cognito_user_ids: list the users, then one connection and UPDATE per user."""
-    from . import postgres
     from .cognito import list_users
+    from .pg.connection import connect
 
     for user in list_users(endpoints, pool_id):
-        with postgres.connect(endpoints.postgres_url) as conn:
+        with connect(endpoints.postgres_url) as conn:
             conn.execute(_UPDATE_ONE, (user.sub, user.handle))
 
 

@@ -38,7 +38,7 @@ from .state import StateDir
 from .steps import Action, StepResult
 
 if TYPE_CHECKING:
-    from .fixtures import Fixtures, UserFixture
+    from .fixtures.model import Fixtures, UserFixture
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +353,7 @@ def seed_users(
 
     Local only. ``fixtures`` defaults to ``settings.seeds_dir``; ``state`` to ``settings.state_dir``.
     """
-    from .fixtures import load_fixtures
+    from .fixtures.parse import load_fixtures
 
     require_local(settings, SEED_STEP)
     if not endpoints.is_local_aws:
@@ -385,20 +385,6 @@ def seed_users(
 
 # --- Postgres ------------------------------------------------------------------------
 
-_SELECT_IDS = "select handle, cognito_user_id from public.users where handle is not null"
-
-# One statement for any number of users: two array parameters instead of one
-# UPDATE per user; the IS DISTINCT FROM guard keeps a rerun (or a race with
-# another sync) from rewriting rows that already hold the right id.
-_UPDATE_IDS = """
-update public.users as u
-   set cognito_user_id = v.sub
-  from unnest(%s::text[], %s::text[]) as v(handle, sub)
- where u.handle = v.handle
-   and u.cognito_user_id is distinct from v.sub
-"""
-
-
 @contextlib.contextmanager
 def _postgres_errors(endpoints: Endpoints) -> Iterator[None]:
     import psycopg
@@ -418,16 +404,15 @@ def _postgres_errors(endpoints: Endpoints) -> Iterator[None]:
 
 def sync_report(endpoints: Endpoints, pool_id: str, dry_run: bool = False) -> SyncReport:
     """Read every Cognito user, then set ``users.cognito_user_id`` by handle in one statement and transaction."""
-    from . import postgres
+    from .pg import users
+    from .pg.connection import connect
 
     cognito_users = list_users(endpoints, pool_id)
-    with _postgres_errors(endpoints), postgres.connect(endpoints.postgres_url) as conn:
-        current = dict(conn.execute(_SELECT_IDS).fetchall())
-        plan = plan_sync(cognito_users, current)
+    with _postgres_errors(endpoints), connect(endpoints.postgres_url) as conn:
+        plan = plan_sync(cognito_users, users.cognito_user_ids(conn))
         written = 0
-        if plan.updates and not dry_run:
-            cursor = conn.execute(_UPDATE_IDS, ([u.handle for u in plan.updates], [u.sub for u in plan.updates]))
-            written = cursor.rowcount
+        if not dry_run:
+            written = users.set_cognito_user_ids(conn, [(u.handle, u.sub) for u in plan.updates])
     log.debug("sync of pool %s: %s", pool_id, plan)
     return SyncReport(pool_id, plan, written, dry_run)
 

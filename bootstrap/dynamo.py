@@ -9,7 +9,7 @@ BatchWriteItem from several threads; item shapes come from
 
 Assumes the low-level boto3 client from ``Endpoints.client`` (thread-safe, so
 the writer threads share it) and that every seeded id is a uuid5 from
-``bootstrap.fixtures``: that is how pruning tells seeded items from items the
+``bootstrap.fixtures.model``: that is how pruning tells seeded items from items the
 app created, which it never deletes. boto3, tenacity and rich are imported
 inside functions.
 """
@@ -35,7 +35,7 @@ from .meta import DDB_SEED_EPOCH, DDB_SEED_LAYOUT, DDB_SEED_PENDING
 from .steps import Action, StepResult
 
 if TYPE_CHECKING:
-    from .fixtures import ConversationFixture, Fixtures
+    from .fixtures.model import ConversationFixture, Fixtures
     from .messaging import UserRef
 
 log = logging.getLogger(__name__)
@@ -483,7 +483,7 @@ class SeedConversation:
 
     def items(self, epoch: datetime) -> Iterator[dict[str, str]]:
         """Every message item, then both members' group items (each names the other member)."""
-        from .fixtures import message_uuid
+        from .fixtures.model import message_uuid
         from .messaging import format_time, group_item, message_item
 
         for index, message in enumerate(self.messages):
@@ -521,7 +521,7 @@ def fixture_conversations(
 
 
 def synthetic_user(number: int) -> UserRef:
-    from .fixtures import user_uuid
+    from .fixtures.model import user_uuid
     from .messaging import UserRef
 
     handle = f"{SYNTHETIC_PREFIX}_{number:05d}"
@@ -529,7 +529,7 @@ def synthetic_user(number: int) -> UserRef:
 
 
 def synthetic_group_uuid(number: int) -> str:
-    from .fixtures import group_uuid
+    from .fixtures.model import group_uuid
 
     return group_uuid(f"{SYNTHETIC_PREFIX}-{number:05d}")
 
@@ -666,7 +666,7 @@ class SeedRecord:
             return None
 
     def fixture_groups(self) -> Iterator[SeededGroup]:
-        from .fixtures import group_uuid
+        from .fixtures.model import group_uuid
 
         yield from (SeededGroup(group_uuid(conversation_id)) for conversation_id in self.conversation_ids)
 
@@ -721,13 +721,14 @@ def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtu
     The epoch is remembered in the Postgres meta table; when it or the seeded
     layout changes, items of earlier seed runs that this run did not rewrite are removed.
     """
-    from . import postgres
     from .messaging import UserRef
+    from .pg.bookkeeping import read_meta, write_meta
+    from .pg.users import fetch_users
 
     spec = table_spec(settings)
     users = {handle: UserRef(str(row.uuid), row.handle, row.display_name or handle)
-             for handle, row in postgres.fetch_users(endpoints.postgres_url).items()}
-    meta = postgres.read_meta(endpoints.postgres_url)
+             for handle, row in fetch_users(endpoints.postgres_url).items()}
+    meta = read_meta(endpoints.postgres_url)
     # What earlier runs wrote: the last finished one and one that was interrupted.
     earlier = tuple(r for r in (SeedRecord.from_meta(meta), SeedRecord.pending_in(meta)) if r is not None)
     span = seed_span(fixtures.conversations, synthetic)
@@ -735,10 +736,10 @@ def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtu
     record = SeedRecord(epoch, tuple(c.id for c in fixtures.conversations), fixtures.conversations_fingerprint,
                         synthetic, _synthetic_start(fixtures.conversations) if synthetic else timedelta(0))
     # Said before writing, so that a run killed halfway is known and cleaned up by the next.
-    postgres.write_meta(endpoints.postgres_url, record.pending_values())
+    write_meta(endpoints.postgres_url, record.pending_values())
     result = seed_conversations(endpoints, spec, fixtures.conversations, users, epoch, synthetic=synthetic,
                                 prune=earlier != (record,), earlier=earlier)
-    postgres.write_meta(endpoints.postgres_url, {**record.meta_values(), DDB_SEED_PENDING: ""})
+    write_meta(endpoints.postgres_url, {**record.meta_values(), DDB_SEED_PENDING: ""})
     return result
 
 
@@ -1078,10 +1079,10 @@ def list_conversations(endpoints: Endpoints, spec: TableSpec, user_uuid: str, li
 
 def find_user(endpoints: Endpoints, handle: str) -> UserRef:
     """The Postgres user with ``handle``, as the message items name users."""
-    from . import postgres
     from .messaging import UserRef
+    from .pg.users import fetch_users
 
-    row = postgres.fetch_users(endpoints.postgres_url).get(handle)
+    row = fetch_users(endpoints.postgres_url).get(handle)
     if row is None:
         raise InputError(f"no user with the handle {handle!r} in Postgres; run `invoke db.seed` first")
     return UserRef(str(row.uuid), row.handle, row.display_name)

@@ -433,9 +433,9 @@ def start_conversation(endpoints: Endpoints, table_name: str, from_handle: str, 
 
 def users_by_handle(endpoints: Endpoints, handles: Iterable[str]) -> dict[str, UserRef]:
     """The named users from the app database; InputError naming any handle that is not there."""
-    from . import postgres
+    from .pg.users import fetch_users
 
-    rows = postgres.fetch_users(endpoints.postgres_url)
+    rows = fetch_users(endpoints.postgres_url)
     wanted = list(dict.fromkeys(handles))
     missing = [handle for handle in wanted if handle not in rows]
     if missing:

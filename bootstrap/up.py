@@ -37,7 +37,7 @@ class Observed:
     seed_present: bool | None = None
     pool_id: str | None = None
     unsynced_users: int | None = None
-    schema_fingerprint: str | None = None  # of the live app tables (pgschema.Catalog.fingerprint)
+    schema_fingerprint: str | None = None  # of the live app tables (pg.diff.Catalog.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -142,11 +142,11 @@ def _plan_db_create(s: Situation) -> tuple[Action, str]:
 
 
 def _run_db_create(run: Run) -> StepResult:
-    from . import postgres
+    from .pg.database import create_database, drop_database
 
     if run.fresh:
-        postgres.drop_database(run.endpoints)
-    return postgres.create_database(run.endpoints)
+        drop_database(run.endpoints)
+    return create_database(run.endpoints)
 
 
 def _plan_db_schema(s: Situation) -> tuple[Action, str]:
@@ -164,9 +164,9 @@ def _plan_db_schema(s: Situation) -> tuple[Action, str]:
 
 
 def _run_db_schema(run: Run) -> StepResult:
-    from . import postgres
+    from .pg.schema import load_schema
 
-    return postgres.load_schema(run.endpoints)
+    return load_schema(run.endpoints)
 
 
 def _plan_db_seed(s: Situation) -> tuple[Action, str]:
@@ -179,9 +179,9 @@ def _plan_db_seed(s: Situation) -> tuple[Action, str]:
 
 
 def _run_db_seed(run: Run) -> StepResult:
-    from . import postgres
+    from .pg.seed import seed
 
-    return postgres.seed(run.endpoints, run.fixtures)
+    return seed(run.endpoints, run.fixtures)
 
 
 def _plan_ddb_schema(s: Situation) -> tuple[Action, str]:
@@ -213,10 +213,11 @@ def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
 
 
 def _run_ddb_seed(run: Run) -> StepResult:
-    from . import dynamo, postgres
+    from . import dynamo
+    from .pg.bookkeeping import write_meta
 
     result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
-    postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
+    write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
     return result
 
 
@@ -245,11 +246,12 @@ def _plan_cognito_sync(s: Situation) -> tuple[Action, str]:
 
 
 def _run_cognito_sync(run: Run) -> StepResult:
-    from . import cognito, postgres
+    from . import cognito
+    from .pg.bookkeeping import write_meta
 
     pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
     result = cognito.sync_user_ids(run.endpoints, pool_id)
-    postgres.write_meta(run.endpoints.postgres_url, {COGNITO_FINGERPRINT: cognito_fingerprint(run.desired, pool_id)})
+    write_meta(run.endpoints.postgres_url, {COGNITO_FINGERPRINT: cognito_fingerprint(run.desired, pool_id)})
     return result
 
 
@@ -299,10 +301,11 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
 
 
 def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) -> Desired:
-    from . import dynamo, postgres
+    from . import dynamo
+    from .pg.schema import schema_checksum
 
     return Desired(
-        schema_checksum=postgres.schema_checksum(),
+        schema_checksum=schema_checksum(),
         users_fingerprint=fixtures.users_fingerprint,
         activities_fingerprint=fixtures.activities_fingerprint,
         conversations_fingerprint=fixtures.conversations_fingerprint,
@@ -312,12 +315,14 @@ def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) ->
 
 def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> Observed:
     """Read-only look at the environment: a handful of cheap reads, no scans."""
-    from . import cognito, dynamo, postgres
+    from . import cognito, dynamo
+    from .pg.database import database_exists
+    from .pg.seed import SeedState, seed_state
 
     if endpoints is None:
         return Observed(services_running=False)
-    exists = postgres.database_exists(endpoints)
-    rows = postgres.seed_state(endpoints.postgres_url, fixtures) if exists else postgres.SeedState({}, False, 0)
+    exists = database_exists(endpoints)
+    rows = seed_state(endpoints.postgres_url, fixtures) if exists else SeedState({}, False, 0)
     meta = rows.meta
     description = dynamo.describe_table(endpoints, settings.table_name)
     spec = dynamo.table_spec(settings)
@@ -354,7 +359,7 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
        on_wait: Callable[[], None] | None = None,
        on_step: Callable[[StepResult], None] | None = None) -> UpReport:
     """Bring the environment to the desired state, doing only what the plan says; ``on_step`` hears each result."""
-    from .fixtures import load_fixtures
+    from .fixtures.parse import load_fixtures
     from .state import StateDir
 
     started = time.monotonic()
@@ -406,10 +411,10 @@ def _schema_preview(plan: list[PlannedStep], endpoints: Endpoints | None,
     step = next(p for p in plan if p.name == "db.schema-load")
     if endpoints is None or fresh or not step.runs or step.reason == "new database":
         return plan, ()
-    from . import postgres
-    from .pgschema import format_plan
+    from .pg.plan import format_plan
+    from .pg.schema import schema_report
 
-    schema = postgres.schema_report(endpoints).plan
+    schema = schema_report(endpoints).plan
     reason = f"{step.reason}; {schema.summary()}" if not schema.unchanged else (
         f"{step.reason}; the tables match it (only the record is updated)")
     return [replace(p, reason=reason) if p is step else p for p in plan], tuple(format_plan(schema))

@@ -140,16 +140,15 @@ class PostgresFacts:
 
 def _postgres_facts(url: str, handles: list[str], activity_ids: list[str]) -> PostgresFacts:
     """Everything the Postgres checks look at, over one connection."""
-    from . import postgres
+    from .pg import users
+    from .pg.connection import connect
 
-    with postgres.connect(url) as conn:
-        subs = dict(conn.execute(
-            "select handle, cognito_user_id from users where handle = any(%s)", (handles,)).fetchall())
+    with connect(url) as conn:
+        subs = users.cognito_user_ids(conn, handles)
         activities = conn.execute(
             "select count(*) from activities where uuid = any(%s::uuid[])", (activity_ids,)).fetchone()[0]
-        dupes = conn.execute(
-            "select handle from users group by handle having count(*) > 1 order by handle").fetchall()
-    return PostgresFacts(len(subs), activities, [d[0] for d in dupes], subs)
+        dupes = users.duplicate_handles(conn)
+    return PostgresFacts(len(subs), activities, dupes, subs)
 
 
 def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
@@ -176,9 +175,9 @@ def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, de
 
 def _schema_matches(endpoints: Endpoints) -> Check:
     """Every difference between the live app tables and sql/schema.sql, named (a column dropped by hand too)."""
-    from . import postgres
+    from .pg.schema import schema_report
 
-    plan = postgres.schema_report(endpoints).plan
+    plan = schema_report(endpoints).plan
     detail = "; ".join(plan.describe()) or "tables, columns, keys, checks and indexes as declared"
     return Check("postgres: tables match sql/schema.sql", plan.unchanged, detail)
 
@@ -254,7 +253,7 @@ def _message_items(client: Any, table: str, conversation: Any) -> list[dict[str,
 
 def _message_count(items: list[dict[str, str]], conversation: Any) -> Check:
     """Every seeded message is there; messages the app added since are fine and counted apart."""
-    from .fixtures import message_uuid
+    from .fixtures.model import message_uuid
 
     seeded = {message_uuid(conversation.group_uuid, index) for index in range(len(conversation.messages))}
     present = {item.get("message_uuid") for item in items}
@@ -365,30 +364,33 @@ def _prod_checks(settings: Settings, endpoints: Endpoints, depth: Depth) -> list
 
 
 def _schema_loaded(endpoints: Endpoints) -> Check:
-    from . import postgres
+    from .pg.connection import APP_TABLES
+    from .pg.database import describe_row_counts, table_row_counts
 
-    counts = postgres.table_row_counts(endpoints)
-    missing = [table for table in postgres.APP_TABLES if table not in counts]
+    counts = table_row_counts(endpoints)
+    missing = [table for table in APP_TABLES if table not in counts]
     return Check("postgres: schema loaded", not missing,
-                 f"missing: {', '.join(missing)}" if missing else postgres.describe_row_counts(counts))
+                 f"missing: {', '.join(missing)}" if missing else describe_row_counts(counts))
 
 
 def _handles_unique(endpoints: Endpoints) -> Check:
-    from . import postgres
+    from .pg import users
+    from .pg.connection import connect
 
-    with postgres.connect(endpoints.postgres_url) as conn:
-        dupes = [row[0] for row in conn.execute(
-            "select handle from users group by handle having count(*) > 1 order by handle").fetchall()]
+    with connect(endpoints.postgres_url) as conn:
+        dupes = users.duplicate_handles(conn)
     return Check("postgres: handles unique", not dupes, ", ".join(dupes) or "all unique")
 
 
 def _users_have_cognito_ids(settings: Settings, endpoints: Endpoints) -> Check:
     """Every user's cognito_user_id is the sub of a user of the pool (the app looks users up by it)."""
-    from . import cognito, postgres
+    from . import cognito
+    from .pg import users
+    from .pg.connection import connect
 
     pool_id = cognito.resolve_pool_id(endpoints, settings)
-    with postgres.connect(endpoints.postgres_url) as conn:
-        rows = dict(conn.execute("select handle, cognito_user_id from users").fetchall())
+    with connect(endpoints.postgres_url) as conn:
+        rows = users.cognito_user_ids(conn)
     subs = {user.sub for user in cognito.list_users(endpoints, pool_id)}
     unsynced = sorted(handle for handle, sub in rows.items() if sub in (None, "", "MOCK"))
     unknown = sorted(handle for handle, sub in rows.items() if handle not in unsynced and sub not in subs)
@@ -436,7 +438,7 @@ def format_checks(checks: Iterable[Check]) -> list[list[str]]:
 def verify(settings: Settings, full: bool = False, as_json: bool = False) -> list[Check]:
     """The `invoke verify` task: run the checks, print them, raise when any failed."""
     from .console import print_json, print_table
-    from .fixtures import load_fixtures
+    from .fixtures.parse import load_fixtures
     from .backends import endpoints_for
 
     checks = run_checks(settings, endpoints_for(settings), load_fixtures(settings.seeds_dir),

@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 import pytest
 
 from bootstrap.config import Endpoints
-from bootstrap.fixtures import activity_uuid, group_uuid, user_uuid
+from bootstrap.fixtures.model import activity_uuid, group_uuid, user_uuid
 from bootstrap.processes import free_port
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_environment
 

@@ -19,8 +19,8 @@ from bootstrap import cognito
 from bootstrap.cognito import CognitoUser, IdUpdate, SyncPlan, SyncReport, paginate, plan_seed, plan_sync
 from bootstrap.config import Endpoints, Settings
 from bootstrap.errors import BootstrapError, ConfigError, RefusedError, ServiceError
-from bootstrap.fixtures import Fixtures, UserFixture
-from bootstrap.postgres import connect
+from bootstrap.fixtures.model import Fixtures, UserFixture
+from bootstrap.pg.connection import connect
 from bootstrap.readiness import cognito_probe, wait_all
 from bootstrap.services import MotoServer
 from bootstrap.state import StateDir

@@ -14,7 +14,8 @@ from bootstrap import dynamo
 from bootstrap.config import Endpoints, resolve_settings
 from bootstrap.dynamo import Change, TableAction, TableSpec
 from bootstrap.errors import BootstrapError, DriftError, InputError
-from bootstrap.fixtures import Fixtures, load_fixtures
+from bootstrap.fixtures.model import Fixtures
+from bootstrap.fixtures.parse import load_fixtures
 from bootstrap.messaging import UserRef, message_item, to_attributes
 from bootstrap.steps import Action
 
@@ -506,15 +507,17 @@ def test_synthetic_seed_writes_every_item(endpoints, table, fixtures):
 
 def test_seed_from_fixtures_remembers_the_epoch_in_postgres(endpoints, stack, fixtures):
     """The task-level path: users and the epoch come from the test's own Postgres database."""
-    from bootstrap import postgres
+    from bootstrap.pg.bookkeeping import read_meta
+    from bootstrap.pg.schema import load_schema
+    from bootstrap.pg.seed import seed
 
     settings = replace(stack.settings, table_name=f"cruddur-messages-{uuid.uuid4().hex[:8]}")
-    postgres.load_schema(endpoints)
-    postgres.seed(endpoints, fixtures)
+    load_schema(endpoints)
+    seed(endpoints, fixtures)
     dynamo.schema_load(endpoints, dynamo.table_spec(settings))
     first = dynamo.seed_from_fixtures(endpoints, settings, fixtures)
-    recorded = postgres.read_meta(endpoints.postgres_url)[DDB_SEED_EPOCH]
+    recorded = read_meta(endpoints.postgres_url)[DDB_SEED_EPOCH]
     second = dynamo.seed_from_fixtures(endpoints, settings, fixtures)
-    assert postgres.read_meta(endpoints.postgres_url)[DDB_SEED_EPOCH] == recorded
+    assert read_meta(endpoints.postgres_url)[DDB_SEED_EPOCH] == recorded
     assert first.writes == second.writes == len(all_keys(endpoints, settings.table_name))
     assert dynamo.epoch_is_current(recorded, fixtures.conversations)

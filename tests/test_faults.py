@@ -30,7 +30,7 @@ from typing import Callable, Iterator
 import pytest
 
 from bootstrap.config import Endpoints, resolve_settings
-from bootstrap.fixtures import load_fixtures
+from bootstrap.fixtures.parse import load_fixtures
 from bootstrap.processes import find_owned_process, free_port
 from bootstrap.services import POSTGRES_SYSTEM_USER, EmbeddedPostgres
 from bootstrap.state import StateDir

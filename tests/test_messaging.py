@@ -327,10 +327,10 @@ def test_replacement_never_clobbers_a_concurrent_change(messages: Messages) -> N
 @pytest.fixture
 def users_db(endpoints) -> None:
     """The app's users table in this test's own database, holding ALICE, BOB and CAROL."""
-    from bootstrap import postgres
+    from bootstrap.pg.connection import connect
     from bootstrap.config import PROJECT_ROOT
 
-    with postgres.connect(endpoints.postgres_url, autocommit=True) as conn:
+    with connect(endpoints.postgres_url, autocommit=True) as conn:
         conn.execute((PROJECT_ROOT / "sql" / "schema.sql").read_text())
         for user in (ALICE, BOB, CAROL):
             conn.execute("insert into public.users (uuid, handle, display_name, email, cognito_user_id) "

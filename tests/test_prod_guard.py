@@ -30,14 +30,16 @@ def prod(stack: Stack) -> Iterator[Endpoints]:
     """A seeded database standing in for production (5 users, 9 activities)."""
     import psycopg
 
-    from bootstrap import postgres
-    from bootstrap.fixtures import load_fixtures
+    from bootstrap.fixtures.parse import load_fixtures
+    from bootstrap.pg.database import create_database
+    from bootstrap.pg.schema import load_schema
+    from bootstrap.pg.seed import seed
 
     name = f"prod_{uuid.uuid4().hex[:10]}"
     endpoints = Endpoints(with_database(stack.endpoints.postgres_url, name), None, stack.endpoints.region)
-    postgres.create_database(endpoints)
-    postgres.load_schema(endpoints)
-    postgres.seed(endpoints, load_fixtures(PROJECT_ROOT / "seeds"))
+    create_database(endpoints)
+    load_schema(endpoints)
+    seed(endpoints, load_fixtures(PROJECT_ROOT / "seeds"))
     yield endpoints
     with psycopg.connect(stack.endpoints.admin_postgres_url, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
@@ -141,19 +143,19 @@ def test_local_only_tasks_refuse_on_prod_even_with_yes(prod: Endpoints, prod_env
 
 def test_yes_lets_a_destructive_task_through(endpoints: Endpoints, prod_env: dict[str, str]) -> None:
     """The guard is a confirmation, not a wall: with --yes the stand-in database is dropped."""
-    from bootstrap import postgres
+    from bootstrap.pg.database import database_exists
 
     [result] = _run_all({**prod_env, "PROD_CONNECTION_URL": endpoints.postgres_url},
                         [(["db.drop", "--target", "prod", "--yes"], {})])
     assert result.returncode == 0, result.stderr
-    assert not postgres.database_exists(endpoints)
+    assert not database_exists(endpoints)
 
 
 def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
     prod: Endpoints, prod_env: dict[str, str]
 ) -> None:
     """Chosen: an error, not a warning (see config._check_prod_endpoint): even --yes does not get past it."""
-    from bootstrap import postgres
+    from bootstrap.pg.database import database_exists
 
     [drop, listing] = _run_all(prod_env, [
         (["db.drop", "--target", "prod", "--yes"], {"AWS_ENDPOINT_URL": "http://localhost:8000"}),
@@ -164,7 +166,7 @@ def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
         assert "is a local endpoint, but the target is prod" in result.stderr
         assert "unset AWS_ENDPOINT_URL" in result.stderr
     assert "(flag)" in drop.stderr and "(env CRUDDUR_TARGET)" in listing.stderr
-    assert postgres.database_exists(prod)
+    assert database_exists(prod)
 
 
 @pytest.mark.parametrize("endpoint", ["http://localhost:8000", "http://127.0.0.1:4566", "http://[::1]:8000",

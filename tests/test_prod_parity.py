@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import pytest
 
 from bootstrap.config import Endpoints, with_database
-from bootstrap.fixtures import load_fixtures
+from bootstrap.fixtures.parse import load_fixtures
 from bootstrap.services import MotoServer
 from bootstrap.state import StateDir
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Stack, make_settings

@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bootstrap.fixtures import group_uuid
+from bootstrap.fixtures.model import group_uuid
 from bootstrap.processes import free_port
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT
 

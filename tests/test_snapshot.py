@@ -199,7 +199,7 @@ def _message_texts(dynamodb, group_uuid: str) -> set[str]:
 
 def test_items_written_after_up_and_cognito_subs_survive_down_up_and_a_killed_moto(cli) -> None:
     """On moto through the snapshot; on DynamoDB Local the items through its own files, the users as on moto."""
-    from bootstrap.fixtures import load_fixtures
+    from bootstrap.fixtures.parse import load_fixtures
 
     first, second = load_fixtures(PROJECT_ROOT / "seeds").users[:2]
     cli("up")

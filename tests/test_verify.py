@@ -11,10 +11,14 @@ from typing import Iterator
 
 import pytest
 
-from bootstrap import cognito, dynamo, postgres, verify
+from bootstrap import cognito, dynamo, verify
 from bootstrap.config import Endpoints, Settings
-from bootstrap.fixtures import Fixtures, load_fixtures
+from bootstrap.fixtures.model import Fixtures
+from bootstrap.fixtures.parse import load_fixtures
 from bootstrap.messaging import message_pk
+from bootstrap.pg.connection import connect
+from bootstrap.pg.schema import load_schema
+from bootstrap.pg.seed import seed
 from bootstrap.verify import Depth, SharedRead, conversations_to_check
 from tests.conftest import PROJECT_ROOT, Stack
 
@@ -78,8 +82,8 @@ def seeded(stack: Stack, endpoints: Endpoints, table_name: str, tmp_path: Path) 
     """This test's own database, table and user pool, seeded from the project's fixtures and synced."""
     settings = stack.settings.with_values(table_name=table_name, user_pool_name=f"pool-{uuid.uuid4().hex[:10]}",
                                           state_dir=tmp_path / "state")
-    postgres.load_schema(endpoints)
-    postgres.seed(endpoints, FIXTURES)
+    load_schema(endpoints)
+    seed(endpoints, FIXTURES)
     dynamo.schema_load(endpoints, dynamo.table_spec(settings))
     dynamo.seed_from_fixtures(endpoints, settings, FIXTURES)
     cognito.seed_users(endpoints, settings, FIXTURES)
@@ -135,7 +139,7 @@ def test_each_depth_catches_a_missing_message_in_what_it_reads(seeded: Settings,
 
 def test_the_postgres_checks_share_one_read_and_name_what_is_wrong(seeded: Settings, endpoints: Endpoints) -> None:
     handle = FIXTURES.users[0].handle
-    with postgres.connect(endpoints.postgres_url) as conn:
+    with connect(endpoints.postgres_url) as conn:
         conn.execute("update users set cognito_user_id = 'MOCK' where handle = %s", (handle,))
     checks = {c.name: c for c in verify.run_checks(seeded, endpoints, FIXTURES, Depth.SPOT)}
     synced = checks["postgres: cognito ids synced"]

@@ -1,6 +1,6 @@
 """The app tables as data, and the pure difference between the live ones and ``sql/schema.sql``.
 
-A ``Catalog`` is what ``pgcatalog`` reads from Postgres: per table its columns
+A ``Catalog`` is what ``catalog`` reads from Postgres: per table its columns
 (type, nullability, default), constraints (primary, unique, foreign key, check,
 exclusion) and the indexes that back no constraint. Names are already quoted
 by the server (``quote_ident``) and expressions deparsed with the table's own
@@ -9,9 +9,8 @@ equal when their tables are declared alike.
 
 ``diff`` turns (live, desired) into ``Change``s, each with the exact SQL it
 runs and a ``Risk``: applied in place keeping every row, applied only if the
-data allows it, or destructive (needs ``--force``). ``decide`` adds what the
-data said (the rows a change puts at stake) and gives the ``SchemaPlan`` that
-is printed, refused or applied. Nothing here talks to a database.
+data allows it, or destructive (needs ``--force``); ``plan`` decides what to
+do with them. Nothing here talks to a database.
 
 Renames cannot be told apart from a drop and an add, so they show as both
 (and the drop makes them destructive).
@@ -23,8 +22,8 @@ import enum
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, replace
-from typing import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 APP_SCHEMA = "public"
 
@@ -35,6 +34,8 @@ DROP_FOREIGN_KEY, DROP_OTHER, DROP_COLUMN, DROP_TABLE = 0, 1, 2, 3
 CREATE_TABLE, ALTER_COLUMN, ADD_KEY, ADD_CHECK, ADD_FOREIGN_KEY, CREATE_INDEX = 4, 5, 6, 7, 8, 9
 
 _KEY_KINDS = frozenset("pux")
+_Named = TypeVar("_Named", "Constraint", "Index")
+
 _CONSTRAINT_WORDS = {"p": "primary key", "u": "unique constraint", "f": "foreign key", "c": "check constraint",
                      "x": "exclusion constraint"}
 
@@ -167,8 +168,8 @@ def _create_table(table: Table) -> Change:
     statements = [(CREATE_TABLE, f"create table {qualified(table.name)} (\n  {columns}\n)")]
     statements += [_add_constraint(table.name, c) for c in table.constraints]
     statements += [_create_index(table.name, i) for i in table.indexes]
-    parts = [_count(len(table.columns), "column"), _count(len(table.constraints), "constraint"),
-             _count(len(table.indexes), "index", "indexes")]
+    parts = [counted(len(table.columns), "column"), counted(len(table.constraints), "constraint"),
+             counted(len(table.indexes), "index", "indexes")]
     return Change(table.name, f"create table ({', '.join(parts)})", tuple(statements), Risk.SAFE)
 
 
@@ -269,17 +270,27 @@ def _drop_constraint(table: str, constraint: Constraint) -> tuple[int, str]:
     return phase, _alter(table, f"drop constraint {constraint.name}")
 
 
+def _named_changes(have: Sequence[_Named],
+                   want: Sequence[_Named]) -> Iterator[tuple[_Named | None, _Named | None]]:
+    """(live, declared) for each constraint or index by name that differs: first the dropped ones as
+    (live, None), then the added and changed ones as (None or live, declared), each in its table's order."""
+    current = {item.name: item for item in have}
+    wanted = {item.name for item in want}
+    for item in have:
+        if item.name not in wanted:
+            yield item, None
+    for item in want:
+        old = current.get(item.name)
+        if old != item:
+            yield old, item
+
+
 def _constraint_changes(have: Table, want: Table) -> Iterable[Change]:
     name = have.name
-    current = {c.name: c for c in have.constraints}
-    wanted = {c.name: c for c in want.constraints}
-    for constraint in have.constraints:
-        if constraint.name not in wanted:
-            yield Change(name, f"drop {_CONSTRAINT_WORDS.get(constraint.kind, 'constraint')} {constraint.name}",
-                         (_drop_constraint(name, constraint),), Risk.SAFE)
-    for constraint in want.constraints:
-        old = current.get(constraint.name)
-        if old == constraint:
+    for old, constraint in _named_changes(have.constraints, want.constraints):
+        if constraint is None:
+            yield Change(name, f"drop {_CONSTRAINT_WORDS.get(old.kind, 'constraint')} {old.name}",
+                         (_drop_constraint(name, old),), Risk.SAFE)
             continue
         word = _CONSTRAINT_WORDS.get(constraint.kind, "constraint")
         statements = ((_drop_constraint(name, old),) if old else ()) + (_add_constraint(name, constraint),)
@@ -294,145 +305,15 @@ def _create_index(table: str, index: Index) -> tuple[int, str]:
 
 def _index_changes(have: Table, want: Table) -> Iterable[Change]:
     name = have.name
-    current = {i.name: i for i in have.indexes}
-    wanted = {i.name: i for i in want.indexes}
-    for index in have.indexes:
-        if index.name not in wanted:
-            yield Change(name, f"drop index {index.name}",
-                         ((DROP_OTHER, f"drop index {APP_SCHEMA}.{index.name}"),), Risk.SAFE)
-    for index in want.indexes:
-        old = current.get(index.name)
-        if old == index:
+    for old, index in _named_changes(have.indexes, want.indexes):
+        drop = ((DROP_OTHER, f"drop index {APP_SCHEMA}.{old.name}"),) if old else ()
+        if index is None:
+            yield Change(name, f"drop index {old.name}", drop, Risk.SAFE)
             continue
-        statements = (((DROP_OTHER, f"drop index {APP_SCHEMA}.{index.name}"),) if old else ()) + (
-            _create_index(name, index),)
         kind = "unique index" if index.unique else "index"
-        yield Change(name, f"{'change' if old else 'add'} {kind} {index.name} {index.method}", statements,
-                     Risk.DATA if index.unique else Risk.SAFE)
+        yield Change(name, f"{'change' if old else 'add'} {kind} {index.name} {index.method}",
+                     drop + (_create_index(name, index),), Risk.DATA if index.unique else Risk.SAFE)
 
 
-# --- the plan ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedChange:
-    change: Change
-    rows: int | None = None  # what the change's probe counted; None when it has none
-    violation: str | None = None  # Postgres's reason when applying it failed on the data
-
-    @property
-    def refused(self) -> bool:
-        """Needs --force: destructive, or the data says it cannot apply."""
-        return (self.change.risk is Risk.DESTRUCTIVE or self.violation is not None
-                or (self.change.risk is Risk.DATA and bool(self.rows)))
-
-    @property
-    def forced_in_place(self) -> bool:
-        """Refused, but --force can still run it in place (drop a column or table, convert a type):
-        only those values are lost. The rest needs its table rebuilt."""
-        return self.refused and self.change.risk is Risk.DESTRUCTIVE and bool(self.change.statements) and (
-            self.violation is None)
-
-    def runs(self, force: bool) -> bool:
-        return not self.refused or (force and self.forced_in_place)
-
-    def describe(self) -> str:
-        text = self.change.describe()
-        if self.rows is not None and (self.refused or self.rows):
-            text += f" ({' '.join(filter(None, (_count(self.rows, 'row'), self.change.probe_meaning)))})"
-        if self.violation is not None:
-            text += f" (the data violates it: {self.violation})"
-        if self.refused:
-            return f"{text} [needs --force]"
-        if self.change.risk is Risk.DATA and self.change.probe is None:
-            return f"{text} [applied if the data satisfies it]"
-        return text
-
-
-@dataclass(frozen=True)
-class SchemaPlan:
-    changes: tuple[PlannedChange, ...] = ()
-
-    @property
-    def unchanged(self) -> bool:
-        return not self.changes
-
-    @property
-    def refused(self) -> tuple[PlannedChange, ...]:
-        return tuple(c for c in self.changes if c.refused)
-
-    def steps(self, force: bool = False) -> list[tuple[int, str]]:
-        """(index of the change, SQL) for what is applied in place, in the order it runs."""
-        ordered = sorted((phase, index, sql) for index, planned in enumerate(self.changes) if planned.runs(force)
-                         for phase, sql in planned.change.statements)
-        return [(index, sql) for _, index, sql in ordered]
-
-    def statements(self, force: bool = False) -> list[str]:
-        return [sql for _, sql in self.steps(force)]
-
-    def with_violation(self, index: int, reason: str) -> SchemaPlan:
-        changes = list(self.changes)
-        changes[index] = replace(changes[index], violation=reason)
-        return SchemaPlan(tuple(changes))
-
-    def describe(self) -> list[str]:
-        return [planned.describe() for planned in self.changes]
-
-    def summary(self) -> str:
-        return f"{_count(len(self.changes), 'change')}: " + "; ".join(self.describe())
-
-    def applied_summary(self) -> str:
-        """The summary once applied: the changes, with those that took --force marked."""
-        done = [c.change.describe() + (" [forced]" if c.refused else "") for c in self.changes]
-        return f"{_count(len(done), 'change')}: " + "; ".join(done)
-
-
-def _count(number: int, noun: str, plural: str | None = None) -> str:
+def counted(number: int, noun: str, plural: str | None = None) -> str:
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
-
-
-def decide(changes: Iterable[Change], probed: Mapping[int, int]) -> SchemaPlan:
-    """The plan, given what each change's probe counted (``probed`` maps the change's index to its count)."""
-    return SchemaPlan(tuple(PlannedChange(change, probed.get(index)) for index, change in enumerate(changes)))
-
-
-def rebuild_tables(plan: SchemaPlan, live: Catalog, desired: Catalog) -> list[str]:
-    """The live tables ``--force`` drops and creates again: those with a refused change it cannot run
-    in place, and every table whose foreign keys point at one of them (their rows would lose what they
-    reference); dependents first."""
-    referencing: dict[str, set[str]] = {}
-    for catalog in (live, desired):
-        for table in catalog.tables:
-            for constraint in table.constraints:
-                if constraint.references and constraint.references != table.name:
-                    referencing.setdefault(constraint.references, set()).add(table.name)
-    chosen: list[str] = []
-    pending = [planned.change.table for planned in plan.refused if not planned.forced_in_place]
-    while pending:
-        name = pending.pop()
-        if name in chosen:
-            continue
-        chosen.append(name)
-        pending.extend(sorted(referencing.get(name, ())))
-    present = {t.name for t in live.tables}
-    return [name for name in reversed(chosen) if name in present]
-
-
-def format_plan(plan: SchemaPlan) -> list[str]:
-    """The plan as a user reads it: each change, then the SQL applied in place, in one transaction."""
-    if plan.unchanged:
-        return ["the tables match sql/schema.sql"]
-    lines = [f"{_count(len(plan.changes), 'difference')} between the live tables and sql/schema.sql:"]
-    lines += [f"  {line}" for line in plan.describe()]
-    for force in (False, True) if plan.refused else (False,):
-        statements = plan.statements(force)
-        if not statements:
-            continue
-        if not plan.refused:
-            lines.append("SQL applied in place, in one transaction:")
-        elif force:
-            lines.append("with --force, in one transaction:")
-        else:
-            lines.append("SQL of the changes that keep every row (nothing runs while any needs --force):")
-        lines += [f"  {statement};".replace("\n", "\n  ") for statement in statements]
-    return lines

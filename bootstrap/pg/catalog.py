@@ -18,11 +18,10 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from .errors import InputError
-from .pgschema import APP_SCHEMA, Catalog, Column, Constraint, Index, SchemaPlan, Table, decide, diff, parse_index
-
-# This tool's bookkeeping table lives next to the app tables but is not declared by schema.sql.
-META_TABLE = "bootstrap_meta"
+from ..errors import InputError
+from .bookkeeping import META_TABLE
+from .diff import APP_SCHEMA, Catalog, Column, Constraint, Index, Table, diff, parse_index
+from .plan import SchemaPlan, decide
 
 _COLUMNS = """
 select quote_ident(c.relname), quote_ident(a.attname), format_type(a.atttypid, a.atttypmod), a.attnotnull,

@@ -297,13 +297,14 @@ def _say_step(result: Any) -> None:
 @_friendly
 def ddb_schema_load(c, target=None, recreate=False, yes=False):
     """Create the messages table, or repair it to match the spec (GSI, stream, billing)."""
-    from bootstrap import dynamo
+    from bootstrap.ddb.schema import schema_load
+    from bootstrap.ddb.table import table_spec
     from bootstrap.guard import require_confirmation
 
     settings = _settings(c, target=target)
     if recreate:
         require_confirmation(settings, yes, f"drop and recreate the DynamoDB table {settings.table_name}")
-    _say_step(dynamo.schema_load(_endpoints(settings), dynamo.table_spec(settings), recreate=recreate))
+    _say_step(schema_load(_endpoints(settings), table_spec(settings), recreate=recreate))
 
 
 @task(name="drop", help=_help("target", table="table to delete (default: the configured table)",
@@ -311,12 +312,12 @@ def ddb_schema_load(c, target=None, recreate=False, yes=False):
 @_friendly
 def ddb_drop(c, target=None, table=None, yes=False):
     """Delete a DynamoDB table and wait until it is gone (no error when it is missing)."""
-    from bootstrap import dynamo
+    from bootstrap.ddb.schema import drop_table
     from bootstrap.guard import require_confirmation
 
     settings = _settings(c, target=target, table_name=table)
     require_confirmation(settings, yes, f"delete the DynamoDB table {settings.table_name} and every item in it")
-    _say_step(dynamo.drop_table(_endpoints(settings), settings.table_name))
+    _say_step(drop_table(_endpoints(settings), settings.table_name))
 
 
 @task(name="install-local")
@@ -337,9 +338,10 @@ def ddb_install_local(c):
 @_friendly
 def ddb_list_tables(c, target=None):
     """List the DynamoDB tables with their status and item count."""
-    from bootstrap import dynamo
+    from bootstrap.console.tables import show_tables
+    from bootstrap.ddb.schema import list_tables
 
-    dynamo.show_tables(dynamo.list_tables(_endpoints(_settings(c, target=target))))
+    show_tables(list_tables(_endpoints(_settings(c, target=target))))
 
 
 @task(name="seed", help=_help(
@@ -348,18 +350,19 @@ def ddb_list_tables(c, target=None):
 @_friendly
 def ddb_seed(c, target=None, synthetic=None, yes=False):
     """Write the conversations of seeds/conversations.yaml (users from Postgres); safe to re-run."""
-    from bootstrap import dynamo
+    from bootstrap.ddb.placement import describe_seed, parse_synthetic
+    from bootstrap.ddb.seed import seed_from_fixtures
     from bootstrap.fixtures import load_fixtures
     from bootstrap.guard import require_confirmation, require_local
 
     settings = _settings(c, target=target)
     if synthetic is not None:
         require_local(settings, "ddb.seed --synthetic (generated load-test data)")
-    extra = dynamo.parse_synthetic(synthetic) if synthetic is not None else None
+    extra = parse_synthetic(synthetic) if synthetic is not None else None
     fixtures = load_fixtures(settings.seeds_dir)
-    require_confirmation(settings, yes, f"write the demo conversations of seeds/ ({dynamo.describe_seed(fixtures)}) "
+    require_confirmation(settings, yes, f"write the demo conversations of seeds/ ({describe_seed(fixtures)}) "
                                         f"into the DynamoDB table {settings.table_name}")
-    _say_step(dynamo.seed_from_fixtures(_endpoints(settings), settings, fixtures, synthetic=extra))
+    _say_step(seed_from_fixtures(_endpoints(settings), settings, fixtures, synthetic=extra))
 
 
 @task(name="scan", help=_help("target", limit="show at most this many items (default: all)",
@@ -367,11 +370,12 @@ def ddb_seed(c, target=None, synthetic=None, yes=False):
 @_friendly
 def ddb_scan(c, target=None, limit=0, json=False, table=None):
     """Print every item of the table, page after page."""
-    from bootstrap import dynamo
+    from bootstrap.console.tables import show_items
+    from bootstrap.ddb.reads import scan_items
 
     settings = _settings(c, target=target, table_name=table)
-    items = dynamo.scan_items(_endpoints(settings), settings.table_name, limit=int(limit) or None)
-    dynamo.show_items(items, as_json=json)
+    items = scan_items(_endpoints(settings), settings.table_name, limit=int(limit) or None)
+    show_items(items, as_json=json)
 
 
 @task(name="get-conversation", help=_help(
@@ -379,13 +383,15 @@ def ddb_scan(c, target=None, limit=0, json=False, table=None):
 @_friendly
 def ddb_get_conversation(c, target=None, group=None):
     """Show the last 20 messages of a group, oldest first (pattern A)."""
-    from bootstrap import dynamo
+    from bootstrap.console.tables import show_conversation
+    from bootstrap.ddb.reads import first_group_uuid, get_conversation
+    from bootstrap.ddb.table import table_spec
     from bootstrap.fixtures import load_fixtures
 
     settings = _settings(c, target=target)
-    group = group or dynamo.first_group_uuid(load_fixtures(settings.seeds_dir))
-    listing = dynamo.get_conversation(_endpoints(settings), dynamo.table_spec(settings), group)
-    dynamo.show_conversation(listing, title=f"group {group}")
+    group = group or first_group_uuid(load_fixtures(settings.seeds_dir))
+    listing = get_conversation(_endpoints(settings), table_spec(settings), group)
+    show_conversation(listing, title=f"group {group}")
 
 
 @task(name="list-conversations", help=_help(
@@ -393,14 +399,16 @@ def ddb_get_conversation(c, target=None, group=None):
 @_friendly
 def ddb_list_conversations(c, target=None, handle=None):
     """Show a user's message groups, newest first (pattern B)."""
-    from bootstrap import dynamo
+    from bootstrap.console.tables import show_conversations
+    from bootstrap.ddb.reads import find_user, first_user_handle, list_conversations
+    from bootstrap.ddb.table import table_spec
     from bootstrap.fixtures import load_fixtures
 
     settings = _settings(c, target=target)
     endpoints = _endpoints(settings)
-    user = dynamo.find_user(endpoints, handle or dynamo.first_user_handle(load_fixtures(settings.seeds_dir)))
-    listing = dynamo.list_conversations(endpoints, dynamo.table_spec(settings), user.uuid)
-    dynamo.show_conversations(listing, title=f"conversations of {user.handle}")
+    user = find_user(endpoints, handle or first_user_handle(load_fixtures(settings.seeds_dir)))
+    listing = list_conversations(endpoints, table_spec(settings), user.uuid)
+    show_conversations(listing, title=f"conversations of {user.handle}")
 
 
 @task(name="deploy-stream-worker", help=_help(

@@ -196,31 +196,33 @@ class Run:
 
 
 def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) -> Desired:
-    from . import dynamo, postgres
+    from . import postgres
+    from .ddb import placement
 
     return Desired(
         schema_checksum=postgres.schema_checksum(),
         users_fingerprint=fixtures.users_fingerprint,
         activities_fingerprint=fixtures.activities_fingerprint,
         conversations_fingerprint=fixtures.conversations_fingerprint,
-        ddb_epoch_current=dynamo.epoch_is_current(meta.get(DDB_SEED_EPOCH), fixtures.conversations),
+        ddb_epoch_current=placement.epoch_is_current(meta.get(DDB_SEED_EPOCH), fixtures.conversations),
     )
 
 
 def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> Observed:
     """Read-only look at the environment: a handful of cheap reads, no scans."""
-    from . import cognito, dynamo, postgres
+    from . import cognito, postgres
+    from .ddb import placement, plan, schema, seed, table
 
     if endpoints is None:
         return Observed(services_running=False)
     exists = postgres.database_exists(endpoints)
     rows = postgres.seed_state(endpoints.postgres_url, fixtures) if exists else postgres.SeedState({}, False, 0)
     meta = rows.meta
-    description = dynamo.describe_table(endpoints, settings.table_name)
-    spec = dynamo.table_spec(settings)
-    matches = None if description is None else dynamo.plan_table(spec, description).unchanged
-    present = description is not None and dynamo.seed_is_present(
-        endpoints, settings.table_name, dynamo.seed_probe_key(fixtures.conversations, meta.get(DDB_SEED_EPOCH)))
+    description = schema.describe_table(endpoints, settings.table_name)
+    spec = table.table_spec(settings)
+    matches = None if description is None else plan.plan_table(spec, description).unchanged
+    present = description is not None and seed.seed_is_present(
+        endpoints, settings.table_name, placement.seed_probe_key(fixtures.conversations, meta.get(DDB_SEED_EPOCH)))
     pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
     return Observed(True, exists, meta, rows.rows_present, matches, present, pool_id, rows.unsynced_users,
                     rows.catalog_fingerprint)
@@ -256,15 +258,17 @@ def _do_db_seed(run: Run) -> StepResult:
 
 
 def _do_ddb_schema(run: Run, fresh: bool) -> StepResult:
-    from . import dynamo
+    from .ddb.schema import schema_load
+    from .ddb.table import table_spec
 
-    return dynamo.schema_load(run.endpoints, dynamo.table_spec(run.settings), recreate=fresh)
+    return schema_load(run.endpoints, table_spec(run.settings), recreate=fresh)
 
 
 def _do_ddb_seed(run: Run) -> StepResult:
-    from . import dynamo, postgres
+    from . import postgres
+    from .ddb.seed import seed_from_fixtures
 
-    result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
+    result = seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
     postgres.write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
     return result
 

@@ -11,10 +11,12 @@ from typing import Iterator
 
 import pytest
 
-from bootstrap import cognito, dynamo, postgres, verify
+from bootstrap import cognito, postgres, verify
 from bootstrap.config import Endpoints, Settings
+from bootstrap.ddb.schema import drop_table, schema_load
+from bootstrap.ddb.seed import seed_from_fixtures
+from bootstrap.ddb.table import message_pk, table_spec
 from bootstrap.fixtures import Fixtures, load_fixtures
-from bootstrap.messaging import message_pk
 from bootstrap.verify import Depth, SharedRead, conversations_to_check
 from tests.conftest import PROJECT_ROOT, Stack
 
@@ -80,12 +82,12 @@ def seeded(stack: Stack, endpoints: Endpoints, table_name: str, tmp_path: Path) 
                                           state_dir=tmp_path / "state")
     postgres.load_schema(endpoints)
     postgres.seed(endpoints, FIXTURES)
-    dynamo.schema_load(endpoints, dynamo.table_spec(settings))
-    dynamo.seed_from_fixtures(endpoints, settings, FIXTURES)
+    schema_load(endpoints, table_spec(settings))
+    seed_from_fixtures(endpoints, settings, FIXTURES)
     cognito.seed_users(endpoints, settings, FIXTURES)
     cognito.sync_user_ids(endpoints, cognito.resolve_pool_id(endpoints, settings))
     yield settings
-    dynamo.drop_table(endpoints, table_name)
+    drop_table(endpoints, table_name)
 
 
 def _dynamodb_calls(endpoints: Endpoints) -> Counter:

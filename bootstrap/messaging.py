@@ -187,7 +187,7 @@ def plan_replacements(group_items: Iterable[Mapping[str, str]], message: NewMess
     return [
         Replacement(dict(item), {**item, "sk": message.sk, "message": message.text})
         for item in group_items
-        if item.get("message_group_uuid") == message.group_uuid and message.sk > item["sk"]
+        if item.get(INDEX_PARTITION_KEY) == message.group_uuid and message.sk > item["sk"]
     ]
 
 

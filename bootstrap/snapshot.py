@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 
 from .config import Endpoints
 from .console import progress, say, warn
+from .ddb.schema import wait_until_active
 from .ddb.table import create_arguments_of
 from .ddb.writer import write_requests
 from .errors import BootstrapError, aws_errors
@@ -320,7 +321,7 @@ def _restore_table(endpoints: Endpoints, table: Mapping[str, Any]) -> int:
         client.create_table(**table["create"])
     except client.exceptions.ResourceInUseException:
         log.warning("table %s already exists; its saved items are written over it", name)
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_until_active(client, name)
     requests = ({"PutRequest": {"Item": from_json_item(item)}} for item in table["items"])
     return write_requests(client, name, requests, len(table["items"]), description=f"restoring {name}")
 

@@ -9,9 +9,8 @@ low-level boto3 client from ``Endpoints.client``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 from .. import postgres
 from ..config import Endpoints
@@ -19,17 +18,8 @@ from ..console import progress
 from ..errors import InputError, aws_errors
 from ..fixtures import Fixtures
 from ..messaging import Messages
-from .table import TableSpec, UserRef
+from .table import TableSpec, UserRef, plain_item
 from .writer import PROGRESS_THRESHOLD
-
-
-def plain_item(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """An item for display: strings and numbers as text, anything else (not in the contract) as JSON."""
-    plain = {}
-    for name, value in attributes.items():
-        kind, content = next(iter(value.items()))
-        plain[name] = content if kind in ("S", "N") else json.dumps(content, default=str)
-    return plain
 
 
 def scan_items(endpoints: Endpoints, table: str, limit: int | None = None,

@@ -3,8 +3,10 @@
 ``schema_load`` reads the table's description, asks ``bootstrap.ddb.plan`` what
 to do and does it, waiting after each call until the table and its indexes are
 ACTIVE again. Every wait is one tenacity ``Retrying`` on DescribeTable
-(``_wait_until``), bounded by ``TABLE_WAIT_SECONDS``. Assumes the low-level
-boto3 client from ``Endpoints.client``; tenacity is imported inside functions.
+(``_wait_until``), bounded by ``TABLE_WAIT_SECONDS``; the moto snapshot's
+restore waits for the tables it creates with ``wait_until_active`` too.
+Assumes the low-level boto3 client from ``Endpoints.client``; tenacity is
+imported inside functions.
 """
 
 from __future__ import annotations
@@ -68,7 +70,12 @@ def _apply(client: Any, spec: TableSpec, action: TableAction) -> None:
         _wait_until(client, spec.name, _is_settled_table, "ACTIVE")
     else:
         client.update_table(**update_arguments(spec, action))
-        _wait_until(client, spec.name, _is_settled_table, "ACTIVE with every index ACTIVE")
+        wait_until_active(client, spec.name)
+
+
+def wait_until_active(client: Any, name: str) -> dict[str, Any]:
+    """Wait until the table ``name`` (just created by the caller) and its indexes are ACTIVE; its description."""
+    return _wait_until(client, name, _is_settled_table, "ACTIVE with every index ACTIVE")
 
 
 def describe_table(endpoints: Endpoints, name: str) -> dict[str, Any] | None:
@@ -100,7 +107,7 @@ def _settled_description(client: Any, name: str) -> dict[str, Any] | None:
     if description.get("TableStatus") == "DELETING":
         _wait_until(client, name, lambda d: d is None, "deleted")
         return None
-    return _wait_until(client, name, _is_settled_table, "ACTIVE with every index ACTIVE")
+    return wait_until_active(client, name)
 
 
 def _wait_until(client: Any, name: str, done: Callable[[dict[str, Any] | None], bool], what: str) -> Any:

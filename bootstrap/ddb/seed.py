@@ -38,7 +38,6 @@ from .placement import (
     synthetic_conversations,
     synthetic_start,
 )
-from .reads import plain_item
 from .schema import describe
 from .table import (
     GROUP_PREFIX,
@@ -50,6 +49,7 @@ from .table import (
     format_time,
     group_pk,
     message_pk,
+    plain_item,
     table_spec,
     to_attributes,
 )

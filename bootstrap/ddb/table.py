@@ -16,6 +16,7 @@ default table name from here, and the stream Lambda's zip carries this module.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Protocol, Sequence
@@ -105,6 +106,19 @@ def from_attributes(attributes: Mapping[str, Mapping[str, str]]) -> dict[str, st
             raise ValueError(f"attribute {name!r} is {sorted(value)}, not a string (S)")
         item[name] = value["S"]
     return item
+
+
+def plain_item(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """An item for display, whatever it holds: strings and numbers as text, anything else as JSON.
+
+    Unlike ``from_attributes`` it never refuses an item: scans and the seed's
+    reads also meet items the app wrote.
+    """
+    plain = {}
+    for name, value in attributes.items():
+        kind, content = next(iter(value.items()))
+        plain[name] = content if kind in ("S", "N") else json.dumps(content, default=str)
+    return plain
 
 
 def item_shape_problem(item: Mapping[str, Mapping[str, Any]]) -> str | None:

@@ -18,6 +18,7 @@ from bootstrap.ddb.table import (
     group_item,
     item_shape_problem,
     message_item,
+    plain_item,
     table_spec,
     to_attributes,
 )
@@ -166,3 +167,8 @@ def test_item_shape_problem_names_what_is_off() -> None:
     assert item_shape_problem({**message, "extra": {"S": "x"}}) == f"MSG#g1/{created}: attributes ['extra'] differ"
     assert item_shape_problem({**message, "message": {"N": "1"}}) == "MSG#g1: an attribute is not a string"
     assert item_shape_problem({"pk": {"S": "OTHER#1"}}) == "OTHER#1: pk is neither MSG# nor GRP#"
+
+
+def test_plain_item_shows_any_item_as_text() -> None:
+    item = {"pk": {"S": "MSG#g1"}, "count": {"N": "3"}, "tags": {"SS": ["a"]}, "seen": {"BOOL": True}}
+    assert plain_item(item) == {"pk": "MSG#g1", "count": "3", "tags": '["a"]', "seen": "true"}

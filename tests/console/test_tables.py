@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,17 +12,9 @@ from bootstrap import console
 from bootstrap.console.tables import local_time, shorten, show_conversation, show_items, show_tables
 
 
-@dataclass(frozen=True)
-class _Listing:
-    items: list[dict[str, str]]
-    consumed_capacity: float | None = None
-
-
-@dataclass(frozen=True)
-class _Table:
-    name: str
-    status: str
-    item_count: int
+def _listing(items: list[dict[str, str]], consumed_capacity: float | None = None) -> SimpleNamespace:
+    """What the views read of ``bootstrap.ddb.reads.Listing``."""
+    return SimpleNamespace(items=items, consumed_capacity=consumed_capacity)
 
 
 @pytest.fixture(autouse=True)
@@ -58,15 +50,15 @@ def test_show_items_as_table_or_json(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_show_tables_prints_each_table(capsys: pytest.CaptureFixture[str]) -> None:
-    show_tables([_Table("cruddur-messages", "ACTIVE", 125)])
+    show_tables([SimpleNamespace(name="cruddur-messages", status="ACTIVE", item_count=125)])
     assert "cruddur-messages" in (out := capsys.readouterr().out) and "ACTIVE" in out and "125" in out
 
 
 def test_show_conversation_says_the_capacity_only_when_reported(capsys: pytest.CaptureFixture[str]) -> None:
     items = [{"sk": "2026-03-01T12:00:00.000000+00:00", "user_handle": "bob", "message": "hello"}]
-    show_conversation(_Listing(items, 0.5), title="group g1")
+    show_conversation(_listing(items, 0.5), title="group g1")
     out, err = capsys.readouterr()
     assert "2026-03-01 12:00" in out and "bob" in out and "hello" in out
     assert "1 items; consumed 0.5 read capacity units" in err
-    show_conversation(_Listing(items), title="group g1")
+    show_conversation(_listing(items), title="group g1")
     assert capsys.readouterr().err == ""

@@ -304,22 +304,23 @@ def db_update_cognito_user_ids(c, target=None, json=False, dry_run=False):
     yes="confirm --recreate on prod"))
 def ddb_schema_load(c, target=None, recreate=False, yes=False):
     """Create the messages table, or repair it to match the spec (GSI, stream, billing)."""
-    from bootstrap import dynamo
+    from bootstrap.ddb.schema import schema_load
+    from bootstrap.ddb.table import table_spec
 
     job = Job(c, target=target)
     if recreate:
         job.confirm(yes, f"drop and recreate the DynamoDB table {job.settings.table_name}")
-    _report(dynamo.schema_load(job.endpoints, dynamo.table_spec(job.settings), recreate=recreate))
+    _report(schema_load(job.endpoints, table_spec(job.settings), recreate=recreate))
 
 
 @_task(ddb, "drop", _help("target", table="table to delete (default: the configured table)", yes="confirm on prod"))
 def ddb_drop(c, target=None, table=None, yes=False):
     """Delete a DynamoDB table and wait until it is gone (no error when it is missing)."""
-    from bootstrap import dynamo
+    from bootstrap.ddb.schema import drop_table
 
     job = Job(c, target=target, table_name=table)
     job.confirm(yes, f"delete the DynamoDB table {job.settings.table_name} and every item in it")
-    _report(dynamo.drop_table(job.endpoints, job.settings.table_name))
+    _report(drop_table(job.endpoints, job.settings.table_name))
 
 
 @_task(ddb, "install-local")
@@ -338,9 +339,10 @@ def ddb_install_local(c):
 @_task(ddb, "list-tables", _help("target"))
 def ddb_list_tables(c, target=None):
     """List the DynamoDB tables with their status and item count."""
-    from bootstrap import dynamo
+    from bootstrap.console.tables import show_tables
+    from bootstrap.ddb.schema import list_tables
 
-    dynamo.show_tables(dynamo.list_tables(Job(c, target=target).endpoints))
+    show_tables(list_tables(Job(c, target=target).endpoints))
 
 
 @_task(ddb, "seed", _help(
@@ -348,50 +350,54 @@ def ddb_list_tables(c, target=None):
     yes="confirm writing the demo conversations into the prod table"))
 def ddb_seed(c, target=None, synthetic=None, yes=False):
     """Write the conversations of seeds/conversations.yaml (users from Postgres); safe to re-run."""
-    from bootstrap import dynamo
+    from bootstrap.ddb.placement import describe_seed, parse_synthetic
+    from bootstrap.ddb.seed import seed_from_fixtures
 
     job = Job(c, target=target)
     if synthetic is not None:
         job.local_only("ddb.seed --synthetic (generated load-test data)")
-    extra = dynamo.parse_synthetic(synthetic) if synthetic is not None else None
-    job.confirm(yes, f"write the demo conversations of seeds/ ({dynamo.describe_seed(job.fixtures)}) "
+    extra = parse_synthetic(synthetic) if synthetic is not None else None
+    job.confirm(yes, f"write the demo conversations of seeds/ ({describe_seed(job.fixtures)}) "
                      f"into the DynamoDB table {job.settings.table_name}")
-    _report(dynamo.seed_from_fixtures(job.endpoints, job.settings, job.fixtures, synthetic=extra))
+    _report(seed_from_fixtures(job.endpoints, job.settings, job.fixtures, synthetic=extra))
 
 
 @_task(ddb, "scan", _help("target", limit="show at most this many items (default: all)",
                           json="print the items as JSON", table="table to scan (default: the configured table)"))
 def ddb_scan(c, target=None, limit=0, json=False, table=None):
     """Print every item of the table, page after page."""
-    from bootstrap import dynamo
+    from bootstrap.console.tables import show_items
+    from bootstrap.ddb.reads import scan_items
 
     job = Job(c, target=target, table_name=table)
-    items = dynamo.scan_items(job.endpoints, job.settings.table_name, limit=int(limit) or None)
-    dynamo.show_items(items, as_json=json)
+    show_items(scan_items(job.endpoints, job.settings.table_name, limit=int(limit) or None), as_json=json)
 
 
 @_task(ddb, "get-conversation", _help(
     "target", group="message group UUID (default: the first conversation of the fixtures)"))
 def ddb_get_conversation(c, target=None, group=None):
     """Show the last 20 messages of a group, oldest first (pattern A)."""
-    from bootstrap import dynamo
+    from bootstrap.console.tables import show_conversation
+    from bootstrap.ddb.reads import first_group_uuid, get_conversation
+    from bootstrap.ddb.table import table_spec
 
     job = Job(c, target=target)
-    group = group or dynamo.first_group_uuid(job.fixtures)
-    listing = dynamo.get_conversation(job.endpoints, dynamo.table_spec(job.settings), group)
-    dynamo.show_conversation(listing, title=f"group {group}")
+    group = group or first_group_uuid(job.fixtures)
+    show_conversation(get_conversation(job.endpoints, table_spec(job.settings), group), title=f"group {group}")
 
 
 @_task(ddb, "list-conversations", _help(
     "target", handle="whose conversations (default: the first user of the fixtures)"))
 def ddb_list_conversations(c, target=None, handle=None):
     """Show a user's message groups, newest first (pattern B)."""
-    from bootstrap import dynamo
+    from bootstrap.console.tables import show_conversations
+    from bootstrap.ddb.reads import find_user, first_user_handle, list_conversations
+    from bootstrap.ddb.table import table_spec
 
     job = Job(c, target=target)
-    user = dynamo.find_user(job.endpoints, handle or dynamo.first_user_handle(job.fixtures))
-    listing = dynamo.list_conversations(job.endpoints, dynamo.table_spec(job.settings), user.uuid)
-    dynamo.show_conversations(listing, title=f"conversations of {user.handle}")
+    user = find_user(job.endpoints, handle or first_user_handle(job.fixtures))
+    listing = list_conversations(job.endpoints, table_spec(job.settings), user.uuid)
+    show_conversations(listing, title=f"conversations of {user.handle}")
 
 
 @_task(ddb, "create-message", _help(

@@ -1,7 +1,7 @@
 """cruddur-bootstrap: one idempotent command that prepares the Cruddur backend's local environment.
 
-Modules, one concern each: config (settings), state (the .cruddur folder),
-services (embedded/external processes), readiness (waits), pg (the Postgres
-package), dynamo, messaging (access patterns A-E), cognito, fixtures (the YAML
-seeds package), verify.
+One module or package per concern, in layers (README "How the code is laid out"; the import-linter
+contract in pyproject.toml): config (settings), state (the .cruddur folder), services (the processes
+and containers that serve), readiness (waits), pg (Postgres), ddb (the DynamoDB table), messaging
+(access patterns A-E), cognito, fixtures (the YAML seeds), verify, up (the pipeline).
 """

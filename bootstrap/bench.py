@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:
     from .config import Endpoints, Settings
-    from .dynamo import SyntheticSpec, TableSpec
+    from .ddb.placement import SyntheticSpec
+    from .ddb.table import TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -443,9 +444,9 @@ def measure_seeding(root: Path, runs: int, synthetic_text: str, engine: str) -> 
     fills up (a dropped table's pages are not given back): ways measured one
     after the other on one engine would each find it slower than the last.
     """
-    from . import dynamo
+    from .ddb.placement import parse_synthetic
 
-    synthetic = dynamo.parse_synthetic(synthetic_text)
+    synthetic = parse_synthetic(synthetic_text)
     ways: dict[str, tuple[Callable[[Stack], Callable[[TableSpec], None]], list[float]]] = {
         "ours": (lambda stack: lambda spec: _seed_ours(stack.endpoints, spec, synthetic), []),
         "one put_item per item": (lambda stack: lambda spec: _seed_one_by_one(stack.endpoints, spec, synthetic), []),
@@ -462,16 +463,17 @@ def measure_seeding(root: Path, runs: int, synthetic_text: str, engine: str) -> 
 
 
 def _timed_on_fresh_table(stack: Stack, write: Callable[[TableSpec], None]) -> float:
-    from . import dynamo
+    from .ddb.schema import drop_table, schema_load
+    from .ddb.table import table_spec
 
-    spec = dataclasses.replace(dynamo.table_spec(stack.settings), name=f"bench-{uuid.uuid4().hex[:10]}")
-    dynamo.schema_load(stack.endpoints, spec)
+    spec = dataclasses.replace(table_spec(stack.settings), name=f"bench-{uuid.uuid4().hex[:10]}")
+    schema_load(stack.endpoints, spec)
     try:
         started = time.perf_counter()
         write(spec)
         return time.perf_counter() - started
     finally:
-        dynamo.drop_table(stack.endpoints, spec.name)  # keeps the engine's memory and files from growing
+        drop_table(stack.endpoints, spec.name)  # keeps the engine's memory and files from growing
 
 
 def _raw_batches(endpoints: Endpoints, synthetic: SyntheticSpec) -> Callable[[TableSpec], None]:
@@ -482,7 +484,7 @@ def _raw_batches(endpoints: Endpoints, synthetic: SyntheticSpec) -> Callable[[Ta
     """
     import threading
 
-    from .dynamo import BATCH_SIZE
+    from .ddb.writer import BATCH_SIZE
 
     requests = [{"PutRequest": {"Item": item}} for item in _synthetic_items(synthetic)]
     client = endpoints.client("dynamodb")
@@ -512,13 +514,13 @@ def _raw_batches(endpoints: Endpoints, synthetic: SyntheticSpec) -> Callable[[Ta
 
 
 def _seed_epoch(synthetic: SyntheticSpec) -> datetime:
-    from .dynamo import choose_epoch
+    from .ddb.placement import choose_epoch
 
     return choose_epoch(None, datetime.now(timezone.utc), synthetic.span())
 
 
 def _seed_ours(endpoints: Endpoints, spec: TableSpec, synthetic: SyntheticSpec) -> None:
-    from .dynamo import seed_conversations
+    from .ddb.seed import seed_conversations
 
     result = seed_conversations(endpoints, spec, (), {}, _seed_epoch(synthetic), synthetic=synthetic)
     if result.writes != synthetic.item_count:
@@ -536,8 +538,8 @@ def _synthetic_items(synthetic: SyntheticSpec) -> Iterator[dict[str, Any]]:
     """The items our seeder writes for ``synthetic``, in DynamoDB's wire form, for the two references."""
     from datetime import timedelta
 
-    from .dynamo import synthetic_conversations
-    from .messaging import to_attributes
+    from .ddb.placement import synthetic_conversations
+    from .ddb.table import to_attributes
 
     epoch = _seed_epoch(synthetic)
     for conversation in synthetic_conversations(synthetic, timedelta(0)):

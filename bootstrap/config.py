@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
+from .ddb.table import DEFAULT_TABLE_NAME
 from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +88,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("backend", "auto", "how local services run: auto, embedded, docker or external",
            ("CRUDDUR_BACKEND",), BACKENDS),
     Option("region", "us-east-1", "AWS region for every client", ("AWS_DEFAULT_REGION",)),
-    Option("table_name", "cruddur-messages", "DynamoDB table name", ("CRUDDUR_TABLE_NAME",)),
+    Option("table_name", DEFAULT_TABLE_NAME, "DynamoDB table name", ("CRUDDUR_TABLE_NAME",)),
     Option("billing_mode", "PROVISIONED", "DynamoDB billing mode of the table",
            ("CRUDDUR_BILLING_MODE",), BILLING_MODES),
     Option("pg_port", 5432, "Postgres port (a free one is chosen if taken)", ("CRUDDUR_PG_PORT",),

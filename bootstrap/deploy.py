@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .config import Endpoints, Settings
+from .ddb.table import INDEX_NAME
 from .errors import DriftError, aws_errors
-from .messaging import GROUP_INDEX
 from .steps import Action, StepResult
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def execution_policy(spec: WorkerSpec, table_arn: str) -> dict[str, Any]:
                     "dynamodb:ListStreams"],
          "Resource": f"{table_arn}/stream/*"},
         {"Sid": "FindTheGroupItems", "Effect": "Allow", "Action": ["dynamodb:Query"],
-         "Resource": f"{table_arn}/index/{GROUP_INDEX}"},
+         "Resource": f"{table_arn}/index/{INDEX_NAME}"},
         {"Sid": "ReplaceTheGroupItems", "Effect": "Allow", "Action": ["dynamodb:DeleteItem", "dynamodb:PutItem"],
          "Resource": table_arn},
         {"Sid": "WriteItsLogs", "Effect": "Allow",

@@ -1,14 +1,17 @@
 """The messaging access patterns A-E of the Cruddur app on the ``cruddur-messages`` table.
 
-The item shapes follow the data contract exactly (every attribute a string):
-a message item under ``MSG#{group}``, and one group item per member under
-``GRP#{member}`` that carries the other member and the group's last message.
-Sort keys are creation times written by ``format_time`` (fixed width, UTC), so
-lexical order is time order, which patterns A, B and E rely on.
+The item shapes, keys and key formats are the table contract's
+(``bootstrap.ddb.table``): a message item under ``MSG#{group}``, and one group
+item per member under ``GRP#{member}`` that carries the other member and the
+group's last message. Sort keys are creation times written by ``format_time``
+(fixed width, UTC), so lexical order is time order, which patterns A, B and E
+rely on.
 
-Assumes the table (key schema, GSI ``message-group-sk-index``, stream with
-NEW_AND_OLD_IMAGES) exists; it is created by ``bootstrap.dynamo``. Everything
-here talks to the low-level boto3 DynamoDB client it is given.
+Assumes the table (key schema, the GSI, a stream with new images) exists; it is
+created by ``bootstrap.ddb.schema``. Everything here talks to the low-level
+boto3 DynamoDB client it is given. This module is also the stream Lambda's
+handler (``lambda_handler``): its top-level imports are what the deployed zip
+carries, so they stay within the standard library and this project.
 """
 
 from __future__ import annotations
@@ -25,6 +28,21 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from .config import Endpoints
+from .ddb.table import (
+    DEFAULT_TABLE_NAME,
+    GROUP_PREFIX,
+    INDEX_NAME,
+    INDEX_PARTITION_KEY,
+    MESSAGE_PREFIX,
+    UserRef,
+    format_time,
+    from_attributes,
+    group_item,
+    group_pk,
+    message_item,
+    message_pk,
+    to_attributes,
+)
 from .errors import BootstrapError, InputError, ServiceError
 from .steps import Action, StepResult
 
@@ -32,42 +50,13 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT_LENGTH = 1024
 PAGE_SIZE = 20
-MESSAGE_PREFIX = "MSG#"
-GROUP_PREFIX = "GRP#"
-GROUP_INDEX = "message-group-sk-index"
-DEFAULT_TABLE_NAME = "cruddur-messages"
 # A conflicting replacement is re-read and re-planned; the GSI is eventually
 # consistent, so a second read can still be stale right after another writer.
+# The loop is written out (``_move_group``) rather than a tenacity Retrying:
+# this module runs as the stream Lambda, whose zip carries only our modules
+# and whose runtime provides boto3 but not tenacity.
 REPLACE_ATTEMPTS = 3
 REPLACE_BACKOFF = 0.2
-
-
-@dataclass(frozen=True)
-class UserRef:
-    """A user as the message items name them."""
-
-    uuid: str
-    handle: str
-    display_name: str
-
-
-def message_pk(group_uuid: str) -> str:
-    return f"{MESSAGE_PREFIX}{group_uuid}"
-
-
-def group_pk(user_uuid: str) -> str:
-    return f"{GROUP_PREFIX}{user_uuid}"
-
-
-def format_time(moment: datetime) -> str:
-    """``moment`` in UTC as ``2026-11-23T17:34:26.000000+00:00``.
-
-    The width never varies (``isoformat`` drops zero microseconds, so we don't
-    use it), which makes string order equal time order for sort keys.
-    """
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("format_time needs a timezone-aware datetime; naive times are ambiguous")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def validate_text(text: str) -> str:
@@ -77,47 +66,6 @@ def validate_text(text: str) -> str:
     if len(text) > MAX_TEXT_LENGTH:
         raise InputError(f"message text has {len(text)} characters; the limit is {MAX_TEXT_LENGTH}")
     return text
-
-
-def message_item(group_uuid: str, message_uuid: str, sender: UserRef, text: str, created_at: str) -> dict[str, str]:
-    """A message of ``group_uuid``, sent by ``sender`` at ``created_at``."""
-    return {
-        "pk": message_pk(group_uuid),
-        "sk": created_at,
-        "message_uuid": message_uuid,
-        "message": text,
-        "user_uuid": sender.uuid,
-        "user_display_name": sender.display_name,
-        "user_handle": sender.handle,
-    }
-
-
-def group_item(owner: UserRef, other: UserRef, group_uuid: str, last_message: str, last_at: str) -> dict[str, str]:
-    """``owner``'s entry for the group: it names the OTHER member and the last message."""
-    return {
-        "pk": group_pk(owner.uuid),
-        "sk": last_at,
-        "message_group_uuid": group_uuid,
-        "message": last_message,
-        "user_uuid": other.uuid,
-        "user_display_name": other.display_name,
-        "user_handle": other.handle,
-    }
-
-
-def to_attributes(item: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """``{"pk": "x"}`` as the low-level client wants it: ``{"pk": {"S": "x"}}``."""
-    return {name: {"S": value} for name, value in item.items()}
-
-
-def from_attributes(attributes: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """The inverse of ``to_attributes``; every attribute of the contract is a string."""
-    item: dict[str, str] = {}
-    for name, value in attributes.items():
-        if "S" not in value:
-            raise ValueError(f"attribute {name!r} is {sorted(value)}, not a string (S)")
-        item[name] = value["S"]
-    return item
 
 
 # --- pages and cursors ---------------------------------------------------------------
@@ -239,7 +187,7 @@ def plan_replacements(group_items: Iterable[Mapping[str, str]], message: NewMess
     return [
         Replacement(dict(item), {**item, "sk": message.sk, "message": message.text})
         for item in group_items
-        if item.get("message_group_uuid") == message.group_uuid and message.sk > item["sk"]
+        if item.get(INDEX_PARTITION_KEY) == message.group_uuid and message.sk > item["sk"]
     ]
 
 
@@ -307,8 +255,8 @@ class Messages:
         """The group's items (one per member) through the GSI; eventually consistent."""
         response = self.client.query(
             TableName=self.table_name,
-            IndexName=GROUP_INDEX,
-            KeyConditionExpression="message_group_uuid = :group",
+            IndexName=INDEX_NAME,
+            KeyConditionExpression=f"{INDEX_PARTITION_KEY} = :group",
             ExpressionAttributeValues={":group": {"S": group_uuid}},
         )
         return [from_attributes(item) for item in response.get("Items", [])]

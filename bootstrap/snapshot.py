@@ -40,6 +40,9 @@ from typing import Any, Mapping, Sequence
 
 from .config import Endpoints
 from .console import progress, say, warn
+from .ddb.schema import wait_until_active
+from .ddb.table import create_arguments_of
+from .ddb.writer import write_requests
 from .errors import BootstrapError, aws_errors
 from .state import StateDir, write_atomic
 
@@ -73,50 +76,6 @@ def snapshot_path(state: StateDir) -> Path:
 
 
 # --- the document (pure) -----------------------------------------------------------
-
-
-def table_create_arguments(description: Mapping[str, Any]) -> dict[str, Any]:
-    """CreateTable arguments that rebuild a table from its DescribeTable "Table": keys, indexes, billing, stream."""
-    billing = (description.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
-    provisioned = billing == "PROVISIONED"
-    arguments: dict[str, Any] = {
-        "TableName": description["TableName"],
-        "AttributeDefinitions": [dict(a) for a in description["AttributeDefinitions"]],
-        "KeySchema": [dict(k) for k in description["KeySchema"]],
-        "BillingMode": billing,
-    }
-    if provisioned:
-        arguments["ProvisionedThroughput"] = _throughput(description.get("ProvisionedThroughput") or {})
-    global_indexes = [_index_arguments(index, provisioned) for index in description.get("GlobalSecondaryIndexes") or ()]
-    if global_indexes:
-        arguments["GlobalSecondaryIndexes"] = global_indexes
-    local_indexes = [_index_arguments(index, False) for index in description.get("LocalSecondaryIndexes") or ()]
-    if local_indexes:
-        arguments["LocalSecondaryIndexes"] = local_indexes
-    stream = description.get("StreamSpecification") or {}
-    if stream.get("StreamEnabled"):
-        arguments["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
-    return arguments
-
-
-def _index_arguments(index: Mapping[str, Any], provisioned: bool) -> dict[str, Any]:
-    projection = {"ProjectionType": index["Projection"]["ProjectionType"]}
-    if index["Projection"].get("NonKeyAttributes"):
-        projection["NonKeyAttributes"] = list(index["Projection"]["NonKeyAttributes"])
-    arguments: dict[str, Any] = {
-        "IndexName": index["IndexName"],
-        "KeySchema": [dict(k) for k in index["KeySchema"]],
-        "Projection": projection,
-    }
-    if provisioned:
-        arguments["ProvisionedThroughput"] = _throughput(index.get("ProvisionedThroughput") or {})
-    return arguments
-
-
-def _throughput(described: Mapping[str, Any]) -> dict[str, int]:
-    # DescribeTable adds read-only fields (NumberOfDecreasesToday, ...) that CreateTable rejects.
-    return {"ReadCapacityUnits": int(described.get("ReadCapacityUnits") or 1),
-            "WriteCapacityUnits": int(described.get("WriteCapacityUnits") or 1)}
 
 
 def to_json_value(value: Any) -> Any:
@@ -292,7 +251,7 @@ def _read_table(endpoints: Endpoints, name: str) -> dict[str, Any]:
     pages = client.get_paginator("scan").paginate(TableName=name, ConsistentRead=True)
     items = [item for page in pages for item in page["Items"]]
     log.debug("table %s: %d items", name, len(items))
-    return {"name": name, "create": table_create_arguments(description), "items": items}
+    return {"name": name, "create": create_arguments_of(description), "items": items}
 
 
 def _read_pools(endpoints: Endpoints) -> list[dict[str, Any]]:
@@ -356,15 +315,13 @@ def restore_snapshot(endpoints: Endpoints, state: StateDir, tables: bool = True)
 
 
 def _restore_table(endpoints: Endpoints, table: Mapping[str, Any]) -> int:
-    from .dynamo import write_requests
-
     client = endpoints.client("dynamodb")
     name = table["name"]
     try:
         client.create_table(**table["create"])
     except client.exceptions.ResourceInUseException:
         log.warning("table %s already exists; its saved items are written over it", name)
-    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_until_active(client, name)
     requests = ({"PutRequest": {"Item": from_json_item(item)}} for item in table["items"])
     return write_requests(client, name, requests, len(table["items"]), description=f"restoring {name}")
 

@@ -8,7 +8,7 @@ folder, so a restart resumes AFTER that record instead of replaying the
 stream. Saving after applying makes delivery at-least-once; E is idempotent,
 so a batch seen twice (a crash between the two) changes nothing.
 
-Assumes the table was created with a stream (``bootstrap.dynamo``).
+Assumes the table was created with a stream (``bootstrap.ddb.schema``).
 """
 
 from __future__ import annotations

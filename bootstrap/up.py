@@ -193,9 +193,10 @@ def _plan_ddb_schema(s: Situation) -> tuple[Action, str]:
 
 
 def _run_ddb_schema(run: Run) -> StepResult:
-    from . import dynamo
+    from .ddb.schema import schema_load
+    from .ddb.table import table_spec
 
-    return dynamo.schema_load(run.endpoints, dynamo.table_spec(run.settings), recreate=run.fresh)
+    return schema_load(run.endpoints, table_spec(run.settings), recreate=run.fresh)
 
 
 def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
@@ -213,10 +214,10 @@ def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
 
 
 def _run_ddb_seed(run: Run) -> StepResult:
-    from . import dynamo
+    from .ddb.seed import seed_from_fixtures
     from .pg.bookkeeping import write_meta
 
-    result = dynamo.seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
+    result = seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
     write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
     return result
 
@@ -301,7 +302,7 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
 
 
 def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) -> Desired:
-    from . import dynamo
+    from .ddb.placement import epoch_is_current
     from .pg.schema import schema_checksum
 
     return Desired(
@@ -309,13 +310,14 @@ def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) ->
         users_fingerprint=fixtures.users_fingerprint,
         activities_fingerprint=fixtures.activities_fingerprint,
         conversations_fingerprint=fixtures.conversations_fingerprint,
-        ddb_epoch_current=dynamo.epoch_is_current(meta.get(DDB_SEED_EPOCH), fixtures.conversations),
+        ddb_epoch_current=epoch_is_current(meta.get(DDB_SEED_EPOCH), fixtures.conversations),
     )
 
 
 def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> Observed:
     """Read-only look at the environment: a handful of cheap reads, no scans."""
-    from . import cognito, dynamo
+    from . import cognito
+    from .ddb import placement, plan, schema, seed, table
     from .pg.database import database_exists
     from .pg.seed import SeedState, seed_state
 
@@ -324,11 +326,11 @@ def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> O
     exists = database_exists(endpoints)
     rows = seed_state(endpoints.postgres_url, fixtures) if exists else SeedState({}, False, 0)
     meta = rows.meta
-    description = dynamo.describe_table(endpoints, settings.table_name)
-    spec = dynamo.table_spec(settings)
-    matches = None if description is None else dynamo.plan_table(spec, description).unchanged
-    present = description is not None and dynamo.seed_is_present(
-        endpoints, settings.table_name, dynamo.seed_probe_key(fixtures.conversations, meta.get(DDB_SEED_EPOCH)))
+    description = schema.describe_table(endpoints, settings.table_name)
+    spec = table.table_spec(settings)
+    matches = None if description is None else plan.plan_table(spec, description).unchanged
+    present = description is not None and seed.seed_is_present(
+        endpoints, settings.table_name, placement.seed_probe_key(fixtures.conversations, meta.get(DDB_SEED_EPOCH)))
     pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
     return Observed(True, exists, meta, rows.rows_present, matches, present, pool_id, rows.unsynced_users,
                     rows.catalog_fingerprint)

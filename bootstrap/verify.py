@@ -35,11 +35,6 @@ from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 from .config import Endpoints, Settings
 from .errors import VerifyError
 
-MESSAGE_ATTRIBUTES = frozenset({"pk", "sk", "message_uuid", "message", "user_uuid", "user_display_name", "user_handle"})
-GROUP_ATTRIBUTES = frozenset(
-    {"pk", "sk", "message_group_uuid", "message", "user_uuid", "user_display_name", "user_handle"}
-)
-
 
 @dataclass(frozen=True)
 class Check:
@@ -198,10 +193,10 @@ def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str
 
 
 def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
-    from . import dynamo
+    from .ddb.table import table_spec
     from .messaging import Messages
 
-    spec = dynamo.table_spec(settings)
+    spec = table_spec(settings)
     client = endpoints.client("dynamodb")
     messages = Messages(client, spec.name)
     conversations = conversations_to_check(fixtures, depth)
@@ -226,12 +221,13 @@ def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, de
 
 
 def _table_matches(endpoints: Endpoints, spec: Any) -> Check:
-    from . import dynamo
+    from .ddb.plan import plan_table
+    from .ddb.schema import describe_table
 
-    description = dynamo.describe_table(endpoints, spec.name)
+    description = describe_table(endpoints, spec.name)
     if description is None:
         return Check("dynamodb: table matches spec", False, f"table {spec.name} missing")
-    plan = dynamo.plan_table(spec, description)
+    plan = plan_table(spec, description)
     statuses = [description.get("TableStatus")] + [g.get("IndexStatus") for g in description.get("GlobalSecondaryIndexes", [])]
     active = all(s == "ACTIVE" for s in statuses)
     ok = plan.unchanged and active
@@ -241,7 +237,7 @@ def _table_matches(endpoints: Endpoints, spec: Any) -> Check:
 
 def _message_items(client: Any, table: str, conversation: Any) -> list[dict[str, str]]:
     """Every message item of the conversation, oldest first (keys, uuid and text only)."""
-    from .messaging import message_pk
+    from .ddb.table import message_pk
 
     items: list[dict[str, str]] = []
     for page in _pages(client.query, TableName=table, KeyConditionExpression="pk = :pk",
@@ -304,7 +300,7 @@ def _all_items(fetch: Callable[[str | None], Any]) -> list[dict[str, str]]:
 def _group_index(client: Any, spec: Any, conversation: Any) -> Check:
     count = 0
     for page in _pages(client.query, TableName=spec.name, IndexName=spec.gsi_name,
-                       KeyConditionExpression="message_group_uuid = :g",
+                       KeyConditionExpression=f"{spec.index.partition_key.name} = :g",
                        ExpressionAttributeValues={":g": {"S": conversation.group_uuid}}, Select="COUNT"):
         count += page["Count"]
     return Check(f"dynamodb: {conversation.id}: group index", count == 2, f"{count}/2 group items")
@@ -312,7 +308,9 @@ def _group_index(client: Any, spec: Any, conversation: Any) -> Check:
 
 def _full_scan(client: Any, table: str) -> Check:
     from .console import progress
-    from .dynamo import PROGRESS_THRESHOLD, item_count
+    from .ddb.reads import item_count
+    from .ddb.table import item_shape_problem
+    from .ddb.writer import PROGRESS_THRESHOLD
 
     bad: list[str] = []
     scanned = 0
@@ -327,27 +325,14 @@ def _full_scan(client: Any, table: str) -> Check:
     return Check("dynamodb: full scan shapes", not bad, "; ".join(bad) or f"{scanned} items, all of contract shapes")
 
 
-def item_shape_problem(item: dict[str, dict[str, str]]) -> str | None:
-    """Why an item (low-level form) is of neither contract shape, or None when it is fine."""
-    pk = item.get("pk", {}).get("S", "")
-    expected = MESSAGE_ATTRIBUTES if pk.startswith("MSG#") else GROUP_ATTRIBUTES if pk.startswith("GRP#") else None
-    if expected is None:
-        return f"{pk or '<no pk>'}: pk is neither MSG# nor GRP#"
-    if set(item) != expected:
-        return f"{pk}/{item.get('sk', {}).get('S')}: attributes {sorted(set(item) ^ expected)} differ"
-    if any(set(value) != {"S"} for value in item.values()):
-        return f"{pk}: an attribute is not a string"
-    return None
-
-
 # --- prod ----------------------------------------------------------------------------------
 
 
 def _prod_checks(settings: Settings, endpoints: Endpoints, depth: Depth) -> list[Thunk]:
     """What the app relies on in production; no check reads or expects a fixture row."""
-    from . import dynamo
+    from .ddb.table import table_spec
 
-    spec = dynamo.table_spec(settings)
+    spec = table_spec(settings)
     client = endpoints.client("dynamodb")
     checks = [
         _guarded("postgres: schema loaded", lambda: _schema_loaded(endpoints)),
@@ -403,16 +388,16 @@ def _users_have_cognito_ids(settings: Settings, endpoints: Endpoints) -> Check:
 def _index_answers(client: Any, spec: Any) -> Check:
     """Pattern E finds group items through the index: one query proves it exists and is readable."""
     client.query(TableName=spec.name, IndexName=spec.gsi_name, Select="COUNT", Limit=1,
-                 KeyConditionExpression="message_group_uuid = :g",
+                 KeyConditionExpression=f"{spec.index.partition_key.name} = :g",
                  ExpressionAttributeValues={":g": {"S": "00000000-0000-0000-0000-000000000000"}})
     return Check("dynamodb: group index answers", True, f"{spec.gsi_name} answers queries")
 
 
 def _stream_trigger(endpoints: Endpoints, table: str) -> Check:
     """In production pattern E runs only when a Lambda is triggered by the table's latest stream."""
-    from . import dynamo
+    from .ddb.schema import describe_table
 
-    stream_arn = (dynamo.describe_table(endpoints, table) or {}).get("LatestStreamArn")
+    stream_arn = (describe_table(endpoints, table) or {}).get("LatestStreamArn")
     if not stream_arn:
         return Check("dynamodb: stream has a trigger", False, f"table {table} has no stream")
     mappings = endpoints.client("lambda").list_event_source_mappings(EventSourceArn=stream_arn)["EventSourceMappings"]

@@ -41,8 +41,9 @@ def _plan(observed: Observed, spec: WorkerSpec = SPEC, package: deploy.Package =
 
 
 def test_the_zip_holds_the_handler_and_the_modules_it_imports_nothing_else() -> None:
-    assert PACKAGE.files == ("bootstrap/__init__.py", "bootstrap/config.py", "bootstrap/errors.py",
-                             "bootstrap/messaging.py", "bootstrap/steps.py")
+    assert PACKAGE.files == ("bootstrap/__init__.py", "bootstrap/config.py", "bootstrap/ddb/__init__.py",
+                             "bootstrap/ddb/table.py", "bootstrap/errors.py", "bootstrap/messaging.py",
+                             "bootstrap/steps.py")
 
 
 def test_the_zip_is_the_same_bytes_for_the_same_sources_and_changes_with_them(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ def test_the_zip_is_the_same_bytes_for_the_same_sources_and_changes_with_them(tm
     shutil.copytree(PROJECT_ROOT / "bootstrap", copy / "bootstrap", ignore=shutil.ignore_patterns("__pycache__"))
     os.utime(copy / "bootstrap" / "messaging.py", (0, 0))
     assert deploy.build_package(copy).data == PACKAGE.data
-    (copy / "bootstrap" / "dynamo.py").write_text("# not imported by the handler\n")
+    (copy / "bootstrap" / "ddb" / "seed.py").write_text("# not imported by the handler\n")
     assert deploy.build_package(copy).sha256 == PACKAGE.sha256
     with open(copy / "bootstrap" / "messaging.py", "a") as source:
         source.write("\n# a changed handler\n")
@@ -184,11 +185,12 @@ def _recorded_insert(stack: Stack, table: str, message_uuid: str) -> dict[str, A
 def test_the_zips_handler_runs_in_a_plain_python_on_a_recorded_stream_event(
     stack: Stack, table_name: str, tmp_path: Path
 ) -> None:
-    from bootstrap import dynamo
     from bootstrap.config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY
-    from bootstrap.messaging import Messages, UserRef
+    from bootstrap.ddb.schema import schema_load
+    from bootstrap.ddb.table import TableSpec, UserRef
+    from bootstrap.messaging import Messages
 
-    dynamo.schema_load(stack.endpoints, dynamo.TableSpec(table_name))
+    schema_load(stack.endpoints, TableSpec(table_name))
     messages = Messages(stack.endpoints.client("dynamodb"), table_name)
     alice = UserRef("9f0a8d41-0d8b-4a8e-9d35-1c1f2a7c3b01", "alice", "Alice")
     bob = UserRef("9f0a8d41-0d8b-4a8e-9d35-1c1f2a7c3b02", "bob", "Bob")
@@ -206,7 +208,7 @@ def test_the_zips_handler_runs_in_a_plain_python_on_a_recorded_stream_event(
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)
     assert output["result"] == {"applied": 1, "skipped": 0}
-    assert output["loaded"] == ["bootstrap", "bootstrap.config", "bootstrap.errors", "bootstrap.messaging",
-                                "bootstrap.steps"]
+    assert output["loaded"] == ["bootstrap", "bootstrap.config", "bootstrap.ddb", "bootstrap.ddb.table",
+                                "bootstrap.errors", "bootstrap.messaging", "bootstrap.steps"]
     groups = messages.group_items(group_uuid)
     assert [(g["sk"], g["message"]) for g in groups] == [(reply["sk"], "the newest message")] * 2

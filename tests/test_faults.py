@@ -10,7 +10,7 @@ system folder Postgres's user cannot reach, a missing useradd) are named
 errors with a fix: the last section. Covered elsewhere, not repeated here: `invoke
 up` itself killed midway (test_up_e2e), the state folder deleted under running
 services and the preferred ports taken at the first start (test_lifecycle),
-DynamoDB returning unprocessed items until the retries run out (test_dynamo).
+DynamoDB returning unprocessed items until the retries run out (tests/ddb/test_writer.py).
 """
 
 from __future__ import annotations

@@ -11,22 +11,25 @@ from typing import Any
 import pytest
 
 from bootstrap import messaging, streams
+from bootstrap.ddb.table import (
+    TableSpec,
+    UserRef,
+    format_time,
+    from_attributes,
+    group_item,
+    message_item,
+    to_attributes,
+)
 from bootstrap.errors import BootstrapError, InputError
 from bootstrap.messaging import (
     Messages,
     NewMessage,
     Replacement,
     StreamResult,
-    UserRef,
     decode_cursor,
     encode_cursor,
-    format_time,
-    from_attributes,
-    group_item,
-    message_item,
     plan_replacements,
     plan_stream_batch,
-    to_attributes,
     validate_text,
 )
 from bootstrap.state import StateDir
@@ -47,36 +50,11 @@ def at(minutes: float) -> datetime:
 # --- pure ----------------------------------------------------------------------------
 
 
-def test_format_time_is_fixed_width_utc() -> None:
-    assert format_time(datetime(2026, 11, 23, 17, 34, 26, tzinfo=timezone.utc)) == "2026-11-23T17:34:26.000000+00:00"
-    plus_two = timezone(timedelta(hours=2))
-    assert format_time(datetime(2026, 1, 1, 1, 0, 0, 5, tzinfo=plus_two)) == "2025-12-31T23:00:00.000005+00:00"
-    times = [at(0), at(0) + timedelta(microseconds=1), at(1), at(600)]
-    assert sorted(map(format_time, times)) == [format_time(t) for t in times]
-    with pytest.raises(ValueError):
-        format_time(datetime(2026, 1, 1))
-
-
 def test_validate_text() -> None:
     assert validate_text("x" * messaging.MAX_TEXT_LENGTH) == "x" * 1024
     for bad in ("", "   \n", "x" * 1025):
         with pytest.raises(InputError):
             validate_text(bad)
-
-
-def test_item_shapes_follow_the_contract() -> None:
-    created = "2026-03-01T12:00:00.000000+00:00"
-    assert message_item("g1", "m1", ALICE, "hi", created) == {
-        "pk": "MSG#g1", "sk": created, "message_uuid": "m1", "message": "hi",
-        "user_uuid": ALICE.uuid, "user_display_name": "Alice A", "user_handle": "alice",
-    }
-    assert group_item(ALICE, BOB, "g1", "hi", created) == {
-        "pk": f"GRP#{ALICE.uuid}", "sk": created, "message_group_uuid": "g1", "message": "hi",
-        "user_uuid": BOB.uuid, "user_display_name": "Bob B", "user_handle": "bob",
-    }
-    item = group_item(BOB, ALICE, "g1", "hi", created)
-    assert to_attributes(item)["pk"] == {"S": f"GRP#{BOB.uuid}"}
-    assert from_attributes(to_attributes(item)) == item
 
 
 def test_cursor_round_trip_and_tampering() -> None:
@@ -132,19 +110,7 @@ def test_order_shards_puts_parents_first() -> None:
 def table(endpoints, table_name: str) -> str:
     """The contract's table (keys, GSI, stream with new and old images), created for this test."""
     client = endpoints.client("dynamodb")
-    client.create_table(
-        TableName=table_name,
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "message_group_uuid")],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        GlobalSecondaryIndexes=[{
-            "IndexName": messaging.GROUP_INDEX,
-            "KeySchema": [{"AttributeName": "message_group_uuid", "KeyType": "HASH"},
-                          {"AttributeName": "sk", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    client.create_table(**TableSpec(table_name, billing_mode="PAY_PER_REQUEST").create_arguments())
     yield table_name
     client.delete_table(TableName=table_name)
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from bootstrap.config import Endpoints
+from bootstrap.ddb.table import DEFAULT_TABLE_NAME, TableSpec
 from bootstrap.snapshot import (
     build_snapshot,
     from_json_item,
     read_snapshot,
     restore_snapshot,
     snapshot_path,
-    table_create_arguments,
     to_json_value,
     validate_snapshot,
     write_snapshot,
@@ -31,27 +31,6 @@ from bootstrap.state import StateDir
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.both_engines
-
-DESCRIPTION = {
-    "TableName": "cruddur-messages",
-    "TableStatus": "ACTIVE",
-    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
-                             {"AttributeName": "sk", "AttributeType": "S"},
-                             {"AttributeName": "message_group_uuid", "AttributeType": "S"}],
-    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-    "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5, "NumberOfDecreasesToday": 0},
-    "GlobalSecondaryIndexes": [{
-        "IndexName": "message-group-sk-index",
-        "KeySchema": [{"AttributeName": "message_group_uuid", "KeyType": "HASH"},
-                      {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "Projection": {"ProjectionType": "ALL"},
-        "IndexStatus": "ACTIVE",
-        "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
-    }],
-    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    "LatestStreamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/cruddur-messages/stream/x",
-    "ItemCount": 2,
-}
 
 ITEMS = [
     {"pk": {"S": "MSG#g"}, "sk": {"S": "2024-01-01T00:00:00+00:00"}, "message": {"S": "hi"}},
@@ -65,38 +44,11 @@ POOLS = [{"id": "us-east-1_abc", "name": "cruddur-user-pool",
 
 
 def _doc() -> dict:
-    return build_snapshot([{"name": "cruddur-messages", "create": table_create_arguments(DESCRIPTION),
+    return build_snapshot([{"name": "cruddur-messages", "create": TableSpec(DEFAULT_TABLE_NAME).create_arguments(),
                             "items": ITEMS}], POOLS, created_at="2024-01-01T00:00:00+00:00")
 
 
 # --- the document (pure) -------------------------------------------------------------
-
-
-def test_create_arguments_keep_keys_index_billing_and_stream_but_no_read_only_fields() -> None:
-    arguments = table_create_arguments(DESCRIPTION)
-    assert arguments == {
-        "TableName": "cruddur-messages",
-        "AttributeDefinitions": DESCRIPTION["AttributeDefinitions"],
-        "KeySchema": DESCRIPTION["KeySchema"],
-        "BillingMode": "PROVISIONED",
-        "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
-        "GlobalSecondaryIndexes": [{
-            "IndexName": "message-group-sk-index",
-            "KeySchema": DESCRIPTION["GlobalSecondaryIndexes"][0]["KeySchema"],
-            "Projection": {"ProjectionType": "ALL"},
-            "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5},
-        }],
-        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    }
-
-
-def test_on_demand_table_without_stream_has_no_throughput_and_no_stream() -> None:
-    description = {**DESCRIPTION, "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
-                   "StreamSpecification": {"StreamEnabled": False}}
-    arguments = table_create_arguments(description)
-    assert arguments["BillingMode"] == "PAY_PER_REQUEST"
-    assert "ProvisionedThroughput" not in arguments and "StreamSpecification" not in arguments
-    assert "ProvisionedThroughput" not in arguments["GlobalSecondaryIndexes"][0]
 
 
 def test_built_document_is_valid_and_survives_json() -> None:

@@ -11,11 +11,13 @@ from typing import Iterator
 
 import pytest
 
-from bootstrap import cognito, dynamo, verify
+from bootstrap import cognito, verify
 from bootstrap.config import Endpoints, Settings
+from bootstrap.ddb.schema import drop_table, schema_load
+from bootstrap.ddb.seed import seed_from_fixtures
+from bootstrap.ddb.table import message_pk, table_spec
 from bootstrap.fixtures.model import Fixtures
 from bootstrap.fixtures.parse import load_fixtures
-from bootstrap.messaging import message_pk
 from bootstrap.pg.connection import connect
 from bootstrap.pg.schema import load_schema
 from bootstrap.pg.seed import seed
@@ -84,12 +86,12 @@ def seeded(stack: Stack, endpoints: Endpoints, table_name: str, tmp_path: Path) 
                                           state_dir=tmp_path / "state")
     load_schema(endpoints)
     seed(endpoints, FIXTURES)
-    dynamo.schema_load(endpoints, dynamo.table_spec(settings))
-    dynamo.seed_from_fixtures(endpoints, settings, FIXTURES)
+    schema_load(endpoints, table_spec(settings))
+    seed_from_fixtures(endpoints, settings, FIXTURES)
     cognito.seed_users(endpoints, settings, FIXTURES)
     cognito.sync_user_ids(endpoints, cognito.resolve_pool_id(endpoints, settings))
     yield settings
-    dynamo.drop_table(endpoints, table_name)
+    drop_table(endpoints, table_name)
 
 
 def _dynamodb_calls(endpoints: Endpoints) -> Counter:

@@ -1,6 +1,8 @@
 """What the user reads: one rich console, tables, JSON, and the lines about work in progress.
 
 rich is imported lazily so that ``invoke --list`` and warm runs don't pay for it.
+The views of particular results are submodules (``tables``: DynamoDB tables, items
+and conversations); this module holds what every view and every task uses.
 rich itself honours NO_COLOR and plain output when stdout is not a terminal.
 
 Work in progress (a step running, a service not ready yet, a long write) is

@@ -1,0 +1,78 @@
+"""The DynamoDB views: tables, scanned items and conversations as people read them.
+
+What the ``ddb.list-tables``, ``ddb.scan``, ``ddb.get-conversation`` and
+``ddb.list-conversations`` tasks print. Results come in as the plain shapes
+below (``bootstrap.ddb`` builds them); this module imports nothing above the
+console, so it only asks for the attributes it prints.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Mapping, Protocol, Sequence
+
+from . import print_json, print_table, say
+
+MESSAGE_WIDTH = 60
+
+
+class TableRow(Protocol):
+    """A table as ``bootstrap.ddb.schema.list_tables`` reports it."""
+
+    name: str
+    status: str
+    item_count: int
+
+
+class ListingLike(Protocol):
+    """Items read by an access pattern (``bootstrap.ddb.reads.Listing``)."""
+
+    items: list[dict[str, str]]
+    consumed_capacity: float | None
+
+
+def local_time(sort_key: str) -> str:
+    """A sort key (UTC ISO 8601) as local wall-clock time for people to read."""
+    try:
+        return datetime.fromisoformat(sort_key).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return sort_key
+
+
+def shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def show_tables(summaries: Sequence[TableRow]) -> None:
+    print_table(["table", "status", "items"], [[s.name, s.status, s.item_count] for s in summaries])
+
+
+def show_items(items: Iterable[Mapping[str, str]], as_json: bool = False) -> int:
+    """Print scanned items as a table (pk, sk, handle, message cut to a width) or as JSON; how many."""
+    items = list(items)
+    if as_json:
+        print_json(items)
+    else:
+        print_table(["pk", "sk", "handle", "message"],
+                    [[i.get("pk"), i.get("sk"), i.get("user_handle"), shorten(i.get("message", ""), MESSAGE_WIDTH)]
+                     for i in items])
+    return len(items)
+
+
+def show_conversation(listing: ListingLike, title: str) -> None:
+    print_table(["time", "from", "message"],
+                [[local_time(i["sk"]), i.get("user_handle"), i.get("message")] for i in listing.items], title=title)
+    _say_capacity(listing)
+
+
+def show_conversations(listing: ListingLike, title: str) -> None:
+    rows = [[local_time(i["sk"]), i.get("user_handle"), shorten(i.get("message", ""), MESSAGE_WIDTH),
+             i.get("message_group_uuid")] for i in listing.items]
+    print_table(["last message", "with", "message", "group"], rows, title=title)
+    _say_capacity(listing)
+
+
+def _say_capacity(listing: ListingLike) -> None:
+    if listing.consumed_capacity is not None:
+        say(f"{len(listing.items)} items; consumed {listing.consumed_capacity:g} read capacity units")

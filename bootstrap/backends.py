@@ -12,7 +12,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from .config import Endpoints, Settings, mask_url
-from .errors import ConfigError, ServiceError
+from .errors import ConfigError, NotReadyError, ServiceError
 from .readiness import Deadline, raise_together
 from .services.base import Backend, Service, ServiceStatus
 from .services.dynamodb_local import DynamoDBLocal, availability, choose_engine
@@ -88,9 +88,10 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
     """Start every service of the backend concurrently, each until it answers within ``ready_timeout`` of its own
     start; return the names of those that were not running.
 
-    Every failure is reported after all were tried (every service not ready, or the first other failure), and
-    what this call started is stopped again: the backend and engine are remembered only after a full start, so a
-    later `down` might not find it.
+    Every failure is reported after all were tried (every service not ready, or the first other failure). When a
+    service could not be started at all, what this call started is stopped again: the backend and engine are
+    remembered only after a full start, so a later `down` might not find it. Services that only did not answer in
+    time keep running, for `invoke status` and their logs to show why.
     """
     not_running = [s.name for s in backend.services if s.is_running() is False]
 
@@ -100,14 +101,16 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
     with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
         futures = [pool.submit(start, service) for service in backend.services]
         errors = [f.exception() for f in futures]
-    if any(errors):
+    if any(error is not None and not isinstance(error, NotReadyError) for error in errors):
         for service in backend.services:
             if service.name in not_running and service.is_running():
                 service.stop()
         raise_together(errors)
+    # Remembered before a readiness failure is raised: what runs now is this backend's, for `down` to find.
     state.update("backend", value=backend.name)
     if backend.engine:
         state.update("ddb_engine", value=backend.engine)
+    raise_together(errors)
     return not_running
 
 

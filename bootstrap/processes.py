@@ -197,6 +197,8 @@ class DetachedServer(LocalProcess):
 
     Subclasses add a ``marker`` that its command line contains (so a recycled
     pid is not taken for ours) and the ``command`` that starts it on a port.
+    ``launch`` only starts the process: the service classes (``bootstrap.services``)
+    wait for it to answer, under their one deadline.
     """
 
     marker: str

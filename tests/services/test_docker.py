@@ -1,4 +1,5 @@
-"""The docker backend against a real Docker engine: `invoke up`, verify, status, down, down --purge.
+"""The docker backend against a real Docker engine: `invoke up`, verify, status, down, down --purge (marked
+``docker``); and, with no engine, where an engine is looked for.
 
 The engine is the one DOCKER_HOST names when it answers; otherwise this
 module starts its own ``dockerd`` (root, Debian's docker.io package, which

@@ -16,6 +16,7 @@ DynamoDB returning unprocessed items until the retries run out (test_dynamo).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -284,6 +285,9 @@ def test_readiness_deadline_names_the_service_its_log_and_not_the_password(cli: 
     assert "was not ready after 0.5s" in result.stderr and "password authentication failed" in result.stderr
     assert f"log: {cli.state_dir / 'logs' / 'postgres.log'}" in result.stderr
     assert "not-the-password-3f9a" not in result.stdout + result.stderr
+    # Only not ready: the services keep running for `status` and their logs to show why, and `down` finds them.
+    status = json.loads(cli("status", "--json", check=False).stdout)
+    assert status["backend"] == "embedded" and all(row["running"] for row in status["services"]), status
 
 
 def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:

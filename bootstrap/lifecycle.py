@@ -10,34 +10,27 @@ from typing import Iterator
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
 from .console import print_json, print_table, say
 from .errors import ConfigError, NotReadyError, RefusedError
-from .readiness import PostgresProbe, Probe, cognito_probe, dynamodb_probe, wait_all
+from .readiness import Deadline, wait_all
 from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
-from .services import Backend, MotoServer
+from .services.base import Backend
+from .snapshot import Snapshot
 from .state import StateDir, write_atomic
 
 
 def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
-    """Start (or reuse) the local services and wait until each is ready; also say which were started."""
+    """Start (or reuse) the local services, each until it is ready; also say which were started.
+
+    Each service waits for itself under one deadline of ``ready_timeout``; a fresh moto server puts back
+    the snapshot of the last ``down`` itself.
+    """
     if settings.is_prod:
         raise RefusedError("the prod target has no local services to start")
     state = StateDir(settings.state_dir).ensure()
-    backend = select_backend(settings, state)
+    backend = select_backend(settings, state, keeper=Snapshot(state))
     _check_engine(settings, backend)
-    started = start_all(backend, state)
-    endpoints = local_endpoints(settings, backend, state)
-    wait_all(readiness_probes(backend, endpoints), settings.ready_timeout)
-    moto = _embedded_moto(backend)
-    if moto is not None and moto.name in started:
-        from .snapshot import restore_after_start
-
-        restore_after_start(endpoints, state, tables="dynamodb" in moto.roles)
-        endpoints = local_endpoints(settings, backend, state)  # the restore may have changed the pool id
-    return backend, endpoints, started
-
-
-def _embedded_moto(backend: Backend) -> MotoServer | None:
-    """The embedded backend's moto server, whose in-memory data the snapshot keeps across down/up."""
-    return next((s for s in backend.services if isinstance(s, MotoServer)), None)
+    started = start_all(backend, state, settings.ready_timeout)
+    # Read after the start: a restored snapshot may have changed the remembered pool id.
+    return backend, local_endpoints(settings, backend, state), started
 
 
 def _check_engine(settings: Settings, backend: Backend) -> None:
@@ -60,36 +53,12 @@ def running_services(settings: Settings) -> Iterator[tuple[Backend, Endpoints]]:
         stop_all(backend)
 
 
-def readiness_probes(backend: Backend, endpoints: Endpoints) -> list[Probe]:
-    """One probe per role, each with the log and the hint of the service that serves the role."""
-    postgres, dynamodb, cognito = (backend.serving(role) for role in ("postgres", "dynamodb", "cognito"))
-    return [
-        PostgresProbe(endpoints.admin_postgres_url, postgres.log_path, hint=postgres.hint()),
-        dynamodb_probe(endpoints, dynamodb.log_path, dynamodb.hint(), _credentials_hint()),
-        cognito_probe(endpoints, cognito.log_path, cognito.hint()),
-    ]
-
-
-def _credentials_hint() -> str | None:
-    """This shell's own AWS key id, when DynamoDB Local would refuse it: the app run from here would fail."""
-    import os
-
-    from .config import local_key_id_problem
-
-    return local_key_id_problem(os.environ.get("AWS_ACCESS_KEY_ID"))
-
-
 def down(settings: Settings, purge: bool = False) -> None:
     if settings.is_prod:
         raise RefusedError("`invoke down` stops local services only; it has nothing to do on prod")
     state = StateDir(settings.state_dir)
-    backend = select_backend(settings, state)
-    moto = _embedded_moto(backend)
-    if moto is not None and moto.is_running() and not purge:  # --purge deletes the snapshot anyway
-        from .snapshot import save_before_stop
-
-        save_before_stop(local_endpoints(settings, backend, state), state, tables="dynamodb" in moto.roles)
-    stopped = stop_all(backend)
+    backend = select_backend(settings, state, keeper=Snapshot(state))
+    stopped = stop_all(backend, save=not purge)  # --purge deletes the snapshot anyway
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if purge:
         for service in backend.services:
@@ -105,9 +74,8 @@ def status(settings: Settings, as_json: bool = False) -> bool:
         raise RefusedError("`invoke status` shows local services only; the prod target has none")
     state = StateDir(settings.state_dir)
     backend = select_backend(settings, state)
-    endpoints = local_endpoints(settings, backend, state)
     rows = []
-    ready_by_name = _readiness(backend, endpoints)
+    ready_by_name = _readiness(backend)
     for row in status_of(backend):
         ready = ready_by_name.get(row.name, False)
         rows.append({**row.__dict__, "ready": ready})
@@ -132,7 +100,7 @@ def status(settings: Settings, as_json: bool = False) -> bool:
 def _postgres_user(backend: Backend) -> str | None:
     """As root: the system user the embedded Postgres runs as, whether it exists, why, and where its data is."""
     from .postgres_user import SYSTEM_USER, WHY_SYSTEM_USER, running_as_root, system_user_exists
-    from .services import EmbeddedPostgres
+    from .services.postgres import EmbeddedPostgres
 
     postgres = backend.serving("postgres")
     if not running_as_root() or not isinstance(postgres, EmbeddedPostgres):
@@ -142,17 +110,15 @@ def _postgres_user(backend: Backend) -> str | None:
             f"its data is in {postgres.data_dir} ({postgres.placement.reason})")
 
 
-def _readiness(backend: Backend, endpoints: Endpoints) -> dict[str, bool]:
+def _readiness(backend: Backend) -> dict[str, bool]:
+    """Whether each service answers its own probes now (half a second each)."""
     ready: dict[str, bool] = {}
-    for probe in readiness_probes(backend, endpoints):
-        # Probes are named by role; one service may serve two roles (moto: DynamoDB and Cognito).
-        owner = backend.serving(probe.service).name
+    for service in backend.services:
         try:
-            wait_all([probe], timeout=0.5, show=False)
-            ok = True
+            wait_all(service.probes(), Deadline(0.5), show=False)
+            ready[service.name] = True
         except NotReadyError:
-            ok = False
-        ready[owner] = ready.get(owner, True) and ok
+            ready[service.name] = False
     return ready
 
 

@@ -197,6 +197,8 @@ class DetachedServer(LocalProcess):
 
     Subclasses add a ``marker`` that its command line contains (so a recycled
     pid is not taken for ours) and the ``command`` that starts it on a port.
+    ``launch`` only starts the process: the service classes (``bootstrap.services``)
+    wait for it to answer, under their one deadline.
     """
 
     marker: str
@@ -217,17 +219,19 @@ class DetachedServer(LocalProcess):
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self) -> "DetachedServer":
+    def launch(self) -> bool:
+        """Start the process unless it runs; whether it was started now. Readiness is the service's to wait for."""
         self.state.ensure()
         if self.is_running():
-            return self
+            return False
         with os_errors(f"{self.name}: starting"):
             self.state.pid_file(self.name).unlink(missing_ok=True)
             self._port = choose_port(self.state, self.name, self.preferred_port)
             start_detached(self.command(self._port), self.state, self.name)
-        return self
+        return True
 
-    def stop(self) -> None:
+    def stop(self, save: bool = False) -> None:
+        """Stop gently, then firmly. ``save`` is for servers that hold data in memory only (moto); here nothing to save."""
         pid = self.pid()
         if pid is not None:
             stop_process(pid)

@@ -1,12 +1,16 @@
-"""Readiness: small probes, one retry loop.
+"""Readiness: small probes, one retry loop, one deadline per service.
 
 Each probe has one method, ``probe()``, that raises while the service is not
 ready. ``wait_until_ready`` is the only retry loop (tenacity: exponential
 backoff with jitter, bounded by a deadline); on timeout it raises
-``NotReadyError`` naming the service, the masked endpoint, the last error, the
-log file and its tail, and a hint. The hint comes from whoever builds the
-probe (``lifecycle.readiness_probes`` asks the service that serves the
-endpoint), so it names what actually serves it.
+``NotReadyError`` naming the service, the masked endpoint, how long was
+waited of the deadline, the last error, the log file and its tail, and a hint.
+The probes and their hints come from the service that serves the endpoint
+(``bootstrap.services``), so the hint names what actually serves it.
+
+A ``Deadline`` is started once per service, when its start begins: launching
+it (``pg_ctl -w``, a container's healthcheck) and every probe after share it,
+so a service that never answers fails at ``ready_timeout``, not at a multiple.
 
 While it waits, each probe shows a line on the console's board: the service,
 its endpoint, the seconds waited of the deadline and the last error seen.
@@ -20,7 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from .config import Endpoints, mask_url
 from .errors import NotReadyError, os_failure_hint
@@ -41,6 +45,24 @@ class Probe(Protocol):
     hint: str
 
     def probe(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The time one service has to become ready, from when its start began; every wait for it shares this."""
+
+    timeout: float
+    started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+
+    def elapsed(self, now: float | None = None) -> float:
+        return (self.clock() if now is None else now) - self.started
+
+    def remaining(self) -> float:
+        return max(0.0, self.timeout - self.elapsed())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
 
 
 @dataclass(frozen=True)
@@ -99,38 +121,46 @@ def cognito_probe(endpoints: Endpoints, log_path: Path | None = None, hint: str 
 
 @dataclass
 class Waiting:
-    """One probe being waited for: what its line on the board says."""
+    """One probe being waited for: what its line on the board says. ``started``: when its first try began."""
 
     probe: Probe
-    timeout: float
+    deadline: Deadline
     started: float = field(default_factory=time.monotonic)
     last_error: BaseException | None = None
 
     def line(self, now: float | None = None) -> str:
-        waited = (time.monotonic() if now is None else now) - self.started
+        now = time.monotonic() if now is None else now
+        waited, timeout = self.deadline.elapsed(now), self.deadline.timeout
         # Before the first try ends, what is seen is that nothing answered yet: say so, with how long.
         last = (describe_error(self.last_error) if self.last_error is not None
-                else f"no answer yet, {waited:.1f}s into the first try (a try gives up after {PROBE_TIMEOUT:g}s)")
+                else f"no answer yet, {now - self.started:.1f}s into the first try "
+                     f"(a try gives up after {PROBE_TIMEOUT:g}s)")
         # A try under way at the deadline still runs to its end (at most PROBE_TIMEOUT): say so, not "17s of 15s".
-        deadline = f"of {self.timeout:g}s" if waited <= self.timeout else f"(deadline {self.timeout:g}s passed, last try)"
+        deadline = f"of {timeout:g}s" if waited <= timeout else f"(deadline {timeout:g}s passed, last try)"
         return (f"{self.probe.service} at {self.probe.endpoint}: not ready, waited {int(waited)}s {deadline}; "
                 f"last error: {last}")
 
 
-def wait_until_ready(probe: Probe, timeout: float, show: bool = True) -> None:
-    """Probe until ready, backing off; ``NotReadyError`` at the deadline. ``show``: a line on the board meanwhile."""
-    from tenacity import RetryError, Retrying, stop_after_delay, wait_random_exponential
+def wait_until_ready(probe: Probe, deadline: Deadline, show: bool = True) -> None:
+    """Probe until ready, backing off; ``NotReadyError`` at the deadline. ``show``: a line on the board meanwhile.
+
+    One try is always made, even when the deadline has passed already (the service's start used it up):
+    the error then says why this try failed, not only that time ran out.
+    """
+    from tenacity import RetryError, Retrying, wait_random_exponential
 
     from .console import status_line
 
-    waiting = Waiting(probe, timeout)
+    waiting = Waiting(probe, deadline, started=deadline.clock())
+    backoff = wait_random_exponential(multiplier=0.02, max=1.0)
 
     def remember(state: RetryCallState) -> None:
         waiting.last_error = state.outcome.exception() if state.outcome is not None else None
 
     retrying = Retrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_random_exponential(multiplier=0.02, max=1.0),
+        stop=lambda state: deadline.expired(),
+        # Never sleep past the deadline: the last try starts at it, not up to a second after.
+        wait=lambda state: min(backoff(state), deadline.remaining()),
         before_sleep=remember,
         reraise=False,
     )
@@ -140,27 +170,40 @@ def wait_until_ready(probe: Probe, timeout: float, show: bool = True) -> None:
                 with attempt:
                     probe.probe()
     except RetryError as exc:
-        raise NotReadyError(_timeout_message(probe, timeout, exc.last_attempt.exception())) from None
+        raise not_ready(probe, deadline, exc.last_attempt.exception(), waiting.started) from None
 
 
-def wait_all(probes: list[Probe], timeout: float, show: bool = True) -> None:
-    """Wait for every probe concurrently; report every service that did not become ready."""
+def wait_all(probes: list[Probe], deadline: Deadline, show: bool = True) -> None:
+    """Wait for every probe concurrently, under one deadline; report every service that did not become ready."""
     if not probes:
         return
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:
-        futures = [pool.submit(wait_until_ready, probe, timeout, show) for probe in probes]
-        errors = [f.exception() for f in futures if f.exception() is not None]
-    if len(errors) == 1:
-        raise errors[0]
+        futures = [pool.submit(wait_until_ready, probe, deadline, show) for probe in probes]
+        raise_together([f.exception() for f in futures if f.exception() is not None])
+
+
+def raise_together(errors: list[BaseException | None]) -> None:
+    """Raise nothing, the one error, the first that is not about readiness, or every ``NotReadyError`` as one."""
+    errors = [error for error in errors if error is not None]
+    failures = [error for error in errors if not isinstance(error, NotReadyError)]
+    if failures or len(errors) == 1:
+        raise (failures or errors)[0]
     if errors:
         raise NotReadyError("\n\n".join(str(e) for e in errors))
 
 
-def _timeout_message(probe: Probe, timeout: float, last: BaseException | None) -> str:
+def not_ready(probe: Probe, deadline: Deadline, last: BaseException | None,
+              checking_since: float | None = None) -> NotReadyError:
+    """The error for ``probe``'s service at its deadline; ``checking_since``: when the probe's own tries began."""
     from .processes import log_tail
 
+    now = deadline.clock()
+    waited = f"  waited {deadline.elapsed(now):.1f}s of {deadline.timeout:g}s"
+    if checking_since is not None and checking_since - deadline.started >= 0.05:
+        waited += f" ({checking_since - deadline.started:.1f}s of it starting the service, before this check)"
     lines = [
-        f"{probe.service} at {probe.endpoint} was not ready after {timeout:g}s.",
+        f"{probe.service} at {probe.endpoint} was not ready after {deadline.timeout:g}s.",
+        waited,
         f"  last error: {_one_line(last)}",
     ]
     hint = probe.hint
@@ -172,7 +215,7 @@ def _timeout_message(probe: Probe, timeout: float, last: BaseException | None) -
         if "Address already in use" in tail:  # a stranger took the port between choosing and binding it
             hint = os_failure_hint(errno.EADDRINUSE, None)
     lines.append(f"  hint: {hint}")
-    return "\n".join(lines)
+    return NotReadyError("\n".join(lines))
 
 
 def describe_error(error: BaseException) -> str:

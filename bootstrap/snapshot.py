@@ -1,11 +1,12 @@
 """Keep the local moto data across ``invoke down`` / ``invoke up``.
 
 Postgres keeps its data dir, but the moto server holds DynamoDB and Cognito
-only in memory. So ``down`` saves every local table (its CreateTable
-arguments and every item, in DynamoDB's wire form) and every user pool (name
-and users) into one JSON document, ``snapshots/moto.json`` in the state
-folder, and ``up`` restores it into a freshly started moto before anything is
-seeded.
+only in memory. So the moto server, stopped by ``down``, saves every local
+table (its CreateTable arguments and every item, in DynamoDB's wire form) and
+every user pool (name and users) into one JSON document,
+``snapshots/moto.json`` in the state folder, and started fresh by ``up``
+restores it before anything is seeded: ``Snapshot`` is the keeper it is
+given (``bootstrap.services.moto``).
 
 The document carries its own counts and a SHA-256 of its canonical JSON, so a
 truncated, edited or half-written file is recognised; such a file is moved
@@ -360,26 +361,34 @@ def _restore_user(client: Any, pool_id: str, user: Mapping[str, Any], ids: Any, 
     return next((a["Value"] for a in response["User"].get("Attributes", ()) if a["Name"] == "sub"), None)
 
 
-# --- the hooks of `down` and `up` --------------------------------------------------
+# --- the keeper the moto server is given for `down` and `up` ---------------------------
 
 
-def save_before_stop(endpoints: Endpoints, state: StateDir, tables: bool = True) -> None:
-    """``down``: snapshot moto before it stops; a failure is reported and the previous snapshot kept."""
-    try:
-        summary = take_snapshot(endpoints, state, tables)
-    except BootstrapError as exc:
-        warn(f"warning: could not save the moto snapshot ({exc}); "
-            f"the previous one, if any, is kept at {snapshot_path(state)}")
-        return
-    say(f"snapshot: saved {summary.describe()} to {summary.path}")
+@dataclass(frozen=True)
+class Snapshot:
+    """The snapshot file of one state folder, as the moto service's keeper (``bootstrap.services.moto.Keeper``).
 
+    The moto server calls it itself: ``save`` when ``down`` stops it, ``restore`` when it started fresh and answers.
+    """
 
-def restore_after_start(endpoints: Endpoints, state: StateDir, tables: bool = True) -> None:
-    """``up``, right after a fresh moto is ready: restore the last snapshot, if there is one."""
-    summary = restore_snapshot(endpoints, state, tables)
-    if summary is None:
-        return
-    say(f"snapshot: restored {summary.describe()} from {summary.path}")
-    if summary.changed_subs:
-        say(f"  {summary.changed_subs} restored Cognito users got a new sub; "
-            "`invoke db.update-cognito-user-ids` brings Postgres in line")
+    state: StateDir
+
+    def save(self, endpoints: Endpoints, tables: bool = True) -> None:
+        """Snapshot moto before it stops; a failure is reported and the previous snapshot kept."""
+        try:
+            summary = take_snapshot(endpoints, self.state, tables)
+        except BootstrapError as exc:
+            warn(f"warning: could not save the moto snapshot ({exc}); "
+                f"the previous one, if any, is kept at {snapshot_path(self.state)}")
+            return
+        say(f"snapshot: saved {summary.describe()} to {summary.path}")
+
+    def restore(self, endpoints: Endpoints, tables: bool = True) -> None:
+        """Right after a fresh moto is ready: restore the last snapshot, if there is one."""
+        summary = restore_snapshot(endpoints, self.state, tables)
+        if summary is None:
+            return
+        say(f"snapshot: restored {summary.describe()} from {summary.path}")
+        if summary.changed_subs:
+            say(f"  {summary.changed_subs} restored Cognito users got a new sub; "
+                "`invoke db.update-cognito-user-ids` brings Postgres in line")

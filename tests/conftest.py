@@ -24,11 +24,11 @@ from typing import Iterator
 
 import pytest
 
-from bootstrap import dynamodb_local
+from bootstrap.services import dynamodb_local
 from bootstrap.config import Endpoints, Settings, resolve_settings, with_database
 from bootstrap.lifecycle import running_services
 from bootstrap.processes import free_port
-from bootstrap.services import Backend
+from bootstrap.services.base import Backend
 from bootstrap.state import StateDir
 
 ENV_PREFIXES = ("CRUDDUR_", "AWS_", "CONNECTION_URL", "PROD_CONNECTION_URL", "INVOKE_")

@@ -21,8 +21,8 @@ from bootstrap.config import Endpoints, Settings
 from bootstrap.errors import BootstrapError, ConfigError, RefusedError, ServiceError
 from bootstrap.fixtures.model import Fixtures, UserFixture
 from bootstrap.pg.connection import connect
-from bootstrap.readiness import cognito_probe, wait_all
-from bootstrap.services import MotoServer
+from bootstrap.readiness import Deadline
+from bootstrap.services.moto import MotoServer
 from bootstrap.state import StateDir
 from bootstrap.steps import Action
 from tests.conftest import Stack, make_settings
@@ -236,10 +236,8 @@ REGION = "us-east-1"
 
 
 def start_and_wait(server: MotoServer, postgres_url: str) -> Endpoints:
-    server.start()
-    endpoints = Endpoints(postgres_url, server.url(), REGION)
-    wait_all([cognito_probe(endpoints, server.log_path)], 30)
-    return endpoints
+    server.start(Deadline(30))  # returns once its probes (Cognito's among them) answer
+    return Endpoints(postgres_url, server.url(), REGION)
 
 
 def test_subs_survive_a_restart_and_the_sync_repairs_them_when_they_do_not(

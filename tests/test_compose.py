@@ -1,4 +1,4 @@
-"""The compose subset (parse, merge, hash) and the container planning of the docker backend: pure, no engine."""
+"""The compose subset (parse, merge, hash): pure, no engine."""
 
 from __future__ import annotations
 
@@ -7,18 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.compose import HealthcheckSpec, MountSpec, PortSpec, config_hash, load_compose, parse_compose
-from bootstrap.docker_backend import (
-    LABEL_HASH,
-    ContainerAction,
-    ObservedContainer,
-    container_spec,
-    create_kwargs,
-    engine_answers,
-    engine_host,
-    plan_container,
-    project_name,
-)
+from bootstrap.compose import HealthcheckSpec, MountSpec, PortSpec, load_compose, parse_compose
 from bootstrap.errors import ConfigError
 from tests.conftest import PROJECT_ROOT
 
@@ -150,70 +139,3 @@ def test_a_missing_service_or_file_is_a_config_error(tmp_path: Path) -> None:
         _parse("services:\n  s:\n    image: x\n").service("db")
     with pytest.raises(ConfigError, match="cannot read compose file"):
         load_compose([tmp_path / "absent.yml"])
-
-
-def _spec(text: str = "services:\n  db:\n    image: pg\n    ports: ['5432:5432']\n    volumes: ['data:/d']\nvolumes:\n  data:\n",
-          image_id: str = "sha256:1", host_port: int | None = 5432):
-    service = _parse(text).service("db")
-    return container_spec(service, "cruddur-abc", image_id, {service.ports[0]: host_port})
-
-
-def test_config_hash_changes_with_the_file_and_with_what_was_resolved() -> None:
-    assert _spec().config_hash == _spec().config_hash
-    assert _spec(image_id="sha256:2").config_hash != _spec().config_hash
-    assert _spec(host_port=5433).config_hash != _spec().config_hash
-    changed = "services:\n  db:\n    image: pg\n    ports: ['5432:5432']\n    volumes: ['data:/d']\n    user: root\nvolumes:\n  data:\n"
-    assert _spec(changed).config_hash != _spec().config_hash
-    service = _spec().service
-    assert config_hash(service, a=1) == config_hash(service, a=1) != config_hash(service, a=2)
-
-
-@pytest.mark.parametrize(("existing", "action"), [
-    (None, ContainerAction.CREATE),
-    ("same-running", ContainerAction.REUSE),
-    ("same-stopped", ContainerAction.START),
-    ("changed-running", ContainerAction.RECREATE),
-    ("changed-stopped", ContainerAction.RECREATE),
-    ("unlabelled", ContainerAction.RECREATE),
-])
-def test_plan_container(existing: str | None, action: ContainerAction) -> None:
-    spec = _spec()
-    observed = None
-    if existing is not None:
-        which, _, state = existing.partition("-")
-        digest = {"same": spec.config_hash, "changed": "0" * 64, "unlabelled": None}[which]
-        observed = ObservedContainer(digest, state == "running")
-    assert plan_container(spec, observed) is action
-
-
-def test_create_kwargs_carry_labels_ports_volumes_and_healthcheck() -> None:
-    project = load_compose([BASE])
-    service = project.service("db")
-    spec = container_spec(service, "cruddur-abc", "sha256:1", {service.ports[0]: 15432})
-    kwargs = create_kwargs(spec, Path("/state"))
-    assert kwargs["name"] == "cruddur-abc-db"
-    assert kwargs["labels"][LABEL_HASH] == spec.config_hash
-    assert kwargs["ports"] == {"5432/tcp": ("127.0.0.1", 15432)}  # published on loopback only
-    assert kwargs["volumes"] == {"cruddur-abc_db": {"bind": "/var/lib/postgresql/data", "mode": "rw"}}
-    assert kwargs["healthcheck"] == {"test": ["CMD-SHELL", "pg_isready -U postgres -d cruddur"],
-                                     "interval": 2_000_000_000, "timeout": 3_000_000_000, "retries": 30}
-    assert "command" not in kwargs and kwargs["environment"]["POSTGRES_USER"] == "postgres"
-
-
-def test_project_names_differ_per_state_folder() -> None:
-    assert project_name(Path("/a/.cruddur")) == project_name(Path("/a/.cruddur")) != project_name(Path("/b/.cruddur"))
-
-
-def test_compose_files_and_engine_host_from_the_environment(tmp_path: Path) -> None:
-    from bootstrap.config import resolve_settings
-
-    assert resolve_settings({}, {}, {}).compose_files == (BASE,)
-    listed = resolve_settings({}, {"CRUDDUR_COMPOSE_FILES": f"{BASE}:{tmp_path}/o.yml"}, {}).compose_files
-    assert listed == (BASE, tmp_path / "o.yml")
-    assert engine_host({}) == "localhost"
-    assert engine_host({"DOCKER_HOST": "tcp://10.1.2.3:2375"}) == "10.1.2.3"
-
-
-def test_no_engine_is_detected_without_waiting(tmp_path: Path) -> None:
-    answers, reason = engine_answers({"DOCKER_HOST": f"unix://{tmp_path}/absent.sock"})
-    assert not answers and "does not exist" in reason

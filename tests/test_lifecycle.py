@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 
 import psutil
-import pytest
-
-from bootstrap.config import Endpoints
-from bootstrap.errors import NotReadyError
-from bootstrap.readiness import PostgresProbe, dynamodb_probe, wait_until_ready
-from bootstrap.processes import free_port
 
 
 def _pids(cli) -> dict[str, int]:
@@ -51,17 +43,6 @@ def test_second_up_reuses_the_running_services(cli) -> None:
     assert _pids(cli) == first
 
 
-def test_stale_pid_file_is_replaced(cli) -> None:
-    cli("up")
-    cli("down")
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (cli.state_dir / "run" / "moto.pid").write_text(f"{dead.pid}\n")
-    assert cli("status", check=False).returncode == 1
-    cli("up")
-    assert _pids(cli)["moto"] not in (None, dead.pid)
-
-
 def test_taken_ports_fall_back_and_are_remembered(cli) -> None:
     taken = [socket.socket(), socket.socket()]
     for sock, variable in zip(taken, ("CRUDDUR_PG_PORT", "CRUDDUR_DDB_PORT")):
@@ -78,37 +59,6 @@ def test_taken_ports_fall_back_and_are_remembered(cli) -> None:
             sock.close()
     cli("up")
     assert cli.exported() == values
-
-
-def test_readiness_timeout_names_service_endpoint_error_and_log(tmp_path) -> None:
-    log = tmp_path / "postgres.log"
-    log.write_text("FATAL: something the user should see\n")
-    port = free_port()
-    probe = PostgresProbe(f"postgresql://postgres:sekret@localhost:{port}/postgres", log)
-    with pytest.raises(NotReadyError) as caught:
-        wait_until_ready(probe, timeout=0.5)
-    message = str(caught.value)
-    assert f"postgres at postgresql://postgres:***@localhost:{port}/postgres was not ready after 0.5s" in message
-    assert "last error: OperationalError" in message
-    assert str(log) in message and "something the user should see" in message
-    assert "sekret" not in message
-
-
-def test_external_backend_that_never_answers_fails_clearly(cli) -> None:
-    port = free_port()
-    result = cli(
-        "up", "--backend", "external", "--timeout", "0.5", check=False,
-        CONNECTION_URL=f"postgresql://postgres:sekret@localhost:{port}/cruddur",
-        AWS_ENDPOINT_URL=f"http://localhost:{free_port()}",
-    )
-    assert result.returncode == 1
-    assert "was not ready after 0.5s" in result.stderr and "sekret" not in result.stderr + result.stdout
-
-
-def test_dynamodb_probe_reports_the_endpoint() -> None:
-    endpoint = f"http://localhost:{free_port()}"
-    with pytest.raises(NotReadyError, match=f"dynamodb at {endpoint} was not ready"):
-        wait_until_ready(dynamodb_probe(Endpoints("postgresql://x@h/db", endpoint, "us-east-1")), timeout=0.3)
 
 
 def test_deleted_state_folder_still_finds_and_stops_the_services(cli) -> None:

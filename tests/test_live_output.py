@@ -20,18 +20,15 @@ import subprocess
 import sys
 import termios
 import time
-from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from bootstrap import console
-from bootstrap.config import Endpoints
-from bootstrap.readiness import PostgresProbe, Waiting, describe_error
-from bootstrap.services import Backend, ExternalService
+from bootstrap.readiness import Deadline, PostgresProbe, Waiting, describe_error
 from bootstrap.steps import Action, StepResult
 from bootstrap.up import STEPS, step_row
-from tests.conftest import PROJECT_ROOT, Cli, free_port
+from tests.conftest import PROJECT_ROOT, Cli
 from tests.test_faults import Listener
 
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -182,7 +179,7 @@ def test_pipe_gets_each_row_as_its_step_ends_and_quiet_only_the_summary(cli: Cli
 
 def test_waiting_line_names_service_endpoint_seconds_and_last_error() -> None:
     probe = PostgresProbe("postgresql://postgres:sekret@db.example:5432/postgres")
-    waiting = Waiting(probe, 15.0, started=100.0)
+    waiting = Waiting(probe, Deadline(15.0, started=100.0), started=100.0)
     assert waiting.line(now=101.2) == ("postgres at postgresql://postgres:***@db.example:5432/postgres: not ready, "
                                        "waited 1s of 15s; last error: no answer yet, 1.2s into the first try "
                                        "(a try gives up after 2s)")
@@ -212,29 +209,6 @@ def test_step_rows_line_up() -> None:
     assert console.describe_progress("writing t", 1200, 5000, 800.0, 5.0) == \
         "writing t: 1,200/5,000 items, 800/s, 5s left"
     assert console.describe_progress("removing", 40, None, None, None) == "removing: 40 items"
-
-
-def test_readiness_hints_come_from_the_service_that_serves_the_endpoint(tmp_path: Path) -> None:
-    from bootstrap.config import resolve_settings
-    from bootstrap.lifecycle import readiness_probes
-    from bootstrap.services import EmbeddedPostgres, MotoServer
-    from bootstrap.state import StateDir
-
-    url = f"postgresql://postgres:x@localhost:{free_port()}/cruddur"
-    external = Backend("external", "test", (
-        ExternalService("postgres", url, ("postgres",), "env CONNECTION_URL"),
-        ExternalService("dynamodb", "http://localhost:1", ("dynamodb", "cognito"), "flag")))
-    endpoints = Endpoints(url, "http://localhost:1", "us-east-1")
-    hints = {probe.service: probe.hint for probe in readiness_probes(external, endpoints)}
-    assert "external service" in hints["postgres"] and "env CONNECTION_URL" in hints["postgres"]
-    assert "external service" in hints["dynamodb"] and "from flag" in hints["cognito"]
-
-    settings = resolve_settings({}, {}, {"state_dir": str(tmp_path / ".cruddur"), "pg_port": 5999, "ddb_port": 5998})
-    state = StateDir(settings.state_dir)
-    embedded = Backend("embedded", "test", (EmbeddedPostgres(settings, state), MotoServer(settings, state)))
-    hints = {probe.service: probe.hint for probe in readiness_probes(embedded, endpoints)}
-    assert "embedded Postgres" in hints["postgres"] and "port 5999" in hints["postgres"]
-    assert "moto server" in hints["dynamodb"] and "port 5998" in hints["cognito"]
 
 
 def test_quiet_silences_progress_lines_but_not_warnings(capsys) -> None:

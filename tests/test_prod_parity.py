@@ -31,7 +31,8 @@ import pytest
 
 from bootstrap.config import Endpoints, with_database
 from bootstrap.fixtures.parse import load_fixtures
-from bootstrap.services import MotoServer
+from bootstrap.readiness import Deadline
+from bootstrap.services.moto import MotoServer
 from bootstrap.state import StateDir
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Stack, make_settings
 
@@ -45,13 +46,10 @@ FIXTURES = load_fixtures(PROJECT_ROOT / "seeds")
 @pytest.fixture(scope="module")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server standing in for an AWS account; its URL (given to botocore's config file only)."""
-    from bootstrap.readiness import dynamodb_probe, wait_until_ready
-
     settings = make_settings(tmp_path_factory.mktemp("aws") / ".cruddur")
     moto = MotoServer(settings, StateDir(settings.state_dir))
     try:
-        moto.start()
-        wait_until_ready(dynamodb_probe(Endpoints("", moto.url(), REGION), moto.log_path), 60)
+        moto.start(Deadline(60))  # returns once DynamoDB and Cognito answer
         request = urllib.request.Request(f"{moto.url()}/moto-api/config", method="POST",
                                          data=json.dumps({"lambda": {"use_docker": False}}).encode(),
                                          headers={"Content-Type": "application/json"})

@@ -170,7 +170,7 @@ def find_psql() -> str | None:
     on_path = shutil.which("psql")
     if on_path:
         return on_path
-    from ..services import postgres_bin
+    from ..services.postgres import postgres_bin
 
     try:
         bundled = postgres_bin() / "psql"

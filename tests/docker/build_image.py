@@ -75,7 +75,7 @@ def find_dynamodb_local() -> Path | None:
     call it before a test isolates the environment. A wrapper command without a
     jar we can see (Homebrew's) does not count: the image needs the files.
     """
-    from bootstrap import dynamodb_local
+    from bootstrap.services import dynamodb_local
     from bootstrap.config import resolve_settings
 
     settings = resolve_settings({}, {k: v for k, v in os.environ.items() if k.startswith("CRUDDUR_")}, {})

@@ -12,7 +12,8 @@ The server runs detached like the other embedded services, with
 ``-sharedDb -dbPath`` in the state folder: every client sees one database
 whatever its credentials and region, and the data survives ``down``/``up``
 on disk. It listens on every interface (it has no option to bind one), on
-a port chosen once and remembered.
+a port chosen once and remembered. Starting it returns once ListTables
+answers, within the service's one deadline.
 
 Assumes Linux or macOS; nothing here runs Java on import, and finding the
 files is a handful of ``stat`` calls.
@@ -29,11 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import DDB_ENGINES, PROJECT_ROOT, Settings
-from .console import say
-from .errors import ConfigError, ServiceError
-from .processes import DetachedServer
-from .state import StateDir
+from ..config import DDB_ENGINES, PROJECT_ROOT, Settings
+from ..console import say
+from ..errors import ConfigError, ServiceError
+from ..processes import DetachedServer
+from ..readiness import Deadline, Probe, wait_all
+from ..state import StateDir
+from .base import role_probe
 
 log = logging.getLogger(__name__)
 
@@ -252,3 +255,12 @@ class DynamoDBLocal(DetachedServer):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return [*runnable_command(self.settings), "-sharedDb", "-disableTelemetry", "-dbPath", str(self.data_dir),
                 "-port", str(port)]
+
+    def probes(self) -> list[Probe]:
+        return [role_probe("dynamodb", self.url(), self.settings.region, self.log_path, self.hint())]
+
+    def start(self, deadline: Deadline) -> "DynamoDBLocal":
+        """Start (or find running) and wait until it answers; its tables are on disk, nothing to restore."""
+        self.launch()
+        wait_all(self.probes(), deadline)
+        return self

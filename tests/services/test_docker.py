@@ -1,4 +1,5 @@
-"""The docker backend against a real Docker engine: `invoke up`, verify, status, down, down --purge.
+"""The docker backend against a real Docker engine: `invoke up`, verify, status, down, down --purge (marked
+``docker``); and, with no engine, where an engine is looked for.
 
 The engine is the one DOCKER_HOST names when it answers; otherwise this
 module starts its own ``dockerd`` (root, Debian's docker.io package, which
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -39,11 +41,10 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from bootstrap.docker_backend import LABEL_PROJECT, engine_answers, project_name
+from bootstrap.services.containers import LABEL_PROJECT, project_name
+from bootstrap.services.docker import engine_answers, engine_host
 from tests.conftest import PROJECT_ROOT
 from tests.docker import build_image
-
-pytestmark = pytest.mark.docker
 
 COMPOSE_FILES = f"{PROJECT_ROOT / 'docker-compose.yml'}:{PROJECT_ROOT / 'tests' / 'docker' / 'compose.test.yml'}"
 ENGINE_START_TIMEOUT = 60.0
@@ -172,6 +173,7 @@ def _container_lines(stderr: str) -> dict[str, str]:
     return {words[0].rstrip(":"): words[-1] for words in lines}
 
 
+@pytest.mark.docker
 def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     docker_cli, engine: Engine, tmp_path: Path,
 ) -> None:
@@ -230,6 +232,18 @@ def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     assert "pulling cruddur-test/absent:1" in failed.stderr
     assert "could not pull image cruddur-test/absent:1:" in failed.stderr
 
+    # A container that gets healthy but never answers fails at ONE ready_timeout: waiting for its healthcheck
+    # and then for its probe share the service's one deadline, and the error counts the first in what was waited.
+    silent = tmp_path / "silent.yml"
+    silent.write_text(
+        "services:\n  cognito:\n"
+        "    command: [python3, -c, 'import signal, time; signal.signal(signal.SIGTERM, lambda *a: exit()); time.sleep(600)']\n"
+        "    healthcheck:\n      test: [CMD, 'true']\n      interval: 1s\n")
+    never = cli("up", "--timeout", "5", check=False, CRUDDUR_COMPOSE_FILES=f"{COMPOSE_FILES}:{silent}")
+    assert never.returncode == 1
+    assert "cognito at http://localhost:" in never.stderr and "was not ready after 5s." in never.stderr, never.stderr
+    assert re.search(r"waited \d+\.\ds of 5s \(\d+\.\ds of it starting the service, before this check\)", never.stderr)
+
     # down keeps the data in the volumes; the next up starts the same containers and finds the data.
     cli("down")
     assert set(_containers(engine, project).values()) == {"exited"}
@@ -247,3 +261,22 @@ def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     assert _containers(engine, project) == {}
     assert _volumes(engine, project) == set()
     assert not cli.state_dir.exists()
+
+
+# --- without an engine -------------------------------------------------------------------------
+
+
+def test_compose_files_and_engine_host_from_the_environment(tmp_path: Path) -> None:
+    from bootstrap.config import resolve_settings
+
+    base = PROJECT_ROOT / "docker-compose.yml"
+    assert resolve_settings({}, {}, {}).compose_files == (base,)
+    listed = resolve_settings({}, {"CRUDDUR_COMPOSE_FILES": f"{base}:{tmp_path}/o.yml"}, {}).compose_files
+    assert listed == (base, tmp_path / "o.yml")
+    assert engine_host({}) == "localhost"
+    assert engine_host({"DOCKER_HOST": "tcp://10.1.2.3:2375"}) == "10.1.2.3"
+
+
+def test_no_engine_is_detected_without_waiting(tmp_path: Path) -> None:
+    answers, reason = engine_answers({"DOCKER_HOST": f"unix://{tmp_path}/absent.sock"})
+    assert not answers and "does not exist" in reason

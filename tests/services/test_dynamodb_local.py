@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap import dynamodb_local
+from bootstrap.services import dynamodb_local
 from bootstrap.config import local_key_id_problem, resolve_settings
 from bootstrap.errors import ConfigError
 from tests.conftest import Cli, engine_environment

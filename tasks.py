@@ -131,7 +131,7 @@ def _task(collection: Collection, name: str | None = None, help: dict[str, str] 
 def up(c, target=None, backend=None, ddb_engine=None, timeout=None, fresh=False, yes=False, dry_run=False,
        json=False, quiet=False):
     """Bring up a ready, seeded, verified environment; a rerun changes only what changed."""
-    from bootstrap import up as pipeline
+    from bootstrap.up import run as pipeline
 
     job = Job(c, target=target, backend=backend, ddb_engine=ddb_engine, ready_timeout=timeout)
     pipeline.run_task(job.settings, fresh=fresh, yes=yes, dry_run=dry_run, json=json, quiet=quiet)

@@ -47,3 +47,44 @@ def test_the_layers_contract_is_kept() -> None:
     result = subprocess.run([str(lint_imports), "--no-cache"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _defined_in(init: Path) -> set[str]:
+    """The names a package's ``__init__`` defines at its top level (what ``from . import name`` may take)."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {target.id for target in targets if isinstance(target, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return names
+
+
+def test_every_relative_import_names_something_that_exists() -> None:
+    """import-linter passes over an import of a module that does not exist; a lazy one would fail only when run."""
+    import ast
+
+    def exists(parts: tuple[str, ...]) -> bool:
+        target = PROJECT_ROOT.joinpath(*parts)
+        return target.with_suffix(".py").exists() or (target / "__init__.py").exists()
+
+    missing = []
+    for path in (PROJECT_ROOT / "bootstrap").rglob("*.py"):
+        package = path.relative_to(PROJECT_ROOT).parent.parts
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not node.level:
+                continue
+            base = package[:len(package) - node.level + 1] + (tuple(node.module.split(".")) if node.module else ())
+            if node.module is not None:
+                found = exists(base)
+            else:  # from . import name: a module of the package, or a name its __init__ defines
+                init = PROJECT_ROOT.joinpath(*base, "__init__.py")
+                found = all(exists(base + (alias.name,)) or alias.name in _defined_in(init) for alias in node.names)
+            if not found:
+                missing.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno}: {'.'.join(base)}")
+    assert missing == []

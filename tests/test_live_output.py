@@ -27,7 +27,8 @@ import pytest
 from bootstrap import console
 from bootstrap.readiness import Deadline, PostgresProbe, Waiting, describe_error
 from bootstrap.steps import Action, StepResult
-from bootstrap.up import STEPS, step_row
+from bootstrap.up.run import step_row
+from bootstrap.up.steps import STEPS
 from tests.conftest import PROJECT_ROOT, Cli
 from tests.test_faults import Listener
 

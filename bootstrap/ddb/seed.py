@@ -48,6 +48,7 @@ from .table import (
     TableSpec,
     UserRef,
     format_time,
+    from_attributes,
     group_pk,
     message_pk,
     plain_item,
@@ -152,15 +153,25 @@ def _group_items_moved_on(client: Any, spec: TableSpec, placed: Sequence[SeedCon
     """Group items the app has moved past the seeded last message (pattern E), by (pk, group): their keys.
 
     The seed must neither write its older group item beside them (a member
-    would see the group twice) nor prune them.
+    would see the group twice) nor prune them. A later last message is the
+    app's only when it is not a seeded message: an earlier seed placed from a
+    later epoch leaves group items that sort after this seed's own.
     """
     moved: dict[tuple[str, str], tuple[str, str]] = {}
     for conversation in placed:
         seeded_at = format_time(epoch + conversation.end)
         for item in _query_keys(client, spec, spec.index.partition_key.name, conversation.group_uuid, spec.index.name):
-            if item[PARTITION_KEY].startswith(GROUP_PREFIX) and item[SORT_KEY] > seeded_at:
+            if (item[PARTITION_KEY].startswith(GROUP_PREFIX) and item[SORT_KEY] > seeded_at
+                    and not _is_seeded_message(client, spec, conversation.group_uuid, item[SORT_KEY])):
                 moved[(item[PARTITION_KEY], conversation.group_uuid)] = key_of(item)
     return moved
+
+
+def _is_seeded_message(client: Any, spec: TableSpec, group_uuid: str, sort_key: str) -> bool:
+    """Whether the group's message at ``sort_key`` is one a seed wrote (asked only for a later group item)."""
+    key = to_attributes({PARTITION_KEY: message_pk(group_uuid), SORT_KEY: sort_key})
+    found = client.get_item(TableName=spec.name, Key=key, ProjectionExpression="message_uuid").get("Item")
+    return found is not None and _is_seeded_id(from_attributes(found).get("message_uuid"))
 
 
 def _stale_fixture_keys(client: Any, spec: TableSpec, placed: Sequence[SeedConversation], epoch: datetime,

@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from bootstrap.ddb.placement import GAP, SeedRecord, SyntheticSpec, epoch_is_current, seed_span
+from bootstrap.ddb.placement import (
+    GAP, SeedRecord, SyntheticSpec, epoch_is_current, fixture_conversations, key_of, seed_span,
+)
 from bootstrap.ddb.schema import schema_load
 from bootstrap.ddb.seed import seed_conversations, seed_from_fixtures
 from bootstrap.ddb.table import message_item, table_spec, to_attributes
@@ -35,12 +37,13 @@ def test_seed_with_a_new_epoch_removes_the_old_items_but_not_the_apps(endpoints,
     group, sender = fixtures.conversations[0].group_uuid, users[fixtures.conversations[0].members[0]]
     apps = message_item(group, str(uuid.uuid4()), sender, "sent from the app", "2026-01-01T00:00:00.000000+00:00")
     endpoints.client("dynamodb").put_item(TableName=table.name, Item=to_attributes(apps))
-    seed_conversations(endpoints, table, fixtures.conversations, users, epoch - timedelta(days=1),
-                              prune=True)
-    keys = all_keys(endpoints, table.name)
-    expected = sum(len(c.messages) + 2 for c in fixtures.conversations) + 1
-    assert len(keys) == expected
-    assert (apps["pk"], apps["sk"]) in keys
+    earlier = epoch - timedelta(days=1)
+    seed_conversations(endpoints, table, fixtures.conversations, users, earlier, prune=True)
+    # Every item where the earlier epoch places it: the old group items, whose last message now sorts
+    # after the new one, are the seed's own and must not pass for groups the app moved on.
+    placed = fixture_conversations(fixtures.conversations, users)
+    wanted = {key_of(item) for conversation in placed for item in conversation.items(earlier)}
+    assert all_keys(endpoints, table.name) == wanted | {(apps["pk"], apps["sk"])}
 
 
 def test_reseed_keeps_a_group_the_app_moved_on_once_per_member(endpoints, table, fixtures):

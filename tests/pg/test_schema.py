@@ -96,7 +96,7 @@ def test_destructive_changes_are_refused_with_the_difference_and_nothing_written
 
 
 def test_a_column_dropped_by_hand_is_drift_that_up_notices_and_repairs(seeded: Endpoints) -> None:
-    from bootstrap.up import Desired, Observed, plan_up
+    from bootstrap.up.steps import Desired, Observed, plan_up
 
     load_schema(seeded)
     with connect(seeded.postgres_url) as conn:

@@ -1,4 +1,4 @@
-"""The `invoke up` planner: pure decisions from observed and desired state, no services."""
+"""up.steps: the planner's pure decisions from observed and desired state, no services."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from bootstrap.meta import (
     USERS_FINGERPRINT,
 )
 from bootstrap.steps import Action
-from bootstrap.up import (
+from bootstrap.up.steps import (
     STEPS, Desired, Observed, cognito_fingerprint, ddb_seed_fingerprint, plan_up,
 )
 

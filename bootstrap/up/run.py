@@ -1,0 +1,237 @@
+"""Running ``invoke up``: observe once, plan, run the planned steps, report.
+
+Observing reads what is cheap to read, once: which services run, the
+bookkeeping values in ``bootstrap_meta``, the live table description, the
+local user pool. The steps themselves and their plans are in ``up.steps``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..config import Endpoints, Settings
+from ..meta import DDB_SEED_EPOCH
+from ..steps import StepResult
+from .steps import PIPELINE, Desired, Observed, PlannedStep, Run, plan_up
+
+
+def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) -> Desired:
+    from ..ddb.placement import epoch_is_current
+    from ..pg.schema import schema_checksum
+
+    return Desired(
+        schema_checksum=schema_checksum(),
+        users_fingerprint=fixtures.users_fingerprint,
+        activities_fingerprint=fixtures.activities_fingerprint,
+        conversations_fingerprint=fixtures.conversations_fingerprint,
+        ddb_epoch_current=epoch_is_current(meta.get(DDB_SEED_EPOCH), fixtures.conversations),
+    )
+
+
+def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> Observed:
+    """Read-only look at the environment: a handful of cheap reads, no scans."""
+    from .. import cognito
+    from ..ddb import placement, plan, schema, seed, table
+    from ..pg.database import database_exists
+    from ..pg.seed import SeedState, seed_state
+
+    if endpoints is None:
+        return Observed(services_running=False)
+    exists = database_exists(endpoints)
+    rows = seed_state(endpoints.postgres_url, fixtures) if exists else SeedState({}, False, 0)
+    meta = rows.meta
+    description = schema.describe_table(endpoints, settings.table_name)
+    spec = table.table_spec(settings)
+    matches = None if description is None else plan.plan_table(spec, description).unchanged
+    present = description is not None and seed.seed_is_present(
+        endpoints, settings.table_name, placement.seed_probe_key(fixtures.conversations, meta.get(DDB_SEED_EPOCH)))
+    pool_id = cognito.find_pool_id(endpoints, settings.user_pool_name)
+    return Observed(True, exists, meta, rows.rows_present, matches, present, pool_id, rows.unsynced_users,
+                    rows.catalog_fingerprint)
+
+
+@dataclass(frozen=True)
+class UpReport:
+    plan: list[PlannedStep]
+    results: list[StepResult]
+    endpoints: Endpoints | None
+    total: float
+    dry_run: bool
+    notes: tuple[str, ...] = ()  # what a dry run shows below the plan (the schema differences and their SQL)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "notes": list(self.notes),
+            "total": round(self.total, 3),
+            "endpoints": self.endpoints.masked() if self.endpoints else None,
+            "steps": [r.to_json() for r in self.results] if not self.dry_run else [
+                {"step": p.name, "action": p.action.value, "detail": p.reason} for p in self.plan
+            ],
+        }
+
+
+def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
+       on_wait: Callable[[], None] | None = None,
+       on_step: Callable[[StepResult], None] | None = None) -> UpReport:
+    """Bring the environment to the desired state, doing only what the plan says; ``on_step`` hears each result."""
+    from ..fixtures.parse import load_fixtures
+    from ..state import StateDir
+
+    started = time.monotonic()
+    fixtures = load_fixtures(settings.seeds_dir)
+    if dry_run:
+        endpoints = _running_endpoints(settings)
+        plan, _ = _plan(settings, endpoints, fixtures, fresh)
+        plan, notes = _schema_preview(plan, endpoints, fresh)
+        return UpReport(plan, [], endpoints, time.monotonic() - started, True, notes)
+
+    with StateDir(settings.state_dir).exclusive("up", on_wait=on_wait):
+        run = Run(settings, fresh, fixtures=fixtures)
+        services, *rest = PIPELINE
+        # Observing needs the services' endpoints: they start (or are found running) before the rest is planned.
+        _run_step(run, services.name, functools.partial(services.run, run), on_step)
+        plan, run.desired = _plan(settings, run.endpoints, fixtures, fresh)
+        for step, planned in zip(rest, plan[1:]):
+            body = (functools.partial(step.run, run) if planned.runs
+                    else functools.partial(StepResult, planned.name, planned.action, planned.reason))
+            _run_step(run, step.name, body, on_step)
+        return UpReport(plan, run.results, run.endpoints, time.monotonic() - started, False)
+
+
+def _run_step(run: Run, name: str, body: Callable[[], StepResult],
+              on_step: Callable[[StepResult], None] | None) -> None:
+    """Run one step under a live line saying so (terminal only); record and announce its timed result."""
+    from ..console import status_line
+
+    began = time.monotonic()
+    with status_line(lambda: f"{name}: running, {int(time.monotonic() - began)}s", plain_every=None):
+        result = _timed(body(), time.monotonic() - began)
+    run.results.append(result)
+    if on_step is not None:
+        on_step(result)
+
+
+def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any,
+          fresh: bool) -> tuple[list[PlannedStep], Desired]:
+    observed = observe(settings, endpoints, fixtures)
+    desired = desired_state(settings, fixtures, observed.meta)
+    return plan_up(observed, desired, fresh=fresh), desired
+
+
+def _schema_preview(plan: list[PlannedStep], endpoints: Endpoints | None,
+                    fresh: bool) -> tuple[list[PlannedStep], tuple[str, ...]]:
+    """For a dry run: what db.schema-load would change in an existing database, and the SQL."""
+    from dataclasses import replace
+
+    step = next(p for p in plan if p.name == "db.schema-load")
+    if endpoints is None or fresh or not step.runs or step.reason == "new database":
+        return plan, ()
+    from ..pg.plan import format_plan
+    from ..pg.schema import schema_report
+
+    schema = schema_report(endpoints).plan
+    reason = f"{step.reason}; {schema.summary()}" if not schema.unchanged else (
+        f"{step.reason}; the tables match it (only the record is updated)")
+    return [replace(p, reason=reason) if p is step else p for p in plan], tuple(format_plan(schema))
+
+
+def _timed(result: StepResult, duration: float) -> StepResult:
+    from dataclasses import replace
+
+    return replace(result, duration=duration)
+
+
+def _running_endpoints(settings: Settings) -> Endpoints | None:
+    from ..errors import ServiceError
+    from ..backends import endpoints_for
+
+    try:
+        return endpoints_for(settings)
+    except ServiceError:
+        return None
+
+
+def run_task(settings: Settings, *, fresh: bool = False, yes: bool = False, dry_run: bool = False,
+             json: bool = False, quiet: bool = False) -> None:
+    """The ``invoke up`` task: confirm, bring the environment up, report.
+
+    Each step's row is printed as the step ends (not with ``--json``, whose one
+    document comes at the end, nor with ``--quiet``, which prints only the summary line).
+    """
+    from ..console import activity
+    from ..console import quiet as quieted
+    from ..guard import require_local
+
+    if fresh and not dry_run:
+        confirm_fresh(settings, yes)
+    # After confirm_fresh, so that `up --fresh --target prod` still names what it would destroy.
+    require_local(settings, "invoke up (it starts local services and seeds fixtures; on prod run "
+                            "db.schema-load, ddb.schema-load and db.update-cognito-user-ids with --target prod)")
+    from ..errors import DOCTOR_HINT, ServiceError
+
+    with quieted(quiet):
+        with activity():
+            try:
+                report = up(settings, fresh=fresh, dry_run=dry_run, on_wait=say_waiting,
+                            on_step=None if json or quiet else print_step)
+            except ServiceError as exc:
+                exc.args = (f"{exc}\n{DOCTOR_HINT}",)  # what could not start may be this machine's doing
+                raise
+        print_report(report, as_json=json)
+
+
+# --- talking to the user ----------------------------------------------------------------
+
+
+def say_waiting() -> None:
+    from ..console import say
+
+    say("another `invoke up` is running here; waiting for it to finish...")
+
+
+def confirm_fresh(settings: Settings, yes: bool) -> None:
+    """--fresh destroys data: prod needs --yes; an interactive local run asks once."""
+    import sys
+
+    from ..errors import RefusedError
+    from ..guard import require_confirmation
+
+    what = f"drop the database and the table {settings.table_name} and rebuild them from the fixtures"
+    require_confirmation(settings, yes, what)
+    if yes or not sys.stdin.isatty():
+        return
+    answer = input(f"--fresh will {what}. Continue? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise RefusedError("--fresh cancelled; nothing was changed")
+
+
+def step_row(result: StepResult) -> str:
+    """One finished step as a line: step, action and time in aligned columns, then the detail."""
+    return f"{result.step:<26}  {result.action.value:<9}  {result.duration:6.2f}s  {result.detail}"
+
+
+def print_step(result: StepResult) -> None:
+    from ..console import print_line
+
+    print_line(step_row(result))
+
+
+def print_report(report: UpReport, as_json: bool = False) -> None:
+    """The end of a run: the JSON document, the dry run's plan, or the summary line under the step rows."""
+    from ..console import print_json, print_line, print_table
+
+    if as_json:
+        print_json(report.to_json())
+        return
+    if report.dry_run:
+        print_table(["step", "plan", "why"], [[p.name, p.action.value, p.reason] for p in report.plan],
+                    title="invoke up --dry-run (nothing was changed)")
+        if report.notes:
+            print("db.schema-load would find:\n" + "\n".join(report.notes))
+        return
+    writes = sum(r.writes for r in report.results)
+    print_line(f"ready in {report.total:.2f}s ({writes} writes)")

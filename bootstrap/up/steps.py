@@ -1,0 +1,294 @@
+"""``up``'s steps: ``PIPELINE`` is the one list of them, in order.
+
+Each ``Step`` has its name, a pure ``plan`` (from what was observed, what the
+fixtures and specs want, ``--fresh`` and the plans of the steps before it: run
+or not, and why) and a thin ``run``. ``plan_up`` walks the list; only the
+steps planned to run are run, each recording its fingerprint after it
+succeeds, so an interrupted ``up`` is completed by the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from ..config import Endpoints, Settings
+from ..meta import (
+    ACTIVITIES_FINGERPRINT, COGNITO_FINGERPRINT, DDB_SEED_FINGERPRINT, DDB_SEED_PENDING, SCHEMA_CATALOG, SCHEMA_CHECKSUM,
+    USERS_FINGERPRINT,
+)
+from ..steps import Action, StepResult
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What ``up`` could read before acting. ``None`` fields were not observable (services down)."""
+
+    services_running: bool
+    database_exists: bool | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
+    seeded_rows_present: bool | None = None
+    table_matches: bool | None = None
+    seed_present: bool | None = None
+    pool_id: str | None = None
+    unsynced_users: int | None = None
+    schema_fingerprint: str | None = None  # of the live app tables (pg.diff.Catalog.fingerprint)
+
+
+@dataclass(frozen=True)
+class Desired:
+    schema_checksum: str
+    users_fingerprint: str
+    activities_fingerprint: str
+    conversations_fingerprint: str
+    ddb_epoch_current: bool = True
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    name: str
+    action: Action
+    reason: str
+
+    @property
+    def runs(self) -> bool:
+        return self.action is Action.WOULD_RUN
+
+
+def ddb_seed_fingerprint(desired: Desired) -> str:
+    """What the DynamoDB seed depends on: the conversations and the users they name."""
+    return _digest(desired.conversations_fingerprint, desired.users_fingerprint)
+
+
+def cognito_fingerprint(desired: Desired, pool_id: str | None) -> str:
+    return _digest(desired.users_fingerprint, pool_id or "")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+RUN, SAME = Action.WOULD_RUN, Action.UNCHANGED
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What a step's plan decides from: the observation, the wish, ``--fresh``, the plans of the steps before it."""
+
+    observed: Observed
+    desired: Desired
+    fresh: bool
+    earlier: Mapping[str, PlannedStep]
+
+    @property
+    def meta(self) -> Mapping[str, str]:
+        return self.observed.meta
+
+    def runs(self, name: str) -> bool:
+        return self.earlier[name].runs
+
+
+@dataclass
+class Run:
+    """The resources one ``up`` works with, built once and passed to every step's run."""
+
+    settings: Settings
+    fresh: bool = False
+    endpoints: Endpoints | None = None
+    fixtures: Any = None
+    desired: Desired | None = None
+    results: list[StepResult] = field(default_factory=list)
+
+    @property
+    def changed_anything(self) -> bool:
+        """Whether a step so far did more than find things as they should be."""
+        return any(result.action is not Action.UNCHANGED for result in self.results)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of ``up``: its name, its pure plan, and its run (called only when the plan says run)."""
+
+    name: str
+    plan: Callable[[Situation], tuple[Action, str]]
+    run: Callable[[Run], StepResult]
+
+
+# --- the steps: each one's plan (pure), then its run (thin) ------------------------------
+
+
+def _plan_services(s: Situation) -> tuple[Action, str]:
+    return (SAME, "running and reused") if s.observed.services_running else (RUN, "start and wait until ready")
+
+
+def _run_services(run: Run) -> StepResult:
+    from ..lifecycle import start_services
+
+    backend, run.endpoints, started = start_services(run.settings)
+    if started:
+        return StepResult("services", Action.CREATED, f"{backend.name}: started {', '.join(started)}")
+    return StepResult("services", Action.UNCHANGED, f"{backend.name}: running and ready")
+
+
+def _plan_db_create(s: Situation) -> tuple[Action, str]:
+    if s.fresh:
+        return RUN, "--fresh: drop and create the database"
+    return (SAME, "database exists") if s.observed.database_exists else (RUN, "database missing")
+
+
+def _run_db_create(run: Run) -> StepResult:
+    from ..pg.database import create_database, drop_database
+
+    if run.fresh:
+        drop_database(run.endpoints)
+    return create_database(run.endpoints)
+
+
+def _plan_db_schema(s: Situation) -> tuple[Action, str]:
+    recorded = s.meta.get(SCHEMA_CATALOG)
+    if s.runs("db.create"):
+        return RUN, "new database"
+    if s.meta.get(SCHEMA_CHECKSUM) != s.desired.schema_checksum:
+        return RUN, "schema changed" if s.meta.get(SCHEMA_CHECKSUM) else "no schema recorded"
+    if not recorded:
+        return RUN, "no record of how the tables looked: compare them once"
+    if recorded != s.observed.schema_fingerprint:
+        # Someone altered the tables since they last matched schema.sql.
+        return RUN, "the tables changed since the schema was loaded"
+    return SAME, "schema.sql and the tables are as when they last matched"
+
+
+def _run_db_schema(run: Run) -> StepResult:
+    from ..pg.schema import load_schema
+
+    return load_schema(run.endpoints)
+
+
+def _plan_db_seed(s: Situation) -> tuple[Action, str]:
+    if s.runs("db.create") or not s.observed.seeded_rows_present:
+        return RUN, "seeded rows missing"
+    recorded = (s.meta.get(USERS_FINGERPRINT), s.meta.get(ACTIVITIES_FINGERPRINT))
+    if recorded != (s.desired.users_fingerprint, s.desired.activities_fingerprint):
+        return RUN, "fixtures changed"
+    return SAME, "fixtures fingerprint matches"
+
+
+def _run_db_seed(run: Run) -> StepResult:
+    from ..pg.seed import seed
+
+    return seed(run.endpoints, run.fixtures)
+
+
+def _plan_ddb_schema(s: Situation) -> tuple[Action, str]:
+    if s.fresh:
+        return RUN, "--fresh: recreate the table"
+    if s.observed.table_matches is None:
+        return RUN, "table missing"
+    return (SAME, "table matches the spec") if s.observed.table_matches else (RUN, "table differs from the spec")
+
+
+def _run_ddb_schema(run: Run) -> StepResult:
+    from ..ddb.schema import schema_load
+    from ..ddb.table import table_spec
+
+    return schema_load(run.endpoints, table_spec(run.settings), recreate=run.fresh)
+
+
+def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
+    if s.runs("ddb.schema-load"):
+        return RUN, "new table"
+    if not s.desired.ddb_epoch_current:
+        return RUN, "seeded times left the current year"
+    if not s.observed.seed_present:
+        return RUN, "seeded items missing"
+    if s.meta.get(DDB_SEED_PENDING):
+        return RUN, "an interrupted seed left items to clean up"
+    if s.meta.get(DDB_SEED_FINGERPRINT) != ddb_seed_fingerprint(s.desired):
+        return RUN, "conversations or users changed"
+    return SAME, "conversations fingerprint matches"
+
+
+def _run_ddb_seed(run: Run) -> StepResult:
+    from ..ddb.seed import seed_from_fixtures
+    from ..pg.bookkeeping import write_meta
+
+    result = seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
+    write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
+    return result
+
+
+def _plan_cognito_seed(s: Situation) -> tuple[Action, str]:
+    if s.fresh:
+        return RUN, "--fresh: check every user"
+    if s.observed.pool_id is None:
+        return RUN, "user pool missing"
+    if s.meta.get(COGNITO_FINGERPRINT) != cognito_fingerprint(s.desired, s.observed.pool_id):
+        return RUN, "users or pool changed"
+    return SAME, "pool and users fingerprint match"
+
+
+def _run_cognito_seed(run: Run) -> StepResult:
+    from .. import cognito
+
+    return cognito.seed_users(run.endpoints, run.settings, run.fixtures)
+
+
+def _plan_cognito_sync(s: Situation) -> tuple[Action, str]:
+    if s.runs("db.seed") or s.runs("cognito.seed-users"):
+        return RUN, "users or Cognito changed"
+    if s.observed.unsynced_users:
+        return RUN, f"{s.observed.unsynced_users} users not synced"
+    return SAME, "every seeded user carries its Cognito sub"
+
+
+def _run_cognito_sync(run: Run) -> StepResult:
+    from .. import cognito
+    from ..pg.bookkeeping import write_meta
+
+    pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
+    result = cognito.sync_user_ids(run.endpoints, pool_id)
+    write_meta(run.endpoints.postgres_url, {COGNITO_FINGERPRINT: cognito_fingerprint(run.desired, pool_id)})
+    return result
+
+
+def _plan_verify(s: Situation) -> tuple[Action, str]:
+    return RUN, "quick read checks"
+
+
+def _run_verify(run: Run) -> StepResult:
+    from .. import verify
+
+    depth = verify.Depth.QUICK if run.changed_anything else verify.Depth.SPOT
+    report = verify.run_checks(run.settings, run.endpoints, run.fixtures, depth)
+    verify.raise_for_failures(report)
+    if depth is verify.Depth.SPOT:
+        return StepResult("verify", Action.UNCHANGED,
+                          f"{len(report)} spot checks passed (`invoke verify` reads every conversation)")
+    return StepResult("verify", Action.UNCHANGED, f"{len(report)} checks passed")
+
+
+PIPELINE: tuple[Step, ...] = (
+    Step("services", _plan_services, _run_services),
+    Step("db.create", _plan_db_create, _run_db_create),
+    Step("db.schema-load", _plan_db_schema, _run_db_schema),
+    Step("db.seed", _plan_db_seed, _run_db_seed),
+    Step("ddb.schema-load", _plan_ddb_schema, _run_ddb_schema),
+    Step("ddb.seed", _plan_ddb_seed, _run_ddb_seed),
+    Step("cognito.seed-users", _plan_cognito_seed, _run_cognito_seed),
+    Step("db.update-cognito-user-ids", _plan_cognito_sync, _run_cognito_sync),
+    Step("verify", _plan_verify, _run_verify),
+)
+STEPS = tuple(step.name for step in PIPELINE)
+
+
+def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> list[PlannedStep]:
+    """One planned action per step of ``PIPELINE``; pure."""
+    planned: dict[str, PlannedStep] = {}
+    for step in PIPELINE:
+        if step is PIPELINE[0] or observed.services_running:
+            action, reason = step.plan(Situation(observed, desired, fresh, planned))
+        else:
+            action, reason = RUN, "after the services start"
+        planned[step.name] = PlannedStep(step.name, action, reason)
+    return list(planned.values())

@@ -308,7 +308,7 @@ def observe(settings: Settings, environ: Mapping[str, str] | None = None) -> Fac
 
 def _postgres_facts(settings: Settings, service: object) -> PostgresFacts:
     from .errors import ServiceError
-    from .postgres_user import SYSTEM_USER, closed_parent, running_as_root, system_user_exists
+    from .services.postgres_user import SYSTEM_USER, closed_parent, running_as_root, system_user_exists
     from .services.postgres import EmbeddedPostgres, postgres_bin
 
     assert isinstance(service, EmbeddedPostgres)

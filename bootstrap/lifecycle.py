@@ -99,7 +99,7 @@ def status(settings: Settings, as_json: bool = False) -> bool:
 
 def _postgres_user(backend: Backend) -> str | None:
     """As root: the system user the embedded Postgres runs as, whether it exists, why, and where its data is."""
-    from .postgres_user import SYSTEM_USER, WHY_SYSTEM_USER, running_as_root, system_user_exists
+    from .services.postgres_user import SYSTEM_USER, WHY_SYSTEM_USER, running_as_root, system_user_exists
     from .services.postgres import EmbeddedPostgres
 
     postgres = backend.serving("postgres")

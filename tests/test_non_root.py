@@ -28,7 +28,7 @@ from typing import Iterator
 import psutil
 import pytest
 
-from bootstrap.postgres_user import closed_parent
+from bootstrap.services.postgres_user import closed_parent
 from bootstrap.processes import free_port
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, exported_variables
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.postgres_user import SYSTEM_USER, instance_dir
+from bootstrap.services.postgres_user import SYSTEM_USER, instance_dir
 from bootstrap.processes import free_port
 from tests.conftest import ENV_PREFIXES, PROJECT_ROOT
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 TOP_LEVEL_KEYS = ("services", "volumes", "version")
 SERVICE_KEYS = ("image", "command", "environment", "ports", "volumes", "healthcheck", "user", "working_dir")

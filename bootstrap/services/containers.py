@@ -1,6 +1,6 @@
 """The containers of the docker backend, planned: what each should be and what to do about it. Pure.
 
-A container is the compose service (``bootstrap.compose``) plus what is
+A container is the compose service (``bootstrap.services.compose``) plus what is
 resolved at run time (the image id, host ports, named volumes); its config
 hash, kept as a label, says whether a running container still is what the
 files ask for: reuse it, start it, or recreate it. Containers and volumes
@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..compose import PortSpec, ServiceSpec, config_hash
+from .compose import PortSpec, ServiceSpec, config_hash
 
 LABEL_PROJECT = "cruddur-bootstrap.project"
 LABEL_SERVICE = "cruddur-bootstrap.service"

@@ -1,7 +1,7 @@
 """The docker backend: the services of docker-compose.yml as containers, through the docker SDK.
 
 docker-compose.yml (plus override files, ``CRUDDUR_COMPOSE_FILES``) says what
-runs; ``bootstrap.compose`` reads it. Three compose services play our roles:
+runs; ``bootstrap.services.compose`` reads it. Three compose services play our roles:
 ``db`` is "postgres", ``dynamodb-local`` is "dynamodb" (the DynamoDB endpoint) and
 ``cognito`` serves Cognito on its own URL. For each, ``start`` observes the
 container, plans (pure: create, recreate, start or reuse, by the config hash
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from ..compose import ComposeProject, PortSpec, load_compose
+from .compose import ComposeProject, PortSpec, load_compose
 from ..config import Settings, postgres_url
 from ..console import say
 from ..errors import ConfigError, ServiceError

@@ -9,7 +9,7 @@ the ``select 1`` probe what remains after that.
 Assumptions: Linux; when run as root, Postgres runs as the unprivileged system
 user ``embedded_postgres`` (Postgres refuses to run as root), and what that
 user cannot reach where it is goes into the system folder
-(``bootstrap.postgres_user``): we never loosen a folder we did not create.
+(``bootstrap.services.postgres_user``): we never loosen a folder we did not create.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..config import Settings, postgres_url
 from ..errors import ServiceError, os_errors, os_failure_hint
-from ..postgres_user import (
+from .postgres_user import (
     SYSTEM_USER, WHY_SYSTEM_USER, Placement, closed_parent, ensure_system_dir, ensure_system_user, instance_dir, own_folder,
     place_data, reachable_binaries, running_as_root,
 )

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import ServiceError
+from ..errors import ServiceError
 
 SYSTEM_USER = "embedded_postgres"
 WHY_SYSTEM_USER = "Postgres refuses to run as root"

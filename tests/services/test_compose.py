@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.compose import HealthcheckSpec, MountSpec, PortSpec, load_compose, parse_compose
+from bootstrap.services.compose import HealthcheckSpec, MountSpec, PortSpec, load_compose, parse_compose
 from bootstrap.errors import ConfigError
 from tests.conftest import PROJECT_ROOT
 

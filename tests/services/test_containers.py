@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.compose import config_hash, load_compose, parse_compose
+from bootstrap.services.compose import config_hash, load_compose, parse_compose
 from bootstrap.services.containers import (
     LABEL_HASH, ContainerAction, ObservedContainer, container_spec, create_kwargs, plan_container, project_name,
 )

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bootstrap.postgres_user import SYSTEM_USER, closed_parent, instance_dir, open_to_others, place_data
+from bootstrap.services.postgres_user import SYSTEM_USER, closed_parent, instance_dir, open_to_others, place_data
 
 
 def test_a_chain_is_open_only_when_every_folder_lets_others_traverse() -> None:

@@ -20,7 +20,7 @@ from bootstrap.docker_backend import (
     project_name,
 )
 from bootstrap.errors import ConfigError
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 BASE = PROJECT_ROOT / "docker-compose.yml"
 TEST_OVERRIDE = PROJECT_ROOT / "tests" / "docker" / "compose.test.yml"

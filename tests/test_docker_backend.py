@@ -40,7 +40,7 @@ import boto3
 import pytest
 
 from bootstrap.docker_backend import LABEL_PROJECT, engine_answers, project_name
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 from tests.docker import build_image
 
 pytestmark = pytest.mark.docker

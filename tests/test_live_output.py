@@ -27,11 +27,12 @@ import pytest
 
 from bootstrap import console
 from bootstrap.config import Endpoints
+from bootstrap.processes import free_port
 from bootstrap.readiness import PostgresProbe, Waiting, describe_error
 from bootstrap.services import Backend, ExternalService
 from bootstrap.steps import Action, StepResult
 from bootstrap.up import STEPS, step_row
-from tests.conftest import PROJECT_ROOT, Cli, free_port
+from tests.helpers import PROJECT_ROOT, Cli
 from tests.test_faults import Listener
 
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -20,7 +20,8 @@ import pytest
 
 from bootstrap.config import Endpoints, resolve_settings, with_database
 from bootstrap.errors import ConfigError
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Stack
+from tests.conftest import Stack
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 TABLE = "cruddur-messages"
 

@@ -33,7 +33,8 @@ from bootstrap.config import Endpoints, with_database
 from bootstrap.fixtures import load_fixtures
 from bootstrap.services import MotoServer
 from bootstrap.state import StateDir
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Stack, make_settings
+from tests.conftest import Stack, make_settings
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ import pytest
 
 from bootstrap.fixtures import group_uuid
 from bootstrap.processes import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 PG_PASSWORD = "pg@Hush-8c41e7"
 WRONG_PG_PASSWORD = "pg@Murmur-77aa1e"

@@ -16,7 +16,8 @@ from bootstrap.config import Endpoints, Settings
 from bootstrap.fixtures import Fixtures, load_fixtures
 from bootstrap.messaging import message_pk
 from bootstrap.verify import Depth, SharedRead, conversations_to_check
-from tests.conftest import PROJECT_ROOT, Stack
+from tests.conftest import Stack
+from tests.helpers import PROJECT_ROOT
 
 pytestmark = pytest.mark.both_engines
 

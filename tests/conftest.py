@@ -99,6 +99,17 @@ def engine_environment(engine: str) -> dict[str, str]:
     return {f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(engine).items()}
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a ``cli`` fixture runs ``invoke`` as a process, as a user does: it is ``slow`` (end-to-end).
+
+    Tests that run ``invoke`` some other way carry the marker themselves.
+    """
+    for item in items:
+        if "cli" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "ddb_engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
         metafunc.parametrize("ddb_engine", ENGINES, indirect=True, scope="session")

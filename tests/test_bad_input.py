@@ -71,6 +71,9 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+pytestmark = pytest.mark.slow  # every test runs `invoke` against the module's environment
+
+
 @pytest.fixture(scope="module")
 def environment(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[Environment]:
     root = tmp_path_factory.mktemp("bad-input")

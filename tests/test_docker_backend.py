@@ -43,7 +43,7 @@ from bootstrap.docker_backend import LABEL_PROJECT, engine_answers, project_name
 from tests.helpers import PROJECT_ROOT
 from tests.docker import build_image
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 COMPOSE_FILES = f"{PROJECT_ROOT / 'docker-compose.yml'}:{PROJECT_ROOT / 'tests' / 'docker' / 'compose.test.yml'}"
 ENGINE_START_TIMEOUT = 60.0

@@ -280,6 +280,7 @@ def test_readiness_deadline_names_the_service_its_log_and_not_the_password(cli: 
     assert "not-the-password-3f9a" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # `invoke up` as a process
 def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:
     """A data folder that is not a Postgres cluster (an interrupted copy, say): pg_ctl fails fast and says where to look."""
     broken = session_cli(tmp_path / ".cruddur", tmp_path / "cache")
@@ -343,6 +344,7 @@ def _one_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         runner("down", check=False)
 
 
+@pytest.mark.slow  # `invoke up` as a process
 def test_a_state_folder_that_cannot_be_created_is_a_named_error(tmp_path: Path) -> None:
     """/sys refuses new folders even to root: a real permission failure wherever the suite runs."""
     result = _one_up(tmp_path, CRUDDUR_STATE_DIR="/sys/cruddur-cannot-exist")
@@ -351,6 +353,7 @@ def test_a_state_folder_that_cannot_be_created_is_a_named_error(tmp_path: Path) 
     assert "hint: permission denied" in result.stderr and "run `invoke doctor`" in result.stderr
 
 
+@pytest.mark.slow  # `invoke up` as a process
 @pytest.mark.skipif(os.geteuid() != 0, reason="root only: the system folder is used by root only")
 def test_a_system_folder_postgres_cannot_reach_is_a_named_error(tmp_path: Path) -> None:
     """The state folder and the system folder both under pytest's closed (0700) temp folder."""

@@ -91,6 +91,7 @@ def _refusals(prod_env: dict[str, str], cases: dict[str, tuple[list[str], dict[s
     }
 
 
+@pytest.mark.slow  # `invoke` processes
 def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_destroy(
     prod: Endpoints, prod_env: dict[str, str]
 ) -> None:
@@ -119,6 +120,7 @@ def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_d
     assert _contents(prod) == before
 
 
+@pytest.mark.slow  # `invoke` processes
 def test_local_only_tasks_refuse_on_prod_even_with_yes(prod: Endpoints, prod_env: dict[str, str]) -> None:
     local_only = "is local-only and never runs against the prod target"
     as_prod = {"CRUDDUR_TARGET": "prod"}
@@ -140,6 +142,7 @@ def test_local_only_tasks_refuse_on_prod_even_with_yes(prod: Endpoints, prod_env
     assert not (state / "postgres").exists() and not (state / "run" / "moto.pid").exists(), "a service was started"
 
 
+@pytest.mark.slow  # `invoke` processes
 def test_yes_lets_a_destructive_task_through(endpoints: Endpoints, prod_env: dict[str, str]) -> None:
     """The guard is a confirmation, not a wall: with --yes the stand-in database is dropped."""
     from bootstrap import postgres
@@ -150,6 +153,7 @@ def test_yes_lets_a_destructive_task_through(endpoints: Endpoints, prod_env: dic
     assert not postgres.database_exists(endpoints)
 
 
+@pytest.mark.slow  # `invoke` processes
 def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
     prod: Endpoints, prod_env: dict[str, str]
 ) -> None:

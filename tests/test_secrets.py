@@ -65,6 +65,9 @@ class Runner:
                 assert process.returncode == expect, (command, process.returncode, stdout, stderr)
 
 
+pytestmark = pytest.mark.slow  # runs every task as `invoke` processes
+
+
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
     root = tmp_path_factory.mktemp("secrets")

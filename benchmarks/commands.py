@@ -132,6 +132,6 @@ def measure_warm_up(root: Path, runs: int, engine: str, sizes: Sizes | None = No
 
 
 def measure_list(root: Path, runs: int) -> list[float]:
-    """``invoke --list``, which starts nothing: only its state folder setting is our own."""
+    """``invoke --list`` (it starts nothing) in a runner of its own, away from the user's settings."""
     cli = fresh_cli(root, "moto")
     return [timed(cli, "--list") for _ in range(runs)]

@@ -30,8 +30,7 @@ from bootstrap.lifecycle import running_services
 from bootstrap.processes import free_port
 from bootstrap.services.base import Backend
 from bootstrap.state import StateDir
-
-ENV_PREFIXES = ("CRUDDUR_", "AWS_", "CONNECTION_URL", "PROD_CONNECTION_URL", "INVOKE_")
+from tests.helpers import ENV_PREFIXES, Cli, invoke_environment
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -100,6 +99,17 @@ def engine_environment(engine: str) -> dict[str, str]:
     return {f"CRUDDUR_{name.upper()}": value for name, value in engine_settings(engine).items()}
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a ``cli`` fixture runs ``invoke`` as a process, as a user does: it is ``slow`` (end-to-end).
+
+    Tests that run ``invoke`` some other way carry the marker themselves.
+    """
+    for item in items:
+        if "cli" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "ddb_engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
         metafunc.parametrize("ddb_engine", ENGINES, indirect=True, scope="session")
@@ -159,72 +169,16 @@ def table_name() -> str:
     return f"cruddur-messages-{uuid.uuid4().hex[:8]}"
 
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Cli:
-    """Runs ``invoke`` tasks as a separate process, the way a user does, against one state folder."""
-
-    state_dir: Path
-    env: dict[str, str]
-
-    def __post_init__(self) -> None:
-        # Environments are built from os.environ without CRUDDUR_*: add the session's system folder back.
-        self.env = {"CRUDDUR_SYSTEM_DIR": os.environ["CRUDDUR_SYSTEM_DIR"], **self.env}
-
-    def __call__(self, *args: str, check: bool = True, timeout: float = 180, **extra_env: str):
-        import subprocess
-        import sys
-
-        env = {**self.env, **extra_env}
-        result = subprocess.run(
-            [sys.executable, "-m", "invoke", *args], cwd=PROJECT_ROOT, env=env,
-            capture_output=True, text=True, timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"invoke {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-            )
-        return result
-
-    def endpoints(self) -> Endpoints:
-        """The endpoints that `invoke env` hands the app."""
-        values = self.exported()
-        return Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"], values["AWS_DEFAULT_REGION"],
-                         values.get("AWS_COGNITO_USER_POOL_ID"),
-                         values.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"))
-
-    def exported(self) -> dict[str, str]:
-        return exported_variables(self("env").stdout)
-
-
-def exported_variables(env_output: str) -> dict[str, str]:
-    """The variables `invoke env` printed, as the shell would see them after `eval`."""
-    import shlex
-
-    values = {}
-    for line in env_output.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        values[name] = shlex.split(value)[0] if value else ""
-    return values
+def session_cli(state_dir: Path, cache_dir: Path, **values: str) -> Cli:
+    """An ``invoke`` runner for ``state_dir`` (tests.helpers) that also has the session's system folder."""
+    return Cli(state_dir, invoke_environment(state_dir, **{
+        "CRUDDUR_SYSTEM_DIR": os.environ["CRUDDUR_SYSTEM_DIR"], "CRUDDUR_CACHE_DIR": str(cache_dir), **values}))
 
 
 @pytest.fixture
 def cli(tmp_path: Path, ddb_engine: str) -> Iterator[Cli]:
     """An ``invoke`` runner with its own state folder and free ports; stops what it started afterwards."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update(engine_environment(ddb_engine))
-    env.update(
-        CRUDDUR_STATE_DIR=str(tmp_path / "cli" / ".cruddur"),
-        CRUDDUR_PG_PORT=str(free_port()),
-        CRUDDUR_DDB_PORT=str(free_port()),
-        CRUDDUR_COGNITO_PORT=str(free_port()),
-        CRUDDUR_BACKEND="embedded",
-        CRUDDUR_CACHE_DIR=str(_session_cache_dir(tmp_path)),
-        NO_COLOR="1",
-        COLUMNS="200",
-    )
-    runner = Cli(tmp_path / "cli" / ".cruddur", env)
+    runner = session_cli(tmp_path / "cli" / ".cruddur", _session_cache_dir(tmp_path), COLUMNS="200",
+                         **engine_environment(ddb_engine))
     yield runner
     runner("down", check=False)

@@ -13,7 +13,6 @@ back from Postgres and through patterns A and B, and must come back exactly.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,8 +24,8 @@ import pytest
 
 from bootstrap.config import Endpoints
 from bootstrap.fixtures.model import activity_uuid, group_uuid, user_uuid
-from bootstrap.processes import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_environment
+from tests.conftest import engine_environment, session_cli
+from tests.helpers import PROJECT_ROOT, Cli
 
 TABLE = "cruddur-messages"
 
@@ -72,21 +71,16 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+pytestmark = pytest.mark.slow  # every test runs `invoke` against the module's environment
+
+
 @pytest.fixture(scope="module")
 def environment(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[Environment]:
     root = tmp_path_factory.mktemp("bad-input")
     seeds = root / "seeds"
     _write_hostile_seeds(seeds)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update(engine_environment(ddb_engine))
-    env.update(
-        CRUDDUR_STATE_DIR=str(root / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
-        CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_COGNITO_PORT=str(free_port()), CRUDDUR_BACKEND="embedded",
-        CRUDDUR_SEEDS_DIR=str(seeds),
-        CRUDDUR_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "cruddur-cache"),  # the session's, as in conftest
-        NO_COLOR="1", COLUMNS="200",
-    )
-    cli = Cli(root / ".cruddur", env)
+    cli = session_cli(root / ".cruddur", tmp_path_factory.getbasetemp() / "cruddur-cache",  # the session's cache
+                      CRUDDUR_SEEDS_DIR=str(seeds), COLUMNS="200", **engine_environment(ddb_engine))
     try:
         cli("up")
         yield Environment(cli, seeds, cli.endpoints())

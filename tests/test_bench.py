@@ -1,4 +1,7 @@
-"""The benchmark's pure parts: arguments, medians, targets, table rows and JSON. Nothing is timed here."""
+"""The benchmark's pure parts (benchmarks/figures.py): arguments, medians, targets, table rows and JSON.
+
+Nothing is timed here; ``python -m benchmarks --quick`` is the benchmark's own quick run.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bootstrap import bench
-from bootstrap.bench import Figure, Options, Target
+from benchmarks import figures as bench
+from benchmarks.commands import BenchmarkFailed
+from benchmarks.figures import Figure, Options, Target
+from bootstrap.errors import exit_status
+from tests.helpers import PROJECT_ROOT, outside_environment
 
 
 def test_defaults_are_three_runs_at_full_size() -> None:
@@ -117,3 +123,20 @@ def test_rss_wrapper_reports_a_childs_peak_and_exit_code() -> None:
                             check=True)
     kib, code = bench.parse_rss_output(result.stdout)
     assert kib > 1000 and code == 3
+
+
+def test_a_failed_measurement_exits_1_through_the_projects_one_mapping() -> None:
+    assert exit_status(BenchmarkFailed("invoke up exited 1")) == (1, "error: invoke up exited 1")
+    assert exit_status(KeyboardInterrupt())[0] == 130  # type: ignore[index]
+
+
+def test_the_command_the_readme_names_runs_from_the_project_folder() -> None:
+    """``python -m benchmarks`` as a new user types it: its help, and a bad argument refused with exit 2."""
+    command = [sys.executable, "-m", "benchmarks"]
+    shown = subprocess.run([*command, "--help"], cwd=PROJECT_ROOT, env=outside_environment(), capture_output=True,
+                           text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "usage: python -m benchmarks" in shown.stdout and "--quick" in shown.stdout
+    refused = subprocess.run([*command, "--runs", "0"], cwd=PROJECT_ROOT, env=outside_environment(),
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--runs must be at least 1" in refused.stderr

@@ -16,7 +16,8 @@ import pytest
 from bootstrap import deploy
 from bootstrap.deploy import Change, Observed, WorkerSpec
 from bootstrap.errors import DriftError
-from tests.conftest import PROJECT_ROOT, Stack
+from tests.conftest import Stack
+from tests.helpers import PROJECT_ROOT
 
 SPEC = WorkerSpec("cruddur-messaging-stream", "cruddur-messages", batch_size=100, starting_position="LATEST")
 TABLE_ARN = "arn:aws:dynamodb:eu-west-1:111122223333:table/cruddur-messages"

@@ -35,7 +35,8 @@ from bootstrap.fixtures.parse import load_fixtures
 from bootstrap.processes import find_owned_process, free_port
 from bootstrap.services.postgres import POSTGRES_SYSTEM_USER, EmbeddedPostgres
 from bootstrap.state import StateDir
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Cli, engine_environment
+from tests.conftest import engine_environment, session_cli
+from tests.helpers import PROJECT_ROOT, Cli
 
 TABLE = "cruddur-messages"
 FIXTURES = load_fixtures(PROJECT_ROOT / "seeds")
@@ -46,15 +47,8 @@ SYNTHETIC = "40:50"  # ~2000 items: seconds of writing, long enough to be killed
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory: pytest.TempPathFactory, ddb_engine: str) -> Iterator[Cli]:
     root = tmp_path_factory.mktemp("faults")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update(engine_environment(ddb_engine))
-    env.update(
-        CRUDDUR_STATE_DIR=str(root / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
-        CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_COGNITO_PORT=str(free_port()), CRUDDUR_BACKEND="embedded",
-        NO_COLOR="1", COLUMNS="200",
-        CRUDDUR_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "cruddur-cache"),  # the session's, as in conftest
-    )
-    runner = Cli(root / ".cruddur", env)
+    runner = session_cli(root / ".cruddur", tmp_path_factory.getbasetemp() / "cruddur-cache",  # the session's cache
+                         COLUMNS="200", **engine_environment(ddb_engine))
     try:
         runner("up")
         yield runner
@@ -290,13 +284,10 @@ def test_readiness_deadline_names_the_service_its_log_and_not_the_password(cli: 
     assert status["backend"] == "embedded" and all(row["running"] for row in status["services"]), status
 
 
+@pytest.mark.slow  # `invoke up` as a process
 def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:
     """A data folder that is not a Postgres cluster (an interrupted copy, say): pg_ctl fails fast and says where to look."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    env.update(CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
-               CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", NO_COLOR="1",
-               CRUDDUR_CACHE_DIR=str(tmp_path / "cache"))
-    broken = Cli(tmp_path / ".cruddur", env)
+    broken = session_cli(tmp_path / ".cruddur", tmp_path / "cache")
     data_dir = _postgres(broken).data_dir
     data_dir.mkdir(parents=True)
     (data_dir / "PG_VERSION").write_text("18\n")
@@ -337,12 +328,8 @@ def test_os_errors_say_what_was_being_done_where_and_how_to_fix_it() -> None:
 
 def _one_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """A failing `invoke up`; checks that it left nothing running (before a `down` that might not find it)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
-    base.update(CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"), CRUDDUR_PG_PORT=str(free_port()),
-                CRUDDUR_DDB_PORT=str(free_port()), CRUDDUR_BACKEND="embedded", CRUDDUR_DDB_ENGINE="moto",
-                CRUDDUR_CACHE_DIR=str(tmp_path / "cache"), NO_COLOR="1")
-    base.update(env)
-    runner = Cli(Path(base["CRUDDUR_STATE_DIR"]), base)
+    runner = session_cli(Path(env.get("CRUDDUR_STATE_DIR", tmp_path / ".cruddur")), tmp_path / "cache",
+                         **{"CRUDDUR_DDB_ENGINE": "moto", **env})
     try:
         result = runner("up", "--timeout", "5", check=False)
         left = [name for name in ("moto", "dynamodb", "cognito") if find_owned_process(runner.state_dir, name)]
@@ -352,6 +339,7 @@ def _one_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         runner("down", check=False)
 
 
+@pytest.mark.slow  # `invoke up` as a process
 def test_a_state_folder_that_cannot_be_created_is_a_named_error(tmp_path: Path) -> None:
     """/sys refuses new folders even to root: a real permission failure wherever the suite runs."""
     result = _one_up(tmp_path, CRUDDUR_STATE_DIR="/sys/cruddur-cannot-exist")
@@ -360,6 +348,7 @@ def test_a_state_folder_that_cannot_be_created_is_a_named_error(tmp_path: Path) 
     assert "hint: permission denied" in result.stderr and "run `invoke doctor`" in result.stderr
 
 
+@pytest.mark.slow  # `invoke up` as a process
 @pytest.mark.skipif(os.geteuid() != 0, reason="root only: the system folder is used by root only")
 def test_a_system_folder_postgres_cannot_reach_is_a_named_error(tmp_path: Path) -> None:
     """The state folder and the system folder both under pytest's closed (0700) temp folder."""

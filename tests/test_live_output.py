@@ -29,7 +29,7 @@ from bootstrap.readiness import Deadline, PostgresProbe, Waiting, describe_error
 from bootstrap.steps import Action, StepResult
 from bootstrap.up.run import step_row
 from bootstrap.up.steps import STEPS
-from tests.conftest import PROJECT_ROOT, Cli
+from tests.helpers import PROJECT_ROOT, Cli
 from tests.test_faults import Listener
 
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -30,7 +30,7 @@ import pytest
 
 from bootstrap.services.postgres_user import closed_parent
 from bootstrap.processes import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, exported_variables
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT, exported_variables
 
 pytestmark = [
     pytest.mark.slow,

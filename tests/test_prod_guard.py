@@ -20,7 +20,8 @@ import pytest
 
 from bootstrap.config import Endpoints, resolve_settings, with_database
 from bootstrap.errors import ConfigError
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Stack
+from tests.conftest import Stack
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 TABLE = "cruddur-messages"
 
@@ -92,6 +93,7 @@ def _refusals(prod_env: dict[str, str], cases: dict[str, tuple[list[str], dict[s
     }
 
 
+@pytest.mark.slow  # `invoke` processes
 def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_destroy(
     prod: Endpoints, prod_env: dict[str, str]
 ) -> None:
@@ -120,6 +122,7 @@ def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_d
     assert _contents(prod) == before
 
 
+@pytest.mark.slow  # `invoke` processes
 def test_local_only_tasks_refuse_on_prod_even_with_yes(prod: Endpoints, prod_env: dict[str, str]) -> None:
     local_only = "is local-only and never runs against the prod target"
     as_prod = {"CRUDDUR_TARGET": "prod"}
@@ -141,6 +144,7 @@ def test_local_only_tasks_refuse_on_prod_even_with_yes(prod: Endpoints, prod_env
     assert not (state / "postgres").exists() and not (state / "run" / "moto.pid").exists(), "a service was started"
 
 
+@pytest.mark.slow  # `invoke` processes
 def test_yes_lets_a_destructive_task_through(endpoints: Endpoints, prod_env: dict[str, str]) -> None:
     """The guard is a confirmation, not a wall: with --yes the stand-in database is dropped."""
     from bootstrap.pg.database import database_exists
@@ -151,6 +155,7 @@ def test_yes_lets_a_destructive_task_through(endpoints: Endpoints, prod_env: dic
     assert not database_exists(endpoints)
 
 
+@pytest.mark.slow  # `invoke` processes
 def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
     prod: Endpoints, prod_env: dict[str, str]
 ) -> None:

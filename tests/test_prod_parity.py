@@ -34,7 +34,8 @@ from bootstrap.fixtures.parse import load_fixtures
 from bootstrap.readiness import Deadline
 from bootstrap.services.moto import MotoServer
 from bootstrap.state import StateDir
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT, Stack, make_settings
+from tests.conftest import Stack, make_settings
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.processes import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ import pytest
 
 from bootstrap.services.postgres_user import SYSTEM_USER, instance_dir
 from bootstrap.processes import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 pytestmark = [
     pytest.mark.slow,

@@ -27,7 +27,7 @@ import pytest
 
 from bootstrap.fixtures.model import group_uuid
 from bootstrap.processes import free_port
-from tests.conftest import ENV_PREFIXES, PROJECT_ROOT
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 PG_PASSWORD = "pg@Hush-8c41e7"
 WRONG_PG_PASSWORD = "pg@Murmur-77aa1e"
@@ -63,6 +63,9 @@ class Runner:
             self.outputs.append((" ".join(command), stdout + stderr))
             if expect is not None:
                 assert process.returncode == expect, (command, process.returncode, stdout, stderr)
+
+
+pytestmark = pytest.mark.slow  # runs every task as `invoke` processes
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from bootstrap.snapshot import (
     write_snapshot,
 )
 from bootstrap.state import StateDir
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 pytestmark = pytest.mark.both_engines
 

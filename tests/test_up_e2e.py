@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 pytestmark = pytest.mark.both_engines
 
@@ -108,18 +108,30 @@ def test_two_concurrent_ups_both_succeed(cli) -> None:
     cli("verify")
 
 
+def _seeded_users(url: str) -> int:
+    """How many users Postgres holds at ``url``; 0 while the server, the database or the table is not there yet."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            return conn.execute("select count(*) from public.users").fetchone()[0]
+    except psycopg.Error:
+        return 0
+
+
 def test_up_killed_midway_is_completed_by_the_next_up(cli) -> None:
-    """Kill -9 `invoke up` as soon as it has begun seeding, then run it again."""
+    """Kill -9 `invoke up` once it has seeded Postgres, with DynamoDB and Cognito still to do; then run it again."""
+    from bootstrap.config import postgres_url, resolve_settings
+
+    settings = resolve_settings({}, cli.env, {})
+    url = postgres_url("127.0.0.1", settings.pg_port, settings.pg_user, settings.pg_password, settings.pg_database)
     command = [sys.executable, "-m", "invoke", "up"]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=cli.env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    state = cli.state_dir / "state.json"
-    while time.monotonic() < deadline and process.poll() is None:
-        if state.exists() and "backend" in state.read_text():
-            time.sleep(0.3)
-            break
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not _seeded_users(url):
         time.sleep(0.05)
+    assert _seeded_users(url), "`invoke up` never seeded Postgres"
     assert process.poll() is None, "`invoke up` finished before it could be killed midway"
     process.send_signal(signal.SIGKILL)
     process.wait()

@@ -22,7 +22,8 @@ from bootstrap.pg.connection import connect
 from bootstrap.pg.schema import load_schema
 from bootstrap.pg.seed import seed
 from bootstrap.verify import Depth, SharedRead, conversations_to_check
-from tests.conftest import PROJECT_ROOT, Stack
+from tests.conftest import Stack
+from tests.helpers import PROJECT_ROOT
 
 pytestmark = pytest.mark.both_engines
 

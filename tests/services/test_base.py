@@ -10,7 +10,7 @@ from bootstrap.services.external import ExternalService
 from bootstrap.services.moto import MotoServer
 from bootstrap.services.postgres import EmbeddedPostgres
 from bootstrap.state import StateDir
-from tests.conftest import free_port
+from bootstrap.processes import free_port
 
 
 def _hints(backend: Backend) -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 
 from bootstrap.services.compose import HealthcheckSpec, MountSpec, PortSpec, load_compose, parse_compose
 from bootstrap.errors import ConfigError
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 BASE = PROJECT_ROOT / "docker-compose.yml"
 TEST_OVERRIDE = PROJECT_ROOT / "tests" / "docker" / "compose.test.yml"

@@ -10,7 +10,7 @@ from bootstrap.services.compose import config_hash, load_compose, parse_compose
 from bootstrap.services.containers import (
     LABEL_HASH, ContainerAction, ObservedContainer, container_spec, create_kwargs, plan_container, project_name,
 )
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 BASE = PROJECT_ROOT / "docker-compose.yml"
 

@@ -43,8 +43,8 @@ import pytest
 
 from bootstrap.services.containers import LABEL_PROJECT, project_name
 from bootstrap.services.docker import engine_answers, engine_host
-from tests.conftest import PROJECT_ROOT
 from tests.docker import build_image
+from tests.helpers import PROJECT_ROOT
 
 COMPOSE_FILES = f"{PROJECT_ROOT / 'docker-compose.yml'}:{PROJECT_ROOT / 'tests' / 'docker' / 'compose.test.yml'}"
 ENGINE_START_TIMEOUT = 60.0
@@ -174,6 +174,7 @@ def _container_lines(stderr: str) -> dict[str, str]:
 
 
 @pytest.mark.docker
+@pytest.mark.slow
 def test_up_verify_status_down_and_purge_run_the_compose_services_as_containers(
     docker_cli, engine: Engine, tmp_path: Path,
 ) -> None:

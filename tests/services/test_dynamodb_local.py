@@ -11,7 +11,8 @@ import pytest
 from bootstrap.services import dynamodb_local
 from bootstrap.config import local_key_id_problem, resolve_settings
 from bootstrap.errors import ConfigError
-from tests.conftest import Cli, engine_environment
+from tests.conftest import engine_environment
+from tests.helpers import Cli
 
 pytestmark = pytest.mark.both_engines
 

@@ -9,7 +9,7 @@ import pytest
 from bootstrap.errors import NotReadyError
 from bootstrap.readiness import Deadline
 from bootstrap.services.external import ExternalService
-from tests.conftest import free_port
+from bootstrap.processes import free_port
 
 
 def test_external_backend_that_never_answers_fails_clearly(cli) -> None:

@@ -1,0 +1,89 @@
+"""Running ``invoke`` as a separate process, the way a user does: shared by the tests and the benchmark.
+
+A ``Cli`` runs tasks in the project folder against one state folder of its
+own, on free ports, with none of the caller's own settings (``CRUDDUR_*``,
+``AWS_*`` and the app's connection variables are left out). This module
+imports nothing from pytest, so ``python -m benchmarks`` runs with
+``requirements.txt`` alone; it assumes the project folder is on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from bootstrap.config import Endpoints
+from bootstrap.processes import free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Variables of the caller's own environment that would point a run elsewhere.
+ENV_PREFIXES = ("CRUDDUR_", "AWS_", "CONNECTION_URL", "PROD_CONNECTION_URL", "INVOKE_")
+
+
+def outside_environment() -> dict[str, str]:
+    """This process's environment without the variables that would point a run at other services."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
+
+
+def invoke_environment(state_dir: Path, **values: str) -> dict[str, str]:
+    """The environment of an ``invoke`` with its own state folder, free ports and the embedded backend.
+
+    ``values`` (further ``CRUDDUR_*`` settings, ``COLUMNS``…) are added last and win.
+    """
+    return {
+        **outside_environment(),
+        "CRUDDUR_STATE_DIR": str(state_dir), "CRUDDUR_PG_PORT": str(free_port()),
+        "CRUDDUR_DDB_PORT": str(free_port()), "CRUDDUR_COGNITO_PORT": str(free_port()),
+        "CRUDDUR_BACKEND": "embedded", "NO_COLOR": "1",
+        **values,
+    }
+
+
+@dataclass
+class Cli:
+    """Runs ``invoke`` tasks as a separate process in the project folder, against one state folder."""
+
+    state_dir: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 180,
+                 **extra_env: str) -> subprocess.CompletedProcess[str]:
+        """``invoke ARGS``; with ``check``, a non-zero exit raises AssertionError with its whole output."""
+        return self.run([sys.executable, "-m", "invoke", *args], check=check, timeout=timeout,
+                        what=f"invoke {' '.join(args)}", **extra_env)
+
+    def run(self, command: Sequence[str], check: bool = True, timeout: float = 180, what: str = "",
+            **extra_env: str) -> subprocess.CompletedProcess[str]:
+        """Any command line (a wrapper around ``invoke``, say), run like ``invoke``, its output captured."""
+        result = subprocess.run(list(command), cwd=PROJECT_ROOT, env={**self.env, **extra_env},
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{what or shlex.join(command)} exited {result.returncode}\n--- stdout\n{result.stdout}\n"
+                f"--- stderr\n{result.stderr}"
+            )
+        return result
+
+    def endpoints(self) -> Endpoints:
+        """The endpoints that `invoke env` hands the app."""
+        values = self.exported()
+        return Endpoints(values["CONNECTION_URL"], values["AWS_ENDPOINT_URL"], values["AWS_DEFAULT_REGION"],
+                         values.get("AWS_COGNITO_USER_POOL_ID"),
+                         values.get("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"))
+
+    def exported(self) -> dict[str, str]:
+        return exported_variables(self("env").stdout)
+
+
+def exported_variables(env_output: str) -> dict[str, str]:
+    """The variables `invoke env` printed, as the shell would see them after `eval`."""
+    values = {}
+    for line in env_output.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        values[name] = shlex.split(value)[0] if value else ""
+    return values

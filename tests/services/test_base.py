@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from bootstrap.config import resolve_settings
+from bootstrap.processes import free_port
 from bootstrap.services.base import Backend
 from bootstrap.services.external import ExternalService
 from bootstrap.services.moto import MotoServer
 from bootstrap.services.postgres import EmbeddedPostgres
 from bootstrap.state import StateDir
-from bootstrap.processes import free_port
 
 
 def _hints(backend: Backend) -> dict[str, str]:

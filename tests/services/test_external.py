@@ -7,9 +7,9 @@ import re
 import pytest
 
 from bootstrap.errors import NotReadyError
+from bootstrap.processes import free_port
 from bootstrap.readiness import Deadline
 from bootstrap.services.external import ExternalService
-from bootstrap.processes import free_port
 
 
 def test_external_backend_that_never_answers_fails_clearly(cli) -> None:

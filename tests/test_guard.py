@@ -1,4 +1,5 @@
-"""The production guard, proven with the tasks run as processes against a stand-in for production.
+"""The production guard (bootstrap/guard.py): its three refusals as plain calls, then proven with the tasks
+run as processes against a stand-in for production.
 
 "Production" here is a database of the session's local Postgres named by
 PROD_CONNECTION_URL; nothing ever reaches real AWS: the processes run without
@@ -19,11 +20,39 @@ from typing import Iterator
 import pytest
 
 from bootstrap.config import Endpoints, resolve_settings, with_database
-from bootstrap.errors import ConfigError
+from bootstrap.errors import RefusedError
+from bootstrap.guard import require_confirmation, require_local, require_prod
 from tests.conftest import Stack
 from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 TABLE = "cruddur-messages"
+
+
+LOCAL = resolve_settings({}, {}, {})
+PROD = resolve_settings({}, {"PROD_CONNECTION_URL": "postgresql://u@db.invalid/cruddur"}, {"target": "prod"})
+
+
+def test_a_destructive_operation_on_prod_needs_yes_and_names_what_it_would_destroy() -> None:
+    with pytest.raises(RefusedError) as refused:
+        require_confirmation(PROD, False, "drop database cruddur")
+    assert str(refused.value) == ("refusing on the prod target: this would drop database cruddur. "
+                                  "Re-run with --yes to confirm.")
+    assert refused.value.exit_code == 3
+    require_confirmation(PROD, True, "drop database cruddur")
+    require_confirmation(LOCAL, False, "drop database cruddur")  # local data is the user's own to rebuild
+
+
+def test_local_only_and_prod_only_work_refuse_on_the_other_target_even_with_yes() -> None:
+    require_local(LOCAL, "invoke down")
+    require_prod(PROD, "ddb.deploy-stream-worker")
+    with pytest.raises(RefusedError, match="^invoke down is local-only and never runs against the prod target$"):
+        require_local(PROD, "invoke down")
+    with pytest.raises(RefusedError,
+                       match="^ddb.deploy-stream-worker is prod-only and never runs against the local target$"):
+        require_prod(LOCAL, "ddb.deploy-stream-worker")
+
+
+# --- the tasks as processes against a stand-in for production ---------------------------
 
 
 @pytest.fixture(scope="module")
@@ -172,49 +201,3 @@ def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
         assert "unset AWS_ENDPOINT_URL" in result.stderr
     assert "(flag)" in drop.stderr and "(env CRUDDUR_TARGET)" in listing.stderr
     assert database_exists(prod)
-
-
-@pytest.mark.parametrize("endpoint", ["http://localhost:8000", "http://127.0.0.1:4566", "http://[::1]:8000",
-                                      "https://moto.localhost", "http://0.0.0.0:8000"])
-def test_every_loopback_endpoint_counts_as_local(endpoint: str) -> None:
-    with pytest.raises(ConfigError, match="is a local endpoint, but the target is prod"):
-        resolve_settings({}, {"AWS_ENDPOINT_URL": endpoint}, {"target": "prod"})
-
-
-def test_a_remote_endpoint_with_prod_and_a_local_endpoint_locally_are_fine() -> None:
-    resolve_settings({}, {"AWS_ENDPOINT_URL": "https://dynamodb.eu-west-1.amazonaws.com"}, {"target": "prod"})
-    resolve_settings({}, {"AWS_ENDPOINT_URL": "http://localhost:8000"}, {"target": "local"})
-
-
-# Runs in a fresh process, as a task does: botocore's session caches the credentials it found.
-_SIGNING_KEYS = """
-import sys
-from bootstrap.config import Endpoints
-
-class Sent(Exception):
-    pass
-
-def key_of(client):
-    def stop(request, **kwargs):
-        raise Sent(request.headers["Authorization"].decode().split("Credential=")[1].split("/")[0])
-    client.meta.events.register("before-send", stop)
-    try:
-        client.list_tables()
-    except Sent as sent:
-        return str(sent)
-
-prod = Endpoints("postgresql://u@db.invalid/cruddur", None, "us-east-1")
-local = Endpoints("postgresql://u@db.invalid/cruddur", "http://localhost:1", "us-east-1")
-print(key_of(prod.client("dynamodb")), key_of(local.client("dynamodb")))
-"""
-
-
-def test_prod_clients_use_the_normal_credential_chain_never_the_local_dummy_keys(prod_env: dict[str, str]) -> None:
-    """The request is signed, then stopped by a before-send hook: nothing leaves the machine."""
-    env = {**prod_env, "AWS_ACCESS_KEY_ID": "AKIAPRODCHAINTEST", "AWS_SECRET_ACCESS_KEY": "prod-chain-secret"}
-    result = subprocess.run([sys.executable, "-c", _SIGNING_KEYS], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    from bootstrap.config import LOCAL_AWS_ACCESS_KEY_ID
-
-    assert result.stdout.split() == ["AKIAPRODCHAINTEST", LOCAL_AWS_ACCESS_KEY_ID]

@@ -11,8 +11,6 @@ instead of exiting 3 with the refusal.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +21,7 @@ from bootstrap.config import Endpoints, resolve_settings, with_database
 from bootstrap.errors import RefusedError
 from bootstrap.guard import require_confirmation, require_local, require_prod
 from tests.conftest import Stack
-from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT, run_concurrently
 
 TABLE = "cruddur-messages"
 
@@ -89,20 +87,6 @@ def prod_env(prod: Endpoints, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _run_all(env: dict[str, str], runs: list[tuple[list[str], dict[str, str]]]) -> list[subprocess.CompletedProcess]:
-    """Run each (command, extra environment) as a concurrent ``invoke`` process; their results in order."""
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "invoke", *command], cwd=PROJECT_ROOT, env={**env, **extra},
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for command, extra in runs
-    ]
-    results = []
-    for (command, _), process in zip(runs, processes):
-        stdout, stderr = process.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
-    return results
-
-
 def _contents(endpoints: Endpoints) -> tuple:
     """The stand-in's rows with their xmin (any rewrite changes it): equal results mean nothing was written."""
     import psycopg
@@ -114,7 +98,7 @@ def _contents(endpoints: Endpoints) -> tuple:
 
 def _refusals(prod_env: dict[str, str], cases: dict[str, tuple[list[str], dict[str, str], str]]) -> dict[str, str]:
     """Run every case; the ones that did not exit 3 with their message, with what they printed instead."""
-    results = dict(zip(cases, _run_all(prod_env, [(command, extra) for command, extra, _ in cases.values()])))
+    results = dict(zip(cases, run_concurrently(prod_env, [(command, extra) for command, extra, _ in cases.values()])))
     return {
         name: f"exit {result.returncode}: {result.stderr[-600:]}"
         for name, result in results.items()
@@ -178,7 +162,7 @@ def test_yes_lets_a_destructive_task_through(endpoints: Endpoints, prod_env: dic
     """The guard is a confirmation, not a wall: with --yes the stand-in database is dropped."""
     from bootstrap.pg.database import database_exists
 
-    [result] = _run_all({**prod_env, "PROD_CONNECTION_URL": endpoints.postgres_url},
+    [result] = run_concurrently({**prod_env, "PROD_CONNECTION_URL": endpoints.postgres_url},
                         [(["db.drop", "--target", "prod", "--yes"], {})])
     assert result.returncode == 0, result.stderr
     assert not database_exists(endpoints)
@@ -191,7 +175,7 @@ def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
     """Chosen: an error, not a warning (see config._check_prod_endpoint): even --yes does not get past it."""
     from bootstrap.pg.database import database_exists
 
-    [drop, listing] = _run_all(prod_env, [
+    [drop, listing] = run_concurrently(prod_env, [
         (["db.drop", "--target", "prod", "--yes"], {"AWS_ENDPOINT_URL": "http://localhost:8000"}),
         (["ddb.list-tables"], {"AWS_ENDPOINT_URL": "http://127.0.0.1:8000", "CRUDDUR_TARGET": "prod"}),
     ])

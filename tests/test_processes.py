@@ -35,11 +35,10 @@ server.accept()
 
 
 class Listener(DetachedServer):
-    name = "listener"
-    roles = ("test",)
-    port_flags = ("--port",)
-    what = "the test's listener"
-    marker = "cruddur-test-listener"
+    """The test's own detached server; its command line carries the marker and its port after ``--port``."""
+
+    name, marker, what = "listener", "cruddur-test-listener", "the test's listener"
+    roles, port_flags = ("test",), ("--port",)
 
     def command(self, port: int) -> Sequence[str]:
         return [sys.executable, "-c", _LISTENER, "--port", str(port)]

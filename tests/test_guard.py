@@ -24,8 +24,6 @@ from tests.conftest import Stack
 from tests.helpers import ENV_PREFIXES, PROJECT_ROOT, run_concurrently
 
 TABLE = "cruddur-messages"
-
-
 LOCAL = resolve_settings({}, {}, {})
 PROD = resolve_settings({}, {"PROD_CONNECTION_URL": "postgresql://u@db.invalid/cruddur"}, {"target": "prod"})
 

@@ -87,3 +87,18 @@ def exported_variables(env_output: str) -> dict[str, str]:
         name, _, value = line.removeprefix("export ").partition("=")
         values[name] = shlex.split(value)[0] if value else ""
     return values
+
+
+def run_concurrently(env: dict[str, str], runs: Sequence[tuple[Sequence[str], dict[str, str]]]
+                     ) -> list[subprocess.CompletedProcess[str]]:
+    """Run each (``invoke`` arguments, extra environment) as a concurrent ``invoke`` process; results in order."""
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "invoke", *command], cwd=PROJECT_ROOT, env={**env, **extra},
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command, extra in runs
+    ]
+    results = []
+    for (command, _), process in zip(runs, processes):
+        stdout, stderr = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(list(command), process.returncode, stdout, stderr))
+    return results

@@ -1,4 +1,5 @@
-"""The layers of pyproject.toml's import-linter contract hold, and every module of bootstrap/ is in one."""
+"""The layers of pyproject.toml's import-linter contract hold, every module of bootstrap/ is in one, and every
+module has its mirrored test file."""
 
 from __future__ import annotations
 
@@ -40,6 +41,19 @@ def test_every_module_is_in_a_layer() -> None:
     assert {module for module in modules if not placed(module)} == set(), \
         "a new module: give it its layer in pyproject.toml"
     assert named - modules == set(), "a module named in the layers is gone"
+
+
+def test_every_module_has_its_mirrored_test_file() -> None:
+    """bootstrap/<path>/<module>.py is tested in tests/<path>/test_<module>.py (a package's ``__init__`` needs none)."""
+    missing = []
+    for path in sorted((PROJECT_ROOT / "bootstrap").rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        relative = path.relative_to(PROJECT_ROOT / "bootstrap")
+        test_file = PROJECT_ROOT / "tests" / relative.parent / f"test_{relative.name}"
+        if not test_file.is_file():
+            missing.append(f"bootstrap/{relative} -> {test_file.relative_to(PROJECT_ROOT)}")
+    assert missing == []
 
 
 def test_the_layers_contract_is_kept() -> None:

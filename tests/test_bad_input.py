@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -25,7 +23,7 @@ import pytest
 from bootstrap.config import Endpoints
 from bootstrap.fixtures.model import activity_uuid, group_uuid, user_uuid
 from tests.conftest import engine_environment, session_cli
-from tests.helpers import PROJECT_ROOT, Cli
+from tests.helpers import PROJECT_ROOT, Cli, run_concurrently
 
 TABLE = "cruddur-messages"
 
@@ -119,20 +117,6 @@ def _scan(client: object, table: str) -> Iterator[dict]:
         if "LastEvaluatedKey" not in page:
             return
         arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _run_all(cli: Cli, runs: list[tuple[list[str], dict[str, str]]]) -> list[subprocess.CompletedProcess]:
-    """Run each (command, extra environment) as a concurrent ``invoke`` process; their results in order."""
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "invoke", *command], cwd=PROJECT_ROOT, env={**cli.env, **extra_env},
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for command, extra_env in runs
-    ]
-    results = []
-    for (command, _), process in zip(runs, processes):
-        stdout, stderr = process.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
-    return results
 
 
 # --- the catalogue -------------------------------------------------------------------------
@@ -248,7 +232,7 @@ def test_bad_fixture_exits_2_names_the_place_and_writes_nothing(
     before = _everything(environment.endpoints)
 
     seeds_env = {"CRUDDUR_SEEDS_DIR": str(seeds)}
-    results = _run_all(environment.cli, [(["up"], seeds_env), ([case.seed_task], seeds_env)])
+    results = run_concurrently(environment.cli.env, [(["up"], seeds_env), ([case.seed_task], seeds_env)])
 
     for result in results:
         assert result.returncode == 2, (result.args, result.stdout, result.stderr)
@@ -286,7 +270,7 @@ def test_bad_option_values_exit_2_and_write_nothing(environment: Environment) ->
     """Every case of BAD_OPTIONS at once: they fail before writing, so they cannot interfere."""
     before = _everything(environment.endpoints)
     runs = [(command, extra_env) for command, extra_env, _ in BAD_OPTIONS.values()]
-    results = dict(zip(BAD_OPTIONS, _run_all(environment.cli, runs)))
+    results = dict(zip(BAD_OPTIONS, run_concurrently(environment.cli.env, runs)))
     wrong = {
         name: (result.returncode, result.stderr)
         for name, result in results.items()

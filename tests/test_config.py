@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bootstrap.config import Endpoints, mask_url, postgres_url, resolve_settings, with_database
 from bootstrap.errors import ConfigError
+from tests.helpers import PROJECT_ROOT, outside_environment
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -83,3 +88,55 @@ def test_invoke_yaml_comment_lists_every_setting() -> None:
     text = (PROJECT_ROOT / "invoke.yaml").read_text()
     comment = " ".join(line.lstrip("# ") for line in text.split("# Keys:", 1)[1].split("cruddur:", 1)[0].splitlines())
     assert re.findall(r"[a-z_]+", comment) == [option.name for option in OPTIONS]
+
+
+# --- the prod target's endpoints and credentials ---------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["http://localhost:8000", "http://127.0.0.1:4566", "http://[::1]:8000",
+                                      "https://moto.localhost", "http://0.0.0.0:8000"])
+def test_every_loopback_endpoint_counts_as_local(endpoint: str) -> None:
+    with pytest.raises(ConfigError, match="is a local endpoint, but the target is prod"):
+        resolve_settings({}, {"AWS_ENDPOINT_URL": endpoint}, {"target": "prod"})
+
+
+def test_a_remote_endpoint_with_prod_and_a_local_endpoint_locally_are_fine() -> None:
+    resolve_settings({}, {"AWS_ENDPOINT_URL": "https://dynamodb.eu-west-1.amazonaws.com"}, {"target": "prod"})
+    resolve_settings({}, {"AWS_ENDPOINT_URL": "http://localhost:8000"}, {"target": "local"})
+
+
+# Runs in a fresh process, as a task does: botocore's session caches the credentials it found.
+_SIGNING_KEYS = """
+import sys
+from bootstrap.config import Endpoints
+
+class Sent(Exception):
+    pass
+
+def key_of(client):
+    def stop(request, **kwargs):
+        raise Sent(request.headers["Authorization"].decode().split("Credential=")[1].split("/")[0])
+    client.meta.events.register("before-send", stop)
+    try:
+        client.list_tables()
+    except Sent as sent:
+        return str(sent)
+
+prod = Endpoints("postgresql://u@db.invalid/cruddur", None, "us-east-1")
+local = Endpoints("postgresql://u@db.invalid/cruddur", "http://localhost:1", "us-east-1")
+print(key_of(prod.client("dynamodb")), key_of(local.client("dynamodb")))
+"""
+
+
+def test_prod_clients_use_the_normal_credential_chain_never_the_local_dummy_keys(tmp_path: Path) -> None:
+    """The request is signed, then stopped by a before-send hook: nothing leaves the machine."""
+    env = {**outside_environment(), "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+           "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+           "AWS_ACCESS_KEY_ID": "AKIAPRODCHAINTEST", "AWS_SECRET_ACCESS_KEY": "prod-chain-secret"}
+    result = subprocess.run([sys.executable, "-c", _SIGNING_KEYS], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    from bootstrap.config import LOCAL_AWS_ACCESS_KEY_ID
+
+    assert result.stdout.split() == ["AKIAPRODCHAINTEST", LOCAL_AWS_ACCESS_KEY_ID]

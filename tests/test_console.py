@@ -1,4 +1,4 @@
-"""What we print shows user data exactly: no rich markup or emoji codes are interpreted."""
+"""What we print (bootstrap/console): user data exactly (no rich markup or emoji codes are interpreted), progress lines."""
 
 from __future__ import annotations
 
@@ -13,3 +13,9 @@ def test_tables_and_lines_print_data_verbatim(capsys) -> None:
     assert "[bold]this[/bold] :100: [/]" in out
     assert "100:100 [x]" in err
     console.console.cache_clear()
+
+
+def test_progress_is_described_with_its_rate_and_time_left_when_known() -> None:
+    assert console.describe_progress("writing t", 1200, 5000, 800.0, 5.0) == \
+        "writing t: 1,200/5,000 items, 800/s, 5s left"
+    assert console.describe_progress("removing", 40, None, None, None) == "removing: 40 items"

@@ -7,7 +7,8 @@ moto. Every test leaves the environment repaired,
 which is what each test proves. Operating-system failures while starting
 (permission denied, a disk full, a port taken between choosing and binding, a
 system folder Postgres's user cannot reach, a missing useradd) are named
-errors with a fix: the last section. Covered elsewhere, not repeated here: `invoke
+errors with a fix: the last section (the hints themselves: tests/test_errors.py; a port
+taken before moto bound it: tests/test_readiness.py). Covered elsewhere, not repeated here: `invoke
 up` itself killed midway (test_up_e2e), the state folder deleted under running
 services and the preferred ports taken at the first start (test_lifecycle),
 DynamoDB returning unprocessed items until the retries run out (tests/ddb/test_writer.py).
@@ -32,7 +33,7 @@ import pytest
 
 from bootstrap.config import Endpoints, resolve_settings
 from bootstrap.fixtures.parse import load_fixtures
-from bootstrap.processes import find_owned_process, free_port
+from bootstrap.processes import find_owned_process
 from bootstrap.services.postgres import POSTGRES_SYSTEM_USER, EmbeddedPostgres
 from bootstrap.state import StateDir
 from tests.conftest import engine_environment, session_cli
@@ -303,29 +304,6 @@ def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:
 # --- operating-system failures while starting: named errors with a fix, never a traceback ---------------------
 
 
-def test_os_failure_hints_name_the_path_and_a_fix() -> None:
-    import errno
-
-    from bootstrap.errors import os_failure_hint
-
-    assert "permission denied on /srv/x" in os_failure_hint(errno.EACCES, "/srv/x")
-    assert "no space left on the disk holding /srv/x" in os_failure_hint(errno.ENOSPC, "/srv/x")
-    assert "read-only" in os_failure_hint(errno.EROFS, "/srv/x")
-    assert "chooses a free port" in os_failure_hint(errno.EADDRINUSE, None)
-    assert "invoke doctor" in os_failure_hint(errno.EIO, "/srv/x")
-
-
-def test_os_errors_say_what_was_being_done_where_and_how_to_fix_it() -> None:
-    import errno
-
-    from bootstrap.errors import ServiceError, os_errors
-
-    with pytest.raises(ServiceError) as caught:
-        with os_errors("postgres: starting"):
-            raise OSError(errno.ENOSPC, "No space left on device", "/srv/state/postgres")
-    assert str(caught.value).startswith("postgres: starting: No space left on device (/srv/state/postgres); hint: ")
-
-
 def _one_up(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """A failing `invoke up`; checks that it left nothing running (before a `down` that might not find it)."""
     runner = session_cli(Path(env.get("CRUDDUR_STATE_DIR", tmp_path / ".cruddur")), tmp_path / "cache",
@@ -357,16 +335,3 @@ def test_a_system_folder_postgres_cannot_reach_is_a_named_error(tmp_path: Path) 
     assert f"the system folder {tmp_path / 'system'} (setting system_dir) is not reachable" in result.stderr
     assert "is closed to other users" in result.stderr and "run `invoke doctor`" in result.stderr
     assert not (tmp_path / "system").exists()
-
-
-def test_a_server_whose_port_was_taken_before_it_bound_says_so(tmp_path: Path) -> None:
-    """moto's own words when another program bound its port first; the readiness error turns them into a fix."""
-    from bootstrap.errors import NotReadyError
-    from bootstrap.readiness import Deadline, dynamodb_probe, wait_until_ready
-
-    log = tmp_path / "moto.log"
-    log.write_text("OSError: [Errno 98] Address already in use\n")
-    endpoints = Endpoints("postgresql://u:p@localhost:1/db", f"http://localhost:{free_port()}", "us-east-1")
-    with pytest.raises(NotReadyError) as caught:
-        wait_until_ready(dynamodb_probe(endpoints, log), Deadline(0.5))
-    assert "hint: another program took the port: run `invoke up` again, it chooses a free port" in str(caught.value)

@@ -26,8 +26,6 @@ import pytest
 
 from bootstrap import console
 from bootstrap.readiness import Deadline, PostgresProbe, Waiting, describe_error
-from bootstrap.steps import Action, StepResult
-from bootstrap.up.run import step_row
 from bootstrap.up.steps import STEPS
 from tests.helpers import PROJECT_ROOT, Cli
 from tests.test_faults import Listener
@@ -199,17 +197,6 @@ def test_errors_are_described_shortly() -> None:
     assert describe_error(RuntimeError("connection failed: ... port 5432 failed: Connection refused")) == \
         "connection refused"
     assert describe_error(RuntimeError("x" * 500)).startswith("RuntimeError: xxx")
-
-
-def test_step_rows_line_up() -> None:
-    rows = [step_row(StepResult("services", Action.CREATED, "embedded: started postgres", duration=1.234)),
-            step_row(StepResult("db.update-cognito-user-ids", Action.UNCHANGED, "in sync", duration=0.01))]
-    assert rows[0] == "services                    created      1.23s  embedded: started postgres"
-    assert [row[28:37].strip() for row in rows] == ["created", "unchanged"]
-    assert [row[37:46] for row in rows] == ["    1.23s", "    0.01s"]
-    assert console.describe_progress("writing t", 1200, 5000, 800.0, 5.0) == \
-        "writing t: 1,200/5,000 items, 800/s, 5s left"
-    assert console.describe_progress("removing", 40, None, None, None) == "removing: 40 items"
 
 
 def test_quiet_silences_progress_lines_but_not_warnings(capsys) -> None:

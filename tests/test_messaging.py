@@ -3,23 +3,13 @@ then integration tests against the session's real moto server (one table per tes
 
 from __future__ import annotations
 
-import threading
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
 from bootstrap import messaging, streams
-from bootstrap.ddb.table import (
-    TableSpec,
-    UserRef,
-    format_time,
-    from_attributes,
-    group_item,
-    message_item,
-    to_attributes,
-)
+from bootstrap.ddb.table import format_time, group_item, message_item, to_attributes
 from bootstrap.errors import BootstrapError, InputError
 from bootstrap.messaging import (
     Messages,
@@ -33,18 +23,9 @@ from bootstrap.messaging import (
     validate_text,
 )
 from bootstrap.state import StateDir
+from tests.messaging_helpers import ALICE, BOB, CAROL, T0, at, contract_table, scan
 
 pytestmark = pytest.mark.both_engines
-
-ALICE = UserRef("11111111-1111-4111-8111-111111111111", "alice", "Alice A")
-BOB = UserRef("22222222-2222-4222-8222-222222222222", "bob", "Bob B")
-CAROL = UserRef("33333333-3333-4333-8333-333333333333", "carol", "Carol C")
-# Inside the current year, so A and B (which filter on it) see everything written here.
-T0 = datetime(datetime.now(timezone.utc).year, 3, 1, 12, 0, tzinfo=timezone.utc)
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
 
 
 # --- pure ----------------------------------------------------------------------------
@@ -97,37 +78,18 @@ def test_plan_replacements_only_moves_forward() -> None:
     assert [r.old for r in plan_replacements(items, NewMessage("g1", format_time(at(1)), "replay"))] == []
 
 
-def test_order_shards_puts_parents_first() -> None:
-    shards = [{"ShardId": "c", "ParentShardId": "b"}, {"ShardId": "b", "ParentShardId": "a"},
-              {"ShardId": "a", "ParentShardId": "trimmed-long-ago"}, {"ShardId": "x"}]
-    assert [s["ShardId"] for s in streams.order_shards(shards)] == ["a", "x", "b", "c"]
-
-
 # --- against moto ----------------------------------------------------------------------
 
 
 @pytest.fixture
-def table(endpoints, table_name: str) -> str:
-    """The contract's table (keys, GSI, stream with new and old images), created for this test."""
-    client = endpoints.client("dynamodb")
-    client.create_table(**TableSpec(table_name, billing_mode="PAY_PER_REQUEST").create_arguments())
-    yield table_name
-    client.delete_table(TableName=table_name)
-
-
-@pytest.fixture
-def messages(endpoints, table: str) -> Messages:
-    return Messages(endpoints.client("dynamodb"), table)
+def messages(endpoints, table_name: str) -> Iterator[Messages]:
+    with contract_table(endpoints, table_name):
+        yield Messages(endpoints.client("dynamodb"), table_name)
 
 
 @pytest.fixture
 def state(tmp_path: Path) -> StateDir:
     return StateDir(tmp_path / "worker-state")
-
-
-def scan(messages: Messages) -> list[dict[str, str]]:
-    items = messages.client.scan(TableName=messages.table_name)["Items"]
-    return sorted((from_attributes(item) for item in items), key=lambda item: (item["pk"], item["sk"]))
 
 
 def stream_records(endpoints, table_name: str) -> list[dict[str, Any]]:
@@ -231,39 +193,6 @@ def test_a_pages_through_50_messages_with_cursors(messages: Messages) -> None:
 
     with pytest.raises(InputError):
         messages.list_messages("another-group", cursor=messages.list_messages(group, limit=5, now=T0).cursor)
-
-
-def test_worker_restart_does_not_reprocess(endpoints, messages: Messages, state: StateDir, tmp_path: Path) -> None:
-    group, _ = messages.create_message_group(ALICE, BOB, "one", now=at(1))
-    messages.create_message(group, BOB, "two", now=at(2))
-    table = messages.table_name
-
-    # The drain also reads the worker's own replacements (REMOVE + INSERT of both group items).
-    assert streams.run_worker(endpoints, table, state, once=True) == StreamResult(applied=1, skipped=7)
-    assert streams.run_worker(endpoints, table, state, once=True) == StreamResult()
-    arn = streams.latest_stream_arn(endpoints, table)
-    assert list(streams.positions_for(state).read()) == [arn]
-
-    messages.create_message(group, ALICE, "three", now=at(3))
-    # Only the new message and the worker's 4 records for it: nothing from before the restart.
-    assert streams.drain_stream(endpoints, table, state) == StreamResult(applied=1, skipped=4)
-
-    # A worker without remembered positions reads everything again, and changes nothing.
-    before = scan(messages)
-    fresh = streams.drain_stream(endpoints, table, StateDir(tmp_path / "fresh"))
-    assert fresh.applied == 0 and fresh.skipped > 0
-    assert scan(messages) == before
-
-
-def test_worker_stops_when_asked(endpoints, messages: Messages, state: StateDir) -> None:
-    stop = threading.Event()
-    stop.set()
-    assert streams.run_worker(endpoints, messages.table_name, state, once=False, poll_interval=60, stop=stop) == StreamResult()
-
-
-def test_worker_needs_a_stream(endpoints, table_name: str, state: StateDir) -> None:
-    with pytest.raises(BootstrapError, match="does not exist"):
-        streams.drain_stream(endpoints, table_name, state)
 
 
 def test_lambda_handler_applies_a_synthetic_event(endpoints, messages: Messages, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bootstrap.config import Endpoints
@@ -89,3 +91,13 @@ def test_failures_are_raised_together() -> None:
     assert str(caught.value) == "postgres at a\n\nmoto at b"
     with pytest.raises(ServiceError, match="pull failed"):
         raise_together([NotReadyError("postgres at a"), ServiceError("pull failed")])
+
+
+def test_a_server_whose_port_was_taken_before_it_bound_says_so(tmp_path: Path) -> None:
+    """moto's own words when another program bound its port first; the readiness error turns them into a fix."""
+    log = tmp_path / "moto.log"
+    log.write_text("OSError: [Errno 98] Address already in use\n")
+    endpoints = Endpoints("postgresql://u:p@localhost:1/db", f"http://localhost:{free_port()}", "us-east-1")
+    with pytest.raises(NotReadyError) as caught:
+        wait_until_ready(dynamodb_probe(endpoints, log), Deadline(0.5))
+    assert "hint: another program took the port: run `invoke up` again, it chooses a free port" in str(caught.value)

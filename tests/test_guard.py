@@ -1,4 +1,5 @@
-"""The production guard, proven with the tasks run as processes against a stand-in for production.
+"""The production guard (bootstrap/guard.py): its three refusals as plain calls, then proven with the tasks
+run as processes against a stand-in for production.
 
 "Production" here is a database of the session's local Postgres named by
 PROD_CONNECTION_URL; nothing ever reaches real AWS: the processes run without
@@ -10,8 +11,6 @@ instead of exiting 3 with the refusal.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -19,11 +18,37 @@ from typing import Iterator
 import pytest
 
 from bootstrap.config import Endpoints, resolve_settings, with_database
-from bootstrap.errors import ConfigError
+from bootstrap.errors import RefusedError
+from bootstrap.guard import require_confirmation, require_local, require_prod
 from tests.conftest import Stack
-from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
+from tests.helpers import ENV_PREFIXES, PROJECT_ROOT, run_concurrently
 
 TABLE = "cruddur-messages"
+LOCAL = resolve_settings({}, {}, {})
+PROD = resolve_settings({}, {"PROD_CONNECTION_URL": "postgresql://u@db.invalid/cruddur"}, {"target": "prod"})
+
+
+def test_a_destructive_operation_on_prod_needs_yes_and_names_what_it_would_destroy() -> None:
+    with pytest.raises(RefusedError) as refused:
+        require_confirmation(PROD, False, "drop database cruddur")
+    assert str(refused.value) == ("refusing on the prod target: this would drop database cruddur. "
+                                  "Re-run with --yes to confirm.")
+    assert refused.value.exit_code == 3
+    require_confirmation(PROD, True, "drop database cruddur")
+    require_confirmation(LOCAL, False, "drop database cruddur")  # local data is the user's own to rebuild
+
+
+def test_local_only_and_prod_only_work_refuse_on_the_other_target_even_with_yes() -> None:
+    require_local(LOCAL, "invoke down")
+    require_prod(PROD, "ddb.deploy-stream-worker")
+    with pytest.raises(RefusedError, match="^invoke down is local-only and never runs against the prod target$"):
+        require_local(PROD, "invoke down")
+    with pytest.raises(RefusedError,
+                       match="^ddb.deploy-stream-worker is prod-only and never runs against the local target$"):
+        require_prod(LOCAL, "ddb.deploy-stream-worker")
+
+
+# --- the tasks as processes against a stand-in for production ---------------------------
 
 
 @pytest.fixture(scope="module")
@@ -60,20 +85,6 @@ def prod_env(prod: Endpoints, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _run_all(env: dict[str, str], runs: list[tuple[list[str], dict[str, str]]]) -> list[subprocess.CompletedProcess]:
-    """Run each (command, extra environment) as a concurrent ``invoke`` process; their results in order."""
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "invoke", *command], cwd=PROJECT_ROOT, env={**env, **extra},
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for command, extra in runs
-    ]
-    results = []
-    for (command, _), process in zip(runs, processes):
-        stdout, stderr = process.communicate(timeout=120)
-        results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
-    return results
-
-
 def _contents(endpoints: Endpoints) -> tuple:
     """The stand-in's rows with their xmin (any rewrite changes it): equal results mean nothing was written."""
     import psycopg
@@ -85,7 +96,7 @@ def _contents(endpoints: Endpoints) -> tuple:
 
 def _refusals(prod_env: dict[str, str], cases: dict[str, tuple[list[str], dict[str, str], str]]) -> dict[str, str]:
     """Run every case; the ones that did not exit 3 with their message, with what they printed instead."""
-    results = dict(zip(cases, _run_all(prod_env, [(command, extra) for command, extra, _ in cases.values()])))
+    results = dict(zip(cases, run_concurrently(prod_env, [(command, extra) for command, extra, _ in cases.values()])))
     return {
         name: f"exit {result.returncode}: {result.stderr[-600:]}"
         for name, result in results.items()
@@ -149,7 +160,7 @@ def test_yes_lets_a_destructive_task_through(endpoints: Endpoints, prod_env: dic
     """The guard is a confirmation, not a wall: with --yes the stand-in database is dropped."""
     from bootstrap.pg.database import database_exists
 
-    [result] = _run_all({**prod_env, "PROD_CONNECTION_URL": endpoints.postgres_url},
+    [result] = run_concurrently({**prod_env, "PROD_CONNECTION_URL": endpoints.postgres_url},
                         [(["db.drop", "--target", "prod", "--yes"], {})])
     assert result.returncode == 0, result.stderr
     assert not database_exists(endpoints)
@@ -162,7 +173,7 @@ def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
     """Chosen: an error, not a warning (see config._check_prod_endpoint): even --yes does not get past it."""
     from bootstrap.pg.database import database_exists
 
-    [drop, listing] = _run_all(prod_env, [
+    [drop, listing] = run_concurrently(prod_env, [
         (["db.drop", "--target", "prod", "--yes"], {"AWS_ENDPOINT_URL": "http://localhost:8000"}),
         (["ddb.list-tables"], {"AWS_ENDPOINT_URL": "http://127.0.0.1:8000", "CRUDDUR_TARGET": "prod"}),
     ])
@@ -172,49 +183,3 @@ def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
         assert "unset AWS_ENDPOINT_URL" in result.stderr
     assert "(flag)" in drop.stderr and "(env CRUDDUR_TARGET)" in listing.stderr
     assert database_exists(prod)
-
-
-@pytest.mark.parametrize("endpoint", ["http://localhost:8000", "http://127.0.0.1:4566", "http://[::1]:8000",
-                                      "https://moto.localhost", "http://0.0.0.0:8000"])
-def test_every_loopback_endpoint_counts_as_local(endpoint: str) -> None:
-    with pytest.raises(ConfigError, match="is a local endpoint, but the target is prod"):
-        resolve_settings({}, {"AWS_ENDPOINT_URL": endpoint}, {"target": "prod"})
-
-
-def test_a_remote_endpoint_with_prod_and_a_local_endpoint_locally_are_fine() -> None:
-    resolve_settings({}, {"AWS_ENDPOINT_URL": "https://dynamodb.eu-west-1.amazonaws.com"}, {"target": "prod"})
-    resolve_settings({}, {"AWS_ENDPOINT_URL": "http://localhost:8000"}, {"target": "local"})
-
-
-# Runs in a fresh process, as a task does: botocore's session caches the credentials it found.
-_SIGNING_KEYS = """
-import sys
-from bootstrap.config import Endpoints
-
-class Sent(Exception):
-    pass
-
-def key_of(client):
-    def stop(request, **kwargs):
-        raise Sent(request.headers["Authorization"].decode().split("Credential=")[1].split("/")[0])
-    client.meta.events.register("before-send", stop)
-    try:
-        client.list_tables()
-    except Sent as sent:
-        return str(sent)
-
-prod = Endpoints("postgresql://u@db.invalid/cruddur", None, "us-east-1")
-local = Endpoints("postgresql://u@db.invalid/cruddur", "http://localhost:1", "us-east-1")
-print(key_of(prod.client("dynamodb")), key_of(local.client("dynamodb")))
-"""
-
-
-def test_prod_clients_use_the_normal_credential_chain_never_the_local_dummy_keys(prod_env: dict[str, str]) -> None:
-    """The request is signed, then stopped by a before-send hook: nothing leaves the machine."""
-    env = {**prod_env, "AWS_ACCESS_KEY_ID": "AKIAPRODCHAINTEST", "AWS_SECRET_ACCESS_KEY": "prod-chain-secret"}
-    result = subprocess.run([sys.executable, "-c", _SIGNING_KEYS], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    from bootstrap.config import LOCAL_AWS_ACCESS_KEY_ID
-
-    assert result.stdout.split() == ["AKIAPRODCHAINTEST", LOCAL_AWS_ACCESS_KEY_ID]

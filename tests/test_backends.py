@@ -1,0 +1,84 @@
+"""Which services serve the local target, and where tasks connect (bootstrap/backends.py).
+
+On the local target with nothing started (a state folder of the test's own), then on the session's
+running stack; prod's endpoints come from PROD_CONNECTION_URL alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bootstrap.backends import endpoints_for, select_backend, status_of
+from bootstrap.config import resolve_settings
+from bootstrap.errors import ConfigError, ServiceError
+from bootstrap.state import StateDir
+from tests.conftest import Stack, engine_settings, make_settings
+
+PROD_URL = "postgresql://cruddur:s3cret@db.invalid:5432/cruddur"
+
+
+def test_the_embedded_backend_on_moto_serves_every_aws_role_from_one_server(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / ".cruddur")
+    on_moto = select_backend(make_settings(state.root), state)
+    assert (on_moto.name, on_moto.reason, on_moto.engine) == ("embedded", "chosen by flag", "moto")
+    assert [s.name for s in on_moto.services] == ["postgres", "moto"]
+    assert {role: on_moto.serving(role).name for role in ("postgres", "dynamodb", "cognito")} == {
+        "postgres": "postgres", "dynamodb": "moto", "cognito": "moto"}
+
+
+def test_with_dynamodb_local_a_moto_server_serves_cognito_alone(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / ".cruddur")
+    on_local = select_backend(make_settings(state.root, **engine_settings("dynamodb-local")), state)
+    assert on_local.engine == "dynamodb-local"
+    assert [(s.name, s.roles) for s in on_local.services] == [
+        ("postgres", ("postgres",)), ("dynamodb", ("dynamodb",)), ("cognito", ("cognito",))]
+
+
+def test_the_backend_chosen_at_the_last_start_is_remembered_for_auto(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / ".cruddur")
+    state.update("backend", value="embedded")
+    backend = select_backend(make_settings(state.root, backend="auto"), state)
+    assert (backend.name, backend.reason) == ("embedded", "remembered from the last start")
+
+
+def test_the_external_backend_needs_both_urls_and_serves_every_role_from_them(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / ".cruddur")
+    with pytest.raises(ConfigError, match="backend 'external' needs CONNECTION_URL and AWS_ENDPOINT_URL"):
+        select_backend(make_settings(state.root, backend="external"), state)
+    settings = make_settings(state.root, backend="external", connection_url="postgresql://u:p@db.example:5432/app",
+                             aws_endpoint_url="http://aws.example:4566")
+    backend = select_backend(settings, state)
+    assert [(s.name, s.url()) for s in backend.services] == [
+        ("postgres", "postgresql://u:p@db.example:5432/app"), ("dynamodb", "http://aws.example:4566")]
+    assert backend.serving("cognito").name == "dynamodb"
+
+
+def test_stopped_local_services_are_a_named_error_unless_not_required(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / ".cruddur")
+    with pytest.raises(ServiceError, match=r"^postgres, moto not running; start the services with `invoke up`$"):
+        endpoints_for(settings)
+    endpoints = endpoints_for(settings, require_running=False)
+    assert endpoints.postgres_url.endswith(f"@localhost:{settings.pg_port}/cruddur")
+    assert endpoints.aws_endpoint_url == f"http://localhost:{settings.ddb_port}"
+    rows = status_of(select_backend(settings, StateDir(settings.state_dir)))
+    assert [(row.name, row.pid, row.running) for row in rows] == [("postgres", None, False), ("moto", None, False)]
+    assert rows[0].endpoint == endpoints.postgres_url.replace(":password@", ":***@")
+
+
+def test_the_running_stack_is_where_tasks_connect(stack: Stack) -> None:
+    assert endpoints_for(stack.settings) == stack.endpoints
+    rows = status_of(select_backend(stack.settings, stack.state))
+    assert all(row.running and row.pid for row in rows), rows
+
+
+def test_prod_endpoints_come_from_prod_connection_url_and_reach_real_aws() -> None:
+    prod = resolve_settings({}, {"PROD_CONNECTION_URL": PROD_URL, "AWS_DEFAULT_REGION": "eu-west-1"},
+                            {"target": "prod"})
+    endpoints = endpoints_for(prod)
+    assert (endpoints.postgres_url, endpoints.aws_endpoint_url, endpoints.region) == (PROD_URL, None, "eu-west-1")
+    with pytest.raises(ConfigError, match="^the prod target has no local services"):
+        select_backend(prod, StateDir(Path("unused")))
+    with pytest.raises(ConfigError, match=r"^the prod target needs PROD_CONNECTION_URL \(the RDS database URL\)$"):
+        endpoints_for(resolve_settings({}, {}, {"target": "prod"}))

@@ -1,0 +1,86 @@
+"""Running ``up`` (bootstrap/up/run.py): what it observes, the dry run's report, and the step rows.
+
+``observe`` looks at the session's running services (this test's own
+database and table on them), before and after ``up``'s own steps seeded
+them; a dry run looks at a state folder with nothing started.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bootstrap import meta
+from bootstrap.config import Endpoints
+from bootstrap.ddb.schema import drop_table
+from bootstrap.fixtures.parse import load_fixtures
+from bootstrap.steps import Action, StepResult
+from bootstrap.up.run import desired_state, observe, print_report, step_row, up
+from bootstrap.up.steps import PIPELINE, Observed, Run, plan_up
+from tests.conftest import Stack, make_settings
+from tests.helpers import PROJECT_ROOT
+
+FIXTURES = load_fixtures(PROJECT_ROOT / "seeds")
+# The steps that write this test's own database and table (the Cognito steps use the session's user pool).
+SEEDING = ("db.schema-load", "db.seed", "ddb.schema-load", "ddb.seed")
+
+
+def test_step_rows_line_up() -> None:
+    rows = [step_row(StepResult("services", Action.CREATED, "embedded: started postgres", duration=1.234)),
+            step_row(StepResult("db.update-cognito-user-ids", Action.UNCHANGED, "in sync", duration=0.01))]
+    assert rows[0] == "services                    created      1.23s  embedded: started postgres"
+    assert [row[28:37].strip() for row in rows] == ["created", "unchanged"]
+    assert [row[37:46] for row in rows] == ["    1.23s", "    0.01s"]
+
+
+def test_nothing_is_observed_without_services() -> None:
+    assert observe(make_settings(Path("unused")), None, FIXTURES) == Observed(services_running=False)
+
+
+def test_a_dry_run_on_stopped_services_plans_every_step_and_starts_nothing(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture) -> None:
+    settings = make_settings(tmp_path / ".cruddur")
+    report = up(settings, dry_run=True)
+    assert (report.dry_run, report.endpoints, report.results, report.notes) == (True, None, [], ())
+    assert [p.name for p in report.plan] == [step.name for step in PIPELINE]
+    assert report.plan[0].action is Action.WOULD_RUN
+    assert not (tmp_path / ".cruddur" / "run").exists(), "a dry run started something"
+
+    document = report.to_json()
+    assert (document["dry_run"], document["endpoints"], document["notes"]) == (True, None, [])
+    assert document["steps"] == [{"step": p.name, "action": p.action.value, "detail": p.reason} for p in report.plan]
+    print_report(report, as_json=True)
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(document))
+
+    print_report(report)
+    table = capsys.readouterr().out
+    assert "invoke up --dry-run (nothing was changed)" in table
+    assert all(p.name in table for p in report.plan)
+
+
+@pytest.mark.both_engines
+def test_observe_reads_the_running_services_before_and_after_the_steps_ran(stack: Stack, endpoints: Endpoints,
+                                                                           table_name: str) -> None:
+    settings = stack.settings.with_values(table_name=table_name)
+    before = observe(settings, endpoints, FIXTURES)
+    assert (before.services_running, before.database_exists, dict(before.meta), before.seeded_rows_present,
+            before.table_matches, before.seed_present) == (True, True, {}, False, None, False)
+    planned = {p.name: p.action for p in plan_up(before, desired_state(settings, FIXTURES, before.meta))}
+    assert {planned[name] for name in SEEDING} == {Action.WOULD_RUN}
+
+    run = Run(settings, endpoints=endpoints, fixtures=FIXTURES,
+              desired=desired_state(settings, FIXTURES, before.meta))
+    steps = {step.name: step for step in PIPELINE}
+    try:
+        for name in SEEDING:
+            steps[name].run(run)
+        after = observe(settings, endpoints, FIXTURES)
+    finally:
+        drop_table(endpoints, table_name)
+    assert (after.seeded_rows_present, after.table_matches, after.seed_present) == (True, True, True)
+    # What the steps recorded is what meta names: the plan reads back exactly those keys.
+    assert set(after.meta) <= {value for name, value in vars(meta).items() if name.isupper()}
+    planned = {p.name: p.action for p in plan_up(after, desired_state(settings, FIXTURES, after.meta))}
+    assert {planned[name] for name in SEEDING} == {Action.UNCHANGED}

@@ -68,6 +68,11 @@ class Job:
 
         require_local(self.settings, what)
 
+    def prod_only(self, what: str) -> None:
+        from bootstrap.guard import require_prod
+
+        require_prod(self.settings, what)
+
 
 def _report(*results: StepResult) -> None:
     """The one way a task tells what it did: one line per step."""
@@ -454,10 +459,9 @@ def ddb_deploy_stream_worker(c, target=None, yes=False, dry_run=False, batch_siz
     from bootstrap import deploy
     from bootstrap.config import PROJECT_ROOT
     from bootstrap.console import print_table
-    from bootstrap.guard import require_prod
 
     job = Job(c, target=target, stream_batch_size=batch_size, stream_starting_position=starting_position)
-    require_prod(job.settings, "ddb.deploy-stream-worker (locally, `invoke ddb.stream-worker` applies the stream)")
+    job.prod_only("ddb.deploy-stream-worker (locally, `invoke ddb.stream-worker` applies the stream)")
     spec = deploy.worker_spec(job.settings)
     if not dry_run:
         job.confirm(yes, f"create or update the Lambda {spec.function_name}, its role {spec.role_name} and policy, "

@@ -7,11 +7,11 @@ import shlex
 import shutil
 from typing import Iterator
 
+from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
 from .console import print_json, print_table, say
 from .errors import ConfigError, NotReadyError, RefusedError
 from .readiness import Deadline, wait_all
-from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
 from .services.base import Backend
 from .snapshot import Snapshot
 from .state import StateDir, write_atomic
@@ -99,8 +99,8 @@ def status(settings: Settings, as_json: bool = False) -> bool:
 
 def _postgres_user(backend: Backend) -> str | None:
     """As root: the system user the embedded Postgres runs as, whether it exists, why, and where its data is."""
-    from .services.postgres_user import SYSTEM_USER, WHY_SYSTEM_USER, running_as_root, system_user_exists
     from .services.postgres import EmbeddedPostgres
+    from .services.postgres_user import SYSTEM_USER, WHY_SYSTEM_USER, running_as_root, system_user_exists
 
     postgres = backend.serving("postgres")
     if not running_as_root() or not isinstance(postgres, EmbeddedPostgres):

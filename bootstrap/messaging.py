@@ -388,10 +388,7 @@ def users_by_handle(endpoints: Endpoints, handles: Iterable[str]) -> dict[str, U
     missing = [handle for handle in wanted if handle not in rows]
     if missing:
         raise InputError(f"unknown user handle(s): {', '.join(missing)} (not in the users table)")
-    return {
-        handle: UserRef(str(rows[handle].uuid), rows[handle].handle, rows[handle].display_name or rows[handle].handle)
-        for handle in wanted
-    }
+    return {handle: rows[handle].as_ref() for handle in wanted}
 
 
 def _checked_uuid(value: str, flag: str) -> str:

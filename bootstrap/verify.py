@@ -157,11 +157,8 @@ def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, de
         return Check("postgres: seeded rows", ok,
                      f"users {found.users}/{len(handles)}, activities {found.activities}/{len(activity_ids)}")
 
-    def unique_handles() -> Check:
-        dupes = facts().duplicate_handles
-        return Check("postgres: handles unique", not dupes, ", ".join(dupes) or "all unique")
-
-    checks = [_guarded("postgres: seeded rows", counts), _guarded("postgres: handles unique", unique_handles)]
+    checks = [_guarded("postgres: seeded rows", counts),
+              _guarded("postgres: handles unique", lambda: _handles_check(facts().duplicate_handles))]
     if depth is not Depth.SPOT:
         checks.append(_guarded("postgres: tables match sql/schema.sql", lambda: _schema_matches(endpoints)))
     checks.append(_guarded("postgres: cognito ids synced", lambda: _cognito_ids_synced(settings, endpoints, facts().subs)))
@@ -363,7 +360,10 @@ def _handles_unique(endpoints: Endpoints) -> Check:
     from .pg.connection import connect
 
     with connect(endpoints.postgres_url) as conn:
-        dupes = users.duplicate_handles(conn)
+        return _handles_check(users.duplicate_handles(conn))
+
+
+def _handles_check(dupes: list[str]) -> Check:
     return Check("postgres: handles unique", not dupes, ", ".join(dupes) or "all unique")
 
 

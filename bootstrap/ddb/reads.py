@@ -105,7 +105,7 @@ def find_user(endpoints: Endpoints, handle: str) -> UserRef:
     row = fetch_users(endpoints.postgres_url).get(handle)
     if row is None:
         raise InputError(f"no user with the handle {handle!r} in Postgres; run `invoke db.seed` first")
-    return UserRef(str(row.uuid), row.handle, row.display_name)
+    return row.as_ref()
 
 
 def first_group_uuid(fixtures: Fixtures) -> str:

@@ -66,8 +66,7 @@ def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtu
     layout changes, items of earlier seed runs that this run did not rewrite are removed.
     """
     spec = table_spec(settings)
-    users = {handle: UserRef(str(row.uuid), row.handle, row.display_name or handle)
-             for handle, row in fetch_users(endpoints.postgres_url).items()}
+    users = {handle: row.as_ref() for handle, row in fetch_users(endpoints.postgres_url).items()}
     meta = read_meta(endpoints.postgres_url)
     # What earlier runs wrote: the last finished one and one that was interrupted.
     earlier = tuple(r for r in (SeedRecord.from_meta(meta), SeedRecord.pending_in(meta)) if r is not None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..ddb.table import UserRef
 from ..errors import BootstrapError
 from .connection import arrays, connect, database_errors, existing_tables
 
@@ -24,6 +25,10 @@ class UserRow:
     display_name: str | None
     email: str | None
     cognito_user_id: str | None
+
+    def as_ref(self) -> UserRef:
+        """The user as the message items name them; a user without a display name shows the handle."""
+        return UserRef(self.uuid, self.handle, self.display_name or self.handle)
 
 
 # The contract's placeholder until the Cognito sync sets the user's sub.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from ..config import Endpoints, Settings
@@ -125,8 +125,6 @@ def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any,
 def _schema_preview(plan: list[PlannedStep], endpoints: Endpoints | None,
                     fresh: bool) -> tuple[list[PlannedStep], tuple[str, ...]]:
     """For a dry run: what db.schema-load would change in an existing database, and the SQL."""
-    from dataclasses import replace
-
     step = next(p for p in plan if p.name == "db.schema-load")
     if endpoints is None or fresh or not step.runs or step.reason == "new database":
         return plan, ()
@@ -140,14 +138,12 @@ def _schema_preview(plan: list[PlannedStep], endpoints: Endpoints | None,
 
 
 def _timed(result: StepResult, duration: float) -> StepResult:
-    from dataclasses import replace
-
     return replace(result, duration=duration)
 
 
 def _running_endpoints(settings: Settings) -> Endpoints | None:
-    from ..errors import ServiceError
     from ..backends import endpoints_for
+    from ..errors import ServiceError
 
     try:
         return endpoints_for(settings)

@@ -43,6 +43,11 @@ class Job:
             flags={name: value for name, value in flags.items() if name in OPTION_BY_NAME},
             flag_names=FLAG_NAMES,
         )
+        if self.settings.is_prod:
+            from bootstrap.backends import prod_line
+            from bootstrap.console import say
+
+            say(prod_line(self.settings))  # the first line of every prod task: where it acts
 
     @functools.cached_property
     def endpoints(self) -> Endpoints:

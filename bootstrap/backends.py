@@ -10,9 +10,11 @@ endpoints, or the running local services'.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 from .config import Endpoints, Settings, mask_url
 from .errors import ConfigError, NotReadyError, ServiceError
+from .processes import process_alive
 from .readiness import Deadline, raise_together
 from .services.base import Backend, Service, ServiceStatus
 from .services.dynamodb_local import DynamoDBLocal, availability, choose_engine
@@ -31,7 +33,7 @@ def select_backend(settings: Settings, state: StateDir, keeper: Keeper | None = 
         raise ConfigError("the prod target has no local services; start/stop tasks are local-only")
     name, reason = _backend_name(settings, state)
     if name == "external":
-        return Backend(name, reason, _external_services(settings))
+        return Backend(name, reason, _external_services(settings, reason))
     if name == "docker":
         from .services.docker import docker_backend
 
@@ -49,13 +51,19 @@ def select_backend(settings: Settings, state: StateDir, keeper: Keeper | None = 
 def _engine(settings: Settings, state: StateDir) -> tuple[str, str]:
     """The DynamoDB engine of the embedded backend: a running one wins until `invoke down` stops it."""
     remembered = state.get("ddb_engine")
+    left = None if remembered else _engine_left_running(state)
     source = settings.sources.get("ddb_engine", "setting")
-    if remembered and remembered != settings.ddb_engine and settings.ddb_engine != "auto":
-        running = (MotoServer(settings, state) if remembered == "moto" else DynamoDBLocal(settings, state)).is_running()
+    running_engine = remembered or left
+    if running_engine and running_engine != settings.ddb_engine and settings.ddb_engine != "auto":
+        running = (MotoServer(settings, state) if running_engine == "moto"
+                   else DynamoDBLocal(settings, state)).is_running()
         if running:
-            return remembered, (f"{remembered} runs since the last start; {settings.ddb_engine} ({source}) "
-                                "takes over after `invoke down`")
-    return choose_engine(settings.ddb_engine, source, remembered, lambda: availability(settings))
+            return running_engine, (f"{running_engine} runs since the last start; {settings.ddb_engine} ({source}) "
+                                    "takes over after `invoke down`")
+    if left and settings.ddb_engine == "auto":
+        return left, "its process runs since a start that did not finish; `invoke down` stops it"
+    return choose_engine(settings.ddb_engine, source, remembered, lambda: availability(settings),
+                         since=_remembered_since(state))
 
 
 def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
@@ -63,7 +71,11 @@ def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
         return settings.backend, f"chosen by {settings.sources.get('backend', 'setting')}"
     remembered = state.get("backend")
     if remembered in ("embedded", "external", "docker"):
-        return remembered, "remembered from the last start"
+        return remembered, (f"remembered from {_remembered_since(state)}; `--backend` another one, or "
+                            "`invoke down --purge`, chooses again")
+    if _left_running(state):
+        return "embedded", ("auto: its processes run since a start that did not finish; `invoke down` stops them, "
+                            "`invoke up` tries again")
     from .services.docker import engine_answers
 
     answers, why = engine_answers()
@@ -72,11 +84,44 @@ def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
     return "embedded", f"auto: {why}; the embedded processes"
 
 
-def _external_services(settings: Settings) -> tuple[Service, ...]:
-    if not settings.connection_url or not settings.aws_endpoint_url:
+def _remembered_since(state: StateDir) -> str:
+    """Which start the remembered choices come from: "the start on <date>" (started_at, UTC), as the user reads it."""
+    started_at = state.get("started_at")
+    try:
+        return f"the start on {datetime.fromisoformat(started_at):%Y-%m-%d %H:%M} UTC"
+    except (TypeError, ValueError):
+        return "the last start"  # a state file written before starts were dated
+
+
+def _left_running(state: StateDir) -> set[str]:
+    """The embedded services whose processes run although no start finished (nothing remembered): by pid file."""
+    if not state.run.is_dir():
+        return set()
+    running = set()
+    for pid_file in state.run.glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if process_alive(pid):
+            running.add(pid_file.stem)
+    return running
+
+
+def _engine_left_running(state: StateDir) -> str | None:
+    """The engine a start that did not finish left running, so that `down` and `status` find it."""
+    running = _left_running(state)
+    return "dynamodb-local" if DynamoDBLocal.name in running else "moto" if "moto" in running else None
+
+
+def _external_services(settings: Settings, reason: str) -> tuple[Service, ...]:
+    missing = [variable for variable, value in (("CONNECTION_URL", settings.connection_url),
+                                                 ("AWS_ENDPOINT_URL", settings.aws_endpoint_url)) if not value]
+    if missing:
         raise ConfigError(
-            "backend 'external' needs CONNECTION_URL and AWS_ENDPOINT_URL set to the running services"
-        )
+            f"backend 'external' ({reason}) needs CONNECTION_URL and AWS_ENDPOINT_URL set to the running services; "
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set")
+    assert settings.connection_url and settings.aws_endpoint_url  # for the type checker: `missing` is empty
     sources = settings.sources
     return (ExternalService("postgres", settings.connection_url, ("postgres",),
                             sources.get("connection_url", "CONNECTION_URL"), settings.region),
@@ -89,9 +134,11 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
     start; return the names of those that were not running.
 
     Every failure is reported after all were tried (every service not ready, or the first other failure). When a
-    service could not be started at all, what this call started is stopped again: the backend and engine are
-    remembered only after a full start, so a later `down` might not find it. Services that only did not answer in
-    time keep running, for `invoke status` and their logs to show why.
+    service could not be started at all, what this call started is stopped again. Services that only did not
+    answer in time keep running, for `invoke status` and their logs to show why (`down` and `status` find them by
+    their pid files). The backend and engine are remembered, with the date, only after every service is ready: a
+    start that failed must not choose for the next one (an external backend whose services were not there would
+    stick).
     """
     not_running = [s.name for s in backend.services if s.is_running() is False]
 
@@ -106,11 +153,11 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
             if service.name in not_running and service.is_running():
                 service.stop()
         raise_together(errors)
-    # Remembered before a readiness failure is raised: what runs now is this backend's, for `down` to find.
+    raise_together(errors)
     state.update("backend", value=backend.name)
     if backend.engine:
         state.update("ddb_engine", value=backend.engine)
-    raise_together(errors)
+    state.update("started_at", value=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     return not_running
 
 
@@ -143,6 +190,11 @@ def local_endpoints(settings: Settings, backend: Backend, state: StateDir) -> En
         user_pool_id=settings.user_pool_id or state.get("user_pool_id"),
         cognito_endpoint_url=cognito.url() if cognito is not dynamodb else None,
     )
+
+
+def prod_line(settings: Settings) -> str:
+    """Where a prod task acts, for its first line: the AWS region and where that came from."""
+    return f"prod: AWS region {settings.region} (from {settings.sources.get('region', 'default')})"
 
 
 def prod_endpoints(settings: Settings) -> Endpoints:

@@ -39,6 +39,8 @@ DDB_ENGINES = ("auto", "moto", "dynamodb-local")
 LOCAL_AWS_ACCESS_KEY_ID = "cruddurlocal"
 LOCAL_AWS_SECRET_ACCESS_KEY = "cruddurlocalsecret"
 _LOCAL_KEY_ID = re.compile(r"^[A-Za-z0-9]+$")
+# The local services' region, fixed so that the region of a shell set up for real AWS never moves local data.
+LOCAL_REGION = "us-east-1"
 
 
 def local_key_id_problem(key_id: str | None) -> str | None:
@@ -87,7 +89,8 @@ OPTIONS: tuple[Option, ...] = (
            ("CRUDDUR_TARGET",), TARGETS),
     Option("backend", "auto", "how local services run: auto, embedded, docker or external",
            ("CRUDDUR_BACKEND",), BACKENDS),
-    Option("region", "us-east-1", "AWS region for every client", ("AWS_DEFAULT_REGION",)),
+    Option("region", LOCAL_REGION, "AWS region: local services use it as is; on prod, when it is not set here, "
+           "the AWS chain's (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)", ("CRUDDUR_REGION",)),
     Option("table_name", DEFAULT_TABLE_NAME, "DynamoDB table name", ("CRUDDUR_TABLE_NAME",)),
     Option("billing_mode", "PROVISIONED", "DynamoDB billing mode of the table",
            ("CRUDDUR_BILLING_MODE",), BILLING_MODES),
@@ -189,11 +192,14 @@ def resolve_settings(
     environ: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
     flag_names: Mapping[str, str] | None = None,
+    aws_region: Callable[[], tuple[str | None, str]] | None = None,
 ) -> Settings:
     """Layer defaults < ``file_values`` (invoke.yaml) < ``environ`` < ``flags`` into Settings.
 
     ``flags`` with the value None are "not given". Unknown keys in the file are
     reported, not ignored, so that a typo in invoke.yaml does not silently do nothing.
+    On the prod target a region the user did not set comes from ``aws_region``
+    (default: ``aws_chain_region``, this process's AWS configuration).
     """
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = dict(DEFAULTS)
@@ -218,13 +224,15 @@ def resolve_settings(
         option = OPTION_BY_NAME[name]
         flag = (flag_names or {}).get(name, f"--{name.replace('_', '-')}")
         values[name] = _coerce(option, raw, flag)
-        sources[name] = "flag"
+        sources[name] = f"flag {flag}"
 
     _apply_connection_url(values, sources)
     _apply_endpoint_url(values, sources)
     if values["prod_connection_url"]:
         _postgres_url_parts(values["prod_connection_url"], sources["prod_connection_url"])
     _check_prod_endpoint(values, sources)
+    if values["target"] == "prod" and sources["region"] == "default":
+        values["region"], sources["region"] = _prod_region(aws_region or aws_chain_region)
     values["state_dir"] = Path(values["state_dir"]).expanduser().resolve()
     values["seeds_dir"] = Path(values["seeds_dir"]).expanduser().resolve()
     values["cache_dir"] = Path(values["cache_dir"]).expanduser().resolve()
@@ -266,6 +274,47 @@ def _apply_connection_url(values: dict[str, Any], sources: dict[str, str]) -> No
         if value is not None and sources[name] in ("default", "invoke.yaml"):
             values[name] = value
             sources[name] = origin
+
+
+def _prod_region(aws_region: Callable[[], tuple[str | None, str]]) -> tuple[str, str]:
+    """The prod target's region and where it came from, or a ConfigError saying how to set one (never a guess)."""
+    region, source = aws_region()
+    if not region:
+        raise ConfigError(
+            f"the prod target needs an AWS region, and none is set ({source}): set one with "
+            "`export AWS_REGION=ca-central-1` (or AWS_DEFAULT_REGION), the `region` of your profile in the AWS config "
+            "file (`aws configure set region ca-central-1`), or the setting region (CRUDDUR_REGION, invoke.yaml)")
+    return region, source
+
+
+def aws_chain_region() -> tuple[str | None, str]:
+    """The region boto3 would use in this process, and where it came from (None and where it looked, for none).
+
+    AWS_REGION first, as the AWS CLI v2 and the other AWS SDKs read it (boto3 itself ignores it); then what
+    botocore's own configuration chain resolves, as ``boto3.Session().region_name`` does: AWS_DEFAULT_REGION,
+    else the ``region`` of the profile (AWS_PROFILE, else ``default``) in the AWS config file (AWS_CONFIG_FILE,
+    else ~/.aws/config; botocore also reads the credentials file's profiles).
+    """
+    import botocore.exceptions
+    import botocore.session
+
+    if os.environ.get("AWS_REGION"):
+        return os.environ["AWS_REGION"], "env AWS_REGION"
+    session = botocore.session.Session()  # a fresh one: reads the environment and the files as they are now
+    config_file = str(Path(session.get_config_variable("config_file")).expanduser())
+    profile = session.profile or "default"
+    try:
+        region = session.get_config_variable("region")
+    except botocore.exceptions.ProfileNotFound:
+        raise ConfigError(f"env AWS_PROFILE: the profile {profile!r} is not in {config_file} (nor in the AWS "
+                          "credentials file): fix AWS_PROFILE, or add the profile") from None
+    except botocore.exceptions.ConfigParseError as exc:
+        raise ConfigError(f"the AWS config file cannot be read: {exc}") from None
+    if region and os.environ.get("AWS_DEFAULT_REGION") == region:
+        return region, "env AWS_DEFAULT_REGION"
+    if region:
+        return region, f"profile {profile} in {config_file}"
+    return None, f"not in AWS_REGION, AWS_DEFAULT_REGION, nor the profile {profile} in {config_file}"
 
 
 def _postgres_url_parts(url: str, origin: str) -> SplitResult:

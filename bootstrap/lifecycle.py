@@ -169,7 +169,8 @@ def explain(settings: Settings) -> None:
             shown = "" if value is None else str(value)
         rows.append([option.name, shown, settings.sources.get(option.name, "default"), option.help])
     print_table(["setting", "value", "from", "meaning"], rows)
-    _say_backend(select_backend(settings, StateDir(settings.state_dir)))
+    if not settings.is_prod:  # prod has no local services; its region's row says where the region came from
+        _say_backend(select_backend(settings, StateDir(settings.state_dir)))
 
 
 def _say_backend(backend: Backend) -> None:

@@ -22,7 +22,7 @@ PROD_URL = "postgresql://cruddur:s3cret@db.invalid:5432/cruddur"
 def test_the_embedded_backend_on_moto_serves_every_aws_role_from_one_server(tmp_path: Path) -> None:
     state = StateDir(tmp_path / ".cruddur")
     on_moto = select_backend(make_settings(state.root), state)
-    assert (on_moto.name, on_moto.reason, on_moto.engine) == ("embedded", "chosen by flag", "moto")
+    assert (on_moto.name, on_moto.reason, on_moto.engine) == ("embedded", "chosen by flag --backend", "moto")
     assert [s.name for s in on_moto.services] == ["postgres", "moto"]
     assert {role: on_moto.serving(role).name for role in ("postgres", "dynamodb", "cognito")} == {
         "postgres": "postgres", "dynamodb": "moto", "cognito": "moto"}
@@ -36,16 +36,34 @@ def test_with_dynamodb_local_a_moto_server_serves_cognito_alone(tmp_path: Path) 
         ("postgres", ("postgres",)), ("dynamodb", ("dynamodb",)), ("cognito", ("cognito",))]
 
 
-def test_the_backend_chosen_at_the_last_start_is_remembered_for_auto(tmp_path: Path) -> None:
+def test_the_backend_chosen_at_the_last_start_is_remembered_for_auto_with_its_date_and_how_to_change_it(
+    tmp_path: Path
+) -> None:
     state = StateDir(tmp_path / ".cruddur")
     state.update("backend", value="embedded")
     backend = select_backend(make_settings(state.root, backend="auto"), state)
-    assert (backend.name, backend.reason) == ("embedded", "remembered from the last start")
+    how = "; `--backend` another one, or `invoke down --purge`, chooses again"
+    assert (backend.name, backend.reason) == ("embedded", f"remembered from the last start{how}")
+    state.update("started_at", value="2026-12-06T02:40:13+00:00")
+    backend = select_backend(make_settings(state.root, backend="auto"), state)
+    assert backend.reason == f"remembered from the start on 2026-12-06 02:40 UTC{how}"
+
+
+def test_a_remembered_external_backend_without_its_urls_says_where_the_choice_came_from(tmp_path: Path) -> None:
+    state = StateDir(tmp_path / ".cruddur")
+    state.update("backend", value="external")
+    state.update("started_at", value="2026-12-06T02:40:13+00:00")
+    with pytest.raises(ConfigError, match=r"^backend 'external' \(remembered from the start on 2026-12-06 02:40 UTC; "
+                                          r"`--backend` another one, or `invoke down --purge`, chooses again\) needs "
+                                          "CONNECTION_URL and AWS_ENDPOINT_URL"):
+        select_backend(make_settings(state.root, backend="auto"), state)
 
 
 def test_the_external_backend_needs_both_urls_and_serves_every_role_from_them(tmp_path: Path) -> None:
     state = StateDir(tmp_path / ".cruddur")
-    with pytest.raises(ConfigError, match="backend 'external' needs CONNECTION_URL and AWS_ENDPOINT_URL"):
+    with pytest.raises(ConfigError, match=r"^backend 'external' \(chosen by flag --backend\) needs CONNECTION_URL and "
+                                          "AWS_ENDPOINT_URL set to the running services; CONNECTION_URL and "
+                                          "AWS_ENDPOINT_URL are not set$"):
         select_backend(make_settings(state.root, backend="external"), state)
     settings = make_settings(state.root, backend="external", connection_url="postgresql://u:p@db.example:5432/app",
                              aws_endpoint_url="http://aws.example:4566")
@@ -73,9 +91,9 @@ def test_the_running_stack_is_where_tasks_connect(stack: Stack) -> None:
     assert all(row.running and row.pid for row in rows), rows
 
 
-def test_prod_endpoints_come_from_prod_connection_url_and_reach_real_aws() -> None:
-    prod = resolve_settings({}, {"PROD_CONNECTION_URL": PROD_URL, "AWS_DEFAULT_REGION": "eu-west-1"},
-                            {"target": "prod"})
+def test_prod_endpoints_come_from_prod_connection_url_and_reach_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    prod = resolve_settings({}, {"PROD_CONNECTION_URL": PROD_URL}, {"target": "prod"})
     endpoints = endpoints_for(prod)
     assert (endpoints.postgres_url, endpoints.aws_endpoint_url, endpoints.region) == (PROD_URL, None, "eu-west-1")
     with pytest.raises(ConfigError, match="^the prod target has no local services"):

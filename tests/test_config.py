@@ -22,10 +22,12 @@ def test_defaults_follow_the_contract() -> None:
 
 def test_layers_override_in_order_and_remember_their_source() -> None:
     file_values = {"region": "eu-west-1", "table_name": "from-file", "ready_timeout": 5}
-    environ = {"AWS_DEFAULT_REGION": "eu-central-1", "CRUDDUR_TABLE_NAME": "from-env"}
+    environ = {"CRUDDUR_REGION": "eu-central-1", "CRUDDUR_TABLE_NAME": "from-env"}
     s = resolve_settings(file_values, environ, {"table_name": "from-flag", "region": None})
-    assert s.region == "eu-central-1" and s.sources["region"] == "env AWS_DEFAULT_REGION"
-    assert s.table_name == "from-flag" and s.sources["table_name"] == "flag"
+    assert s.region == "eu-central-1" and s.sources["region"] == "env CRUDDUR_REGION"
+    assert s.table_name == "from-flag" and s.sources["table_name"] == "flag --table-name"
+    named = resolve_settings({}, {}, {"table_name": "from-flag"}, flag_names={"table_name": "--table"})
+    assert named.sources["table_name"] == "flag --table"
     assert s.ready_timeout == 5.0 and s.sources["ready_timeout"] == "invoke.yaml"
 
 
@@ -101,8 +103,73 @@ def test_every_loopback_endpoint_counts_as_local(endpoint: str) -> None:
 
 
 def test_a_remote_endpoint_with_prod_and_a_local_endpoint_locally_are_fine() -> None:
-    resolve_settings({}, {"AWS_ENDPOINT_URL": "https://dynamodb.eu-west-1.amazonaws.com"}, {"target": "prod"})
+    resolve_settings({}, {"AWS_ENDPOINT_URL": "https://dynamodb.eu-west-1.amazonaws.com"}, {"target": "prod"},
+                     aws_region=lambda: ("eu-west-1", "env AWS_REGION"))
     resolve_settings({}, {"AWS_ENDPOINT_URL": "http://localhost:8000"}, {"target": "local"})
+
+
+# --- the prod target's region ------------------------------------------------------------------
+
+
+def test_prod_takes_the_region_the_user_set_else_the_aws_chains_and_local_keeps_its_own() -> None:
+    chain = lambda: ("ca-central-1", "profile cruddur-prod in /home/u/.aws/config")  # noqa: E731
+    prod = resolve_settings({}, {}, {"target": "prod"}, aws_region=chain)
+    assert (prod.region, prod.sources["region"]) == ("ca-central-1", "profile cruddur-prod in /home/u/.aws/config")
+    for file_values, environ, source in (({"region": "eu-west-3"}, {}, "invoke.yaml"),
+                                         ({}, {"CRUDDUR_REGION": "eu-west-3"}, "env CRUDDUR_REGION")):
+        chosen = resolve_settings(file_values, environ, {"target": "prod"}, aws_region=chain)
+        assert (chosen.region, chosen.sources["region"]) == ("eu-west-3", source)
+    local = resolve_settings({}, {"AWS_DEFAULT_REGION": "eu-west-3", "AWS_REGION": "eu-west-3"}, {}, aws_region=chain)
+    assert (local.region, local.sources["region"]) == ("us-east-1", "default")
+
+
+def test_prod_with_no_region_anywhere_refuses_saying_how_to_set_one_never_guessing() -> None:
+    nowhere = lambda: (None, "not in AWS_REGION, AWS_DEFAULT_REGION, nor the profile default in ~/.aws/config")  # noqa: E731
+    with pytest.raises(ConfigError, match=r"^the prod target needs an AWS region, and none is set \(not in AWS_REGION"
+                                          r".*`export AWS_REGION=ca-central-1`.*CRUDDUR_REGION"):
+        resolve_settings({}, {}, {"target": "prod"}, aws_region=nowhere)
+
+
+@pytest.fixture
+def aws_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An AWS config file with a named profile in ca-central-1 and a default profile without a region."""
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\noutput = json\n\n[profile cruddur-prod]\nregion = ca-central-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    return config
+
+
+def test_the_aws_chain_reads_the_profile_named_by_aws_profile_as_boto3_does(
+    aws_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from bootstrap.config import aws_chain_region
+
+    monkeypatch.setenv("AWS_PROFILE", "cruddur-prod")
+    assert aws_chain_region() == ("ca-central-1", f"profile cruddur-prod in {aws_config}")
+    assert boto3.Session().region_name == "ca-central-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+    assert aws_chain_region() == ("eu-west-2", "env AWS_DEFAULT_REGION") and boto3.Session().region_name == "eu-west-2"
+    monkeypatch.setenv("AWS_REGION", "ap-south-1")  # what the AWS CLI v2 and the other SDKs read first
+    assert aws_chain_region() == ("ap-south-1", "env AWS_REGION")
+
+
+def test_the_aws_chain_without_a_region_says_where_it_looked(aws_config: Path) -> None:
+    import boto3
+
+    from bootstrap.config import aws_chain_region
+
+    assert aws_chain_region() == (None, f"not in AWS_REGION, AWS_DEFAULT_REGION, nor the profile default in {aws_config}")
+    assert boto3.Session().region_name is None
+
+
+def test_a_profile_that_is_not_there_is_named(aws_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bootstrap.config import aws_chain_region
+
+    monkeypatch.setenv("AWS_PROFILE", "cruddur-typo")
+    with pytest.raises(ConfigError, match=f"^env AWS_PROFILE: the profile 'cruddur-typo' is not in {aws_config}"):
+        aws_chain_region()
 
 
 # Runs in a fresh process, as a task does: botocore's session caches the credentials it found.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import psutil
@@ -79,10 +80,14 @@ def test_explain_shows_every_setting_with_its_source_and_never_the_password(caps
 
     monkeypatch.setenv("COLUMNS", "250")  # one row per setting, so the assertions can read whole cells
     console.console.cache_clear()
-    settings = resolve_settings({}, {"CRUDDUR_PG_PASSWORD": "zz-secret-zz", "AWS_DEFAULT_REGION": "eu-west-1"}, {})
+    settings = resolve_settings({}, {"CRUDDUR_PG_PASSWORD": "zz-secret-zz", "CRUDDUR_REGION": "eu-west-1"}, {})
     lifecycle.explain(settings)
     out = capsys.readouterr().out
     assert "zz-secret-zz" not in out
-    assert "eu-west-1" in out and "env AWS_DEFAULT_REGION" in out
+    assert "eu-west-1" in out and "env CRUDDUR_REGION" in out
     assert all(option.name in out for option in OPTIONS)
+    prod = resolve_settings({}, {}, {"target": "prod"},
+                            aws_region=lambda: ("ca-central-1", "profile cruddur-prod in /home/u/.aws/config"))
+    lifecycle.explain(prod)  # no local services to describe: only the settings
+    assert re.search(r"region +│ ca-central-1 +│ profile cruddur-prod in /home/u/.aws/config", capsys.readouterr().out)
     console.console.cache_clear()

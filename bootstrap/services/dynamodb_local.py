@@ -166,13 +166,14 @@ def _java_problem(java: Java | None) -> str | None:
 
 
 def choose_engine(setting: str, source: str, remembered: str | None,
-                  available: Callable[[], tuple[bool, str]]) -> tuple[str, str]:
+                  available: Callable[[], tuple[bool, str]], since: str = "the last start") -> tuple[str, str]:
     """Which engine serves DynamoDB, and why. ``available`` is called only for ``auto`` with nothing remembered
-    (it runs ``java -version``)."""
+    (it runs ``java -version``); ``since``: the start the remembered engine comes from."""
     if setting != "auto":
         return setting, f"chosen by {source}"
     if remembered in DDB_ENGINES[1:]:
-        return remembered, "remembered from the last start (`invoke down --purge` chooses again)"
+        return remembered, (f"remembered from {since}; `--ddb-engine` another one, or `invoke down --purge`, "
+                            "chooses again")
     ok, why = available()
     return ("dynamodb-local", f"auto: {why}") if ok else ("moto", f"auto: {why}; moto serves DynamoDB")
 

@@ -46,7 +46,9 @@ def test_choose_engine_says_why() -> None:
         raise AssertionError("availability asked although the choice did not need it")
 
     assert dynamodb_local.choose_engine("moto", "flag", "dynamodb-local", never) == ("moto", "chosen by flag")
-    assert dynamodb_local.choose_engine("auto", "default", "moto", never)[0] == "moto"
+    assert dynamodb_local.choose_engine("auto", "default", "moto", never, since="the start on 2026-12-06 02:40 UTC") == (
+        "moto", "remembered from the start on 2026-12-06 02:40 UTC; `--ddb-engine` another one, or "
+        "`invoke down --purge`, chooses again")
     assert dynamodb_local.choose_engine("auto", "default", None, lambda: (True, "found X")) == (
         "dynamodb-local", "auto: found X")
     engine, why = dynamodb_local.choose_engine("auto", "default", None, lambda: (False, "no Java"))

@@ -344,3 +344,59 @@ def test_deploy_creates_the_parts_then_updates_only_what_changed(prod: Prod, tmp
         k: v for k, v in state["function"].items() if k not in ("CodeSha256", "CodeSize", "LastModified",
                                                                   "RevisionId", "Version")}
     assert after_code["mappings"] == after_resize["mappings"]
+
+
+# --- the region: boto3's own chain, never a silent us-east-1 ------------------------------------------
+
+
+def _named_profile(prod: Prod, config: Path, text: str, **env: str) -> None:
+    """Point the tasks at an AWS config file of ``text`` and nothing else for the region (no region variables)."""
+    config.write_text(text)
+    prod.env = {**{k: v for k, v in prod.env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")},
+                "AWS_CONFIG_FILE": str(config), **env}
+
+
+def _lands(prod: Prod, region: str) -> dict[str, bool]:
+    """Which of this test's parts the stand-in holds in ``region``."""
+    import boto3
+
+    def client(service: str) -> Any:
+        return boto3.client(service, endpoint_url=prod.aws_url, region_name=region,
+                            aws_access_key_id=STANDIN_KEY_ID, aws_secret_access_key="stand-in-secret")
+
+    functions = client("lambda")
+    return {"table": prod.table in client("dynamodb").list_tables()["TableNames"],
+            "function": any(f["FunctionName"] == prod.function for f in functions.list_functions()["Functions"]),
+            "trigger": bool(functions.list_event_source_mappings()["EventSourceMappings"]
+                            and any(m["FunctionArn"].endswith(f":{prod.function}")
+                                    for m in functions.list_event_source_mappings()["EventSourceMappings"]))}
+
+
+def test_a_named_profiles_region_is_where_the_table_function_and_trigger_land_and_nowhere_else(
+    prod: Prod, tmp_path: Path
+) -> None:
+    config = tmp_path / "aws-config-profile"
+    _named_profile(prod, config, f"[profile cruddur-prod]\nregion = ca-central-1\nendpoint_url = {prod.aws_url}\n",
+                   AWS_PROFILE="cruddur-prod")
+    for task in ("ddb.schema-load", "ddb.deploy-stream-worker"):
+        result = prod.run(task, "--target", "prod", "--yes")
+        assert result.stderr.splitlines()[0] == f"prod: AWS region ca-central-1 (from profile cruddur-prod in {config})"
+    assert _lands(prod, "ca-central-1") == {"table": True, "function": True, "trigger": True}
+    for elsewhere in ("us-east-1", REGION):
+        assert _lands(prod, elsewhere) == {"table": False, "function": False, "trigger": False}, elsewhere
+
+    explained = prod.run("env", "--explain", "--target", "prod")
+    assert explained.stderr.splitlines()[0] == f"prod: AWS region ca-central-1 (from profile cruddur-prod in {config})"
+    assert re.search(r"region +│ ca-central-1 +│ profile cruddur-prod", explained.stdout), explained.stdout
+
+
+def test_with_no_region_anywhere_a_prod_task_refuses_saying_region_and_creates_nothing(
+    prod: Prod, tmp_path: Path
+) -> None:
+    _named_profile(prod, tmp_path / "aws-config-no-region", f"[default]\nendpoint_url = {prod.aws_url}\n")
+    for task in ("ddb.schema-load", "ddb.deploy-stream-worker"):
+        result = prod.run(task, "--target", "prod", "--yes", check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("error: the prod target needs an AWS region, and none is set"), result.stderr
+    for region in ("us-east-1", REGION):
+        assert _lands(prod, region) == {"table": False, "function": False, "trigger": False}, region

@@ -6,13 +6,15 @@ running stack; prod's endpoints come from PROD_CONNECTION_URL alone.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from bootstrap.backends import endpoints_for, select_backend, status_of
+from bootstrap.backends import endpoints_for, select_backend, start_all, status_of
 from bootstrap.config import resolve_settings
-from bootstrap.errors import ConfigError, ServiceError
+from bootstrap.errors import ConfigError, NotReadyError, ServiceError
+from bootstrap.processes import free_port
 from bootstrap.state import StateDir
 from tests.conftest import Stack, engine_settings, make_settings
 
@@ -71,6 +73,20 @@ def test_the_external_backend_needs_both_urls_and_serves_every_role_from_them(tm
     assert [(s.name, s.url()) for s in backend.services] == [
         ("postgres", "postgresql://u:p@db.example:5432/app"), ("dynamodb", "http://aws.example:4566")]
     assert backend.serving("cognito").name == "dynamodb"
+
+
+def test_only_a_start_whose_services_are_all_ready_is_remembered(tmp_path: Path, stack: Stack) -> None:
+    """Services that never answer (nothing listens on their ports): the start fails and nothing is remembered."""
+    state = StateDir(tmp_path / ".cruddur")
+    settings = make_settings(state.root, backend="external",
+                             connection_url=f"postgresql://postgres:password@localhost:{free_port()}/cruddur",
+                             aws_endpoint_url=f"http://localhost:{free_port()}")
+    with pytest.raises(NotReadyError):
+        start_all(select_backend(settings, state), state, 0.5)
+    assert state.read() == {}
+    # The session's stack started successfully: its backend and engine are remembered, dated.
+    assert (stack.state.get("backend"), stack.state.get("ddb_engine")) == ("embedded", stack.engine)
+    assert datetime.fromisoformat(stack.state.get("started_at")).tzinfo is not None
 
 
 def test_stopped_local_services_are_a_named_error_unless_not_required(tmp_path: Path) -> None:

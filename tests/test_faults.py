@@ -272,6 +272,53 @@ def test_services_that_never_answer_fail_by_the_deadline_naming_each(cli: Cli, t
         assert f"{name} at " in result.stderr and endpoint in result.stderr and "was not ready after 1s" in result.stderr
 
 
+# `backend auto` where no Docker engine answers, whatever this machine has: the embedded backend, deterministically.
+AUTO_WITHOUT_DOCKER = {"CRUDDUR_BACKEND": "", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+@pytest.mark.slow  # `invoke up` as a process, in a state folder of its own
+def test_a_failed_external_start_is_not_remembered_so_plain_runs_are_not_stuck_on_it(tmp_path: Path) -> None:
+    """`CRUDDUR_BACKEND=external invoke up` against services that are not there: then plain runs choose afresh."""
+    fresh = session_cli(tmp_path / ".cruddur", tmp_path / "cache", CRUDDUR_DDB_ENGINE="moto", **AUTO_WITHOUT_DOCKER)
+    postgres, moto = Listener(), Listener()
+    try:
+        failed = fresh("up", "--timeout", "1", check=False, timeout=120, CRUDDUR_BACKEND="external",
+                       CONNECTION_URL=f"postgresql://postgres:password@localhost:{postgres.port}/cruddur",
+                       AWS_ENDPOINT_URL=f"http://localhost:{moto.port}")
+    finally:
+        postgres.close()
+        moto.close()
+    assert failed.returncode == 1 and "was not ready after 1s" in failed.stderr, failed.stderr
+    assert "backend" not in StateDir(fresh.state_dir).read(), "a start that failed chose for the next one"
+    try:
+        status = json.loads(fresh("status", "--json", check=False).stdout)
+        assert (status["backend"], status["reason"]) == ("embedded", "auto: no Docker engine (unix:///nonexistent/"
+                                                         "docker.sock does not exist); the embedded processes"), status
+        assert "backend: embedded (auto: no Docker engine" in fresh("env", "--explain").stderr
+        fresh("up")
+        status = json.loads(fresh("status", "--json").stdout)
+        assert status["backend"] == "embedded" and status["reason"].startswith("remembered from the start on "), status
+    finally:
+        fresh("down", check=False)
+
+
+@pytest.mark.slow  # `invoke up` as a process, in a state folder of its own
+def test_a_start_that_did_not_finish_is_not_remembered_but_its_running_processes_are_found(tmp_path: Path) -> None:
+    """Not ready in time: the processes keep running (for `status` and their logs), found by their pid files."""
+    fresh = session_cli(tmp_path / ".cruddur", tmp_path / "cache", CRUDDUR_DDB_ENGINE="moto", **AUTO_WITHOUT_DOCKER)
+    try:
+        failed = fresh("up", "--timeout", "0.01", check=False)
+        assert failed.returncode == 1 and "was not ready after 0.01s" in failed.stderr, failed.stderr
+        assert "backend" not in StateDir(fresh.state_dir).read()
+        status = json.loads(fresh("status", "--json", check=False).stdout)
+        assert status["backend"] == "embedded" and all(row["running"] for row in status["services"]), status
+        assert status["reason"].startswith("auto: its processes run since a start that did not finish"), status
+        assert status["ddb_engine"] == "moto", status
+    finally:
+        fresh("down")
+    assert not any(find_owned_process(fresh.state_dir, name) for name in ("postgres", "moto"))
+
+
 def test_readiness_deadline_names_the_service_its_log_and_not_the_password(cli: Cli) -> None:
     """The running Postgres refuses the password given: ready never comes, the deadline does."""
     result = cli("up", "--timeout", "0.5", check=False, CRUDDUR_PG_PASSWORD="not-the-password-3f9a")

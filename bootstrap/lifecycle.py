@@ -10,7 +10,7 @@ from typing import Iterator
 from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
 from .console import print_json, print_table, say
-from .errors import ConfigError, NotReadyError, RefusedError
+from .errors import BootstrapError, ConfigError, NotReadyError, RefusedError
 from .readiness import Deadline, wait_all
 from .services.base import Backend
 from .snapshot import Snapshot
@@ -28,7 +28,8 @@ def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
     state = StateDir(settings.state_dir).ensure()
     backend = select_backend(settings, state, keeper=Snapshot(state))
     _check_engine(settings, backend)
-    started = start_all(backend, state, settings.ready_timeout)
+    with noting_remembered(backend):
+        started = start_all(backend, state, settings.ready_timeout)
     # Read after the start: a restored snapshot may have changed the remembered pool id.
     return backend, local_endpoints(settings, backend, state), started
 
@@ -40,6 +41,21 @@ def _check_engine(settings: Settings, backend: Backend) -> None:
             f"DynamoDB is served by {backend.engine}, which still runs, but ddb_engine is {settings.ddb_engine} "
             f"({settings.sources.get('ddb_engine')}): run `invoke down` first (it keeps both engines' data), "
             "then `invoke up` starts the new engine")
+
+
+@contextlib.contextmanager
+def noting_remembered(backend: Backend) -> Iterator[None]:
+    """A failure of a backend or engine that no setting chose but the last start: say so, and how to choose again."""
+    notes = [f"{what} {name} is {why}" for what, name, why in (("the backend", backend.name, backend.reason),
+                                                                ("the DynamoDB engine", backend.engine,
+                                                                 backend.engine_reason))
+             if name and why.startswith("remembered")]
+    try:
+        yield
+    except BootstrapError as exc:
+        if notes:
+            exc.args = (f"{exc}\n" + "\n".join(f"  {note}" for note in notes),)
+        raise
 
 
 @contextlib.contextmanager
@@ -58,7 +74,8 @@ def down(settings: Settings, purge: bool = False) -> None:
         raise RefusedError("`invoke down` stops local services only; it has nothing to do on prod")
     state = StateDir(settings.state_dir)
     backend = select_backend(settings, state, keeper=Snapshot(state))
-    stopped = stop_all(backend, save=not purge)  # --purge deletes the snapshot anyway
+    with noting_remembered(backend):
+        stopped = stop_all(backend, save=not purge)  # --purge deletes the snapshot anyway
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if purge:
         for service in backend.services:
@@ -75,10 +92,11 @@ def status(settings: Settings, as_json: bool = False) -> bool:
     state = StateDir(settings.state_dir)
     backend = select_backend(settings, state)
     rows = []
-    ready_by_name = _readiness(backend)
-    for row in status_of(backend):
-        ready = ready_by_name.get(row.name, False)
-        rows.append({**row.__dict__, "ready": ready})
+    with noting_remembered(backend):
+        ready_by_name = _readiness(backend)
+        for row in status_of(backend):
+            ready = ready_by_name.get(row.name, False)
+            rows.append({**row.__dict__, "ready": ready})
     postgres_user = _postgres_user(backend)
     if as_json:
         print_json({"backend": backend.name, "reason": backend.reason, "ddb_engine": backend.engine,

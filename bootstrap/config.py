@@ -39,7 +39,7 @@ DDB_ENGINES = ("auto", "moto", "dynamodb-local")
 LOCAL_AWS_ACCESS_KEY_ID = "cruddurlocal"
 LOCAL_AWS_SECRET_ACCESS_KEY = "cruddurlocalsecret"
 _LOCAL_KEY_ID = re.compile(r"^[A-Za-z0-9]+$")
-# The local services' region, fixed so that the region of a shell set up for real AWS never moves local data.
+# The local services' region unless the setting region or the app's AWS_DEFAULT_REGION says otherwise (the contract).
 LOCAL_REGION = "us-east-1"
 
 
@@ -89,8 +89,9 @@ OPTIONS: tuple[Option, ...] = (
            ("CRUDDUR_TARGET",), TARGETS),
     Option("backend", "auto", "how local services run: auto, embedded, docker or external",
            ("CRUDDUR_BACKEND",), BACKENDS),
-    Option("region", LOCAL_REGION, "AWS region: local services use it as is; on prod, when it is not set here, "
-           "the AWS chain's (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)", ("CRUDDUR_REGION",)),
+    Option("region", LOCAL_REGION, "AWS region; when not set here: locally AWS_DEFAULT_REGION (as the app reads it) "
+           "else us-east-1, on prod boto3's chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)",
+           ("CRUDDUR_REGION",)),
     Option("table_name", DEFAULT_TABLE_NAME, "DynamoDB table name", ("CRUDDUR_TABLE_NAME",)),
     Option("billing_mode", "PROVISIONED", "DynamoDB billing mode of the table",
            ("CRUDDUR_BILLING_MODE",), BILLING_MODES),
@@ -198,8 +199,9 @@ def resolve_settings(
 
     ``flags`` with the value None are "not given". Unknown keys in the file are
     reported, not ignored, so that a typo in invoke.yaml does not silently do nothing.
-    On the prod target a region the user did not set comes from ``aws_region``
-    (default: ``aws_chain_region``, this process's AWS configuration).
+    A region not set for this tool (CRUDDUR_REGION, invoke.yaml) comes locally from the app's
+    AWS_DEFAULT_REGION, else ``LOCAL_REGION``; on the prod target from ``aws_region`` (default:
+    ``aws_chain_region``, this process's AWS configuration as boto3 reads it).
     """
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = dict(DEFAULTS)
@@ -231,8 +233,11 @@ def resolve_settings(
     if values["prod_connection_url"]:
         _postgres_url_parts(values["prod_connection_url"], sources["prod_connection_url"])
     _check_prod_endpoint(values, sources)
-    if values["target"] == "prod" and sources["region"] == "default":
-        values["region"], sources["region"] = _prod_region(aws_region or aws_chain_region)
+    if sources["region"] == "default":  # not set for this tool: what the AWS world around it says
+        if values["target"] == "prod":
+            values["region"], sources["region"] = _prod_region(aws_region or aws_chain_region)
+        elif environ.get("AWS_DEFAULT_REGION"):
+            values["region"], sources["region"] = environ["AWS_DEFAULT_REGION"], "env AWS_DEFAULT_REGION"
     values["state_dir"] = Path(values["state_dir"]).expanduser().resolve()
     values["seeds_dir"] = Path(values["seeds_dir"]).expanduser().resolve()
     values["cache_dir"] = Path(values["cache_dir"]).expanduser().resolve()

@@ -111,7 +111,7 @@ def test_a_remote_endpoint_with_prod_and_a_local_endpoint_locally_are_fine() -> 
 # --- the prod target's region ------------------------------------------------------------------
 
 
-def test_prod_takes_the_region_the_user_set_else_the_aws_chains_and_local_keeps_its_own() -> None:
+def test_the_region_set_for_the_tool_wins_else_prod_takes_the_aws_chains_and_local_the_apps() -> None:
     chain = lambda: ("ca-central-1", "profile cruddur-prod in /home/u/.aws/config")  # noqa: E731
     prod = resolve_settings({}, {}, {"target": "prod"}, aws_region=chain)
     assert (prod.region, prod.sources["region"]) == ("ca-central-1", "profile cruddur-prod in /home/u/.aws/config")
@@ -119,8 +119,12 @@ def test_prod_takes_the_region_the_user_set_else_the_aws_chains_and_local_keeps_
                                          ({}, {"CRUDDUR_REGION": "eu-west-3"}, "env CRUDDUR_REGION")):
         chosen = resolve_settings(file_values, environ, {"target": "prod"}, aws_region=chain)
         assert (chosen.region, chosen.sources["region"]) == ("eu-west-3", source)
-    local = resolve_settings({}, {"AWS_DEFAULT_REGION": "eu-west-3", "AWS_REGION": "eu-west-3"}, {}, aws_region=chain)
+    local = resolve_settings({}, {"AWS_REGION": "eu-west-2"}, {}, aws_region=chain)  # boto3 and the app ignore it
     assert (local.region, local.sources["region"]) == ("us-east-1", "default")
+    local = resolve_settings({}, {"AWS_DEFAULT_REGION": "eu-west-2"}, {}, aws_region=chain)  # the contract's variable
+    assert (local.region, local.sources["region"]) == ("eu-west-2", "env AWS_DEFAULT_REGION")
+    local = resolve_settings({"region": "eu-west-3"}, {"AWS_DEFAULT_REGION": "eu-west-2"}, {}, aws_region=chain)
+    assert (local.region, local.sources["region"]) == ("eu-west-3", "invoke.yaml")
 
 
 def test_prod_with_no_region_anywhere_refuses_saying_how_to_set_one_never_guessing() -> None:

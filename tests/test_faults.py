@@ -309,7 +309,8 @@ def test_a_start_that_did_not_finish_is_not_remembered_but_its_running_processes
     try:
         failed = fresh("up", "--timeout", "0.01", check=False)
         assert failed.returncode == 1 and "was not ready after 0.01s" in failed.stderr, failed.stderr
-        assert "backend" not in StateDir(fresh.state_dir).read()
+        remembered = StateDir(fresh.state_dir).read()
+        assert "backend" not in remembered and set(remembered["ports"]) == {"postgres", "moto"}, remembered  # they run
         status = json.loads(fresh("status", "--json", check=False).stdout)
         assert status["backend"] == "embedded" and all(row["running"] for row in status["services"]), status
         assert status["reason"].startswith("auto: its processes run since a start that did not finish"), status
@@ -341,9 +342,12 @@ def test_postgres_that_cannot_start_names_its_log(tmp_path: Path) -> None:
     (data_dir / "PG_VERSION").write_text("18\n")
     try:
         result = broken("up", "--timeout", "0.5", check=False)
+        # Nothing of the failed start is remembered: no backend, and no port of a service that does not run.
+        remembered = StateDir(broken.state_dir).read()
     finally:
         broken("down", check=False)
     assert result.returncode == 1, result.stderr
+    assert "backend" not in remembered and not remembered.get("ports"), remembered
     assert "postgres: pg_ctl failed" in result.stderr
     assert f"log {broken.state_dir / 'logs' / 'postgres.log'}" in result.stderr and "Traceback" not in result.stderr
 

@@ -147,7 +147,7 @@ def test_sync_report_summarises_a_dry_run() -> None:
 
 
 def test_prod_needs_a_pool_id(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / ".cruddur", target="prod")
+    settings = make_settings(tmp_path / ".cruddur", target="prod", region="us-east-1")
     prod = Endpoints("postgresql://u:p@db.invalid/cruddur", None, "us-east-1")
     with pytest.raises(ConfigError, match="AWS_COGNITO_USER_POOL_ID"):
         cognito.resolve_pool_id(prod, settings)
@@ -155,7 +155,7 @@ def test_prod_needs_a_pool_id(tmp_path: Path) -> None:
 
 
 def test_seed_users_refuses_on_prod(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path / ".cruddur", target="prod")
+    settings = make_settings(tmp_path / ".cruddur", target="prod", region="us-east-1")
     prod = Endpoints("postgresql://u:p@db.invalid/cruddur", None, "us-east-1")
     with pytest.raises(RefusedError, match="local-only"):
         cognito.seed_users(prod, settings, fixtures_of("ann"))
@@ -333,6 +333,7 @@ def test_list_users_task_on_prod_without_a_pool_id_exits_with_a_config_error(mon
     import tasks
 
     monkeypatch.setenv("PROD_CONNECTION_URL", "postgresql://u:p@db.invalid/cruddur")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with pytest.raises(Exit) as caught:
         tasks.cognito_list_users(Context(), target="prod")
     assert caught.value.code == 2 and "AWS_COGNITO_USER_POOL_ID" in str(caught.value)

@@ -25,7 +25,8 @@ from tests.helpers import ENV_PREFIXES, PROJECT_ROOT, run_concurrently
 
 TABLE = "cruddur-messages"
 LOCAL = resolve_settings({}, {}, {})
-PROD = resolve_settings({}, {"PROD_CONNECTION_URL": "postgresql://u@db.invalid/cruddur"}, {"target": "prod"})
+PROD = resolve_settings({}, {"PROD_CONNECTION_URL": "postgresql://u@db.invalid/cruddur", "CRUDDUR_REGION": "eu-west-1"},
+                        {"target": "prod"})
 
 
 def test_a_destructive_operation_on_prod_needs_yes_and_names_what_it_would_destroy() -> None:
@@ -79,7 +80,7 @@ def prod_env(prod: Endpoints, tmp_path: Path) -> dict[str, str]:
         CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"),
         AWS_EC2_METADATA_DISABLED="true",
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-aws-credentials"),
-        AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"),
+        AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"), AWS_DEFAULT_REGION="eu-west-1",
         NO_COLOR="1", COLUMNS="200",
     )
     return env
@@ -181,5 +182,5 @@ def test_local_endpoint_with_the_prod_target_is_an_error_before_anything_runs(
         assert result.returncode == 2, result.stderr
         assert "is a local endpoint, but the target is prod" in result.stderr
         assert "unset AWS_ENDPOINT_URL" in result.stderr
-    assert "(flag)" in drop.stderr and "(env CRUDDUR_TARGET)" in listing.stderr
+    assert "(flag --target)" in drop.stderr and "(env CRUDDUR_TARGET)" in listing.stderr
     assert database_exists(prod)

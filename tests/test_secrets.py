@@ -145,6 +145,9 @@ def test_no_task_output_or_file_holds_a_secret(runner: Runner, tmp_path: Path) -
     assert leaks == []
 
 
+PROD_REGION = {"AWS_DEFAULT_REGION": "us-east-1"}  # a prod target needs a region
+
+
 def _run_error_paths(runner: Runner) -> None:
     """Failures whose messages name a connection URL: each must name it masked."""
     port = runner.env["CRUDDUR_PG_PORT"]
@@ -155,10 +158,11 @@ def _run_error_paths(runner: Runner) -> None:
         (["db.sessions"], 2,
          {"CONNECTION_URL": f"postgresql://postgres:{quote(WRONG_PG_PASSWORD, safe='')}@localhost:notaport/cruddur"}),
         (["db.sessions", "--target", "prod"], 2,
-         {"PROD_CONNECTION_URL": f"host=localhost password={WRONG_PG_PASSWORD} dbname=cruddur"}),
+         {"PROD_CONNECTION_URL": f"host=localhost password={WRONG_PG_PASSWORD} dbname=cruddur", **PROD_REGION}),
         (["db.sessions", "--target", "prod"], 1,
-         {"PROD_CONNECTION_URL": f"postgresql://postgres@127.0.0.1:1/cruddur?password={quote(WRONG_PG_PASSWORD)}"}),
-        (["db.drop", "--target", "prod"], 3, {"PROD_CONNECTION_URL": local}),
+         {"PROD_CONNECTION_URL": f"postgresql://postgres@127.0.0.1:1/cruddur?password={quote(WRONG_PG_PASSWORD)}",
+          **PROD_REGION}),
+        (["db.drop", "--target", "prod"], 3, {"PROD_CONNECTION_URL": local, **PROD_REGION}),
         (["ddb.install-local"], 2, {"PATH": str(runner.root / "no-npm-here")}),
         (["up", "--backend", "external", "--timeout", "0.5"], 1,
          {"CONNECTION_URL": local.replace(f":{port}/", f":{free_port()}/"),

@@ -59,4 +59,5 @@ def prod_context(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch) -> Any:
     from invoke import Config, Context
 
     monkeypatch.setenv("PROD_CONNECTION_URL", endpoints.postgres_url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # a prod target needs a region
     return Context(Config(overrides={"cruddur": {}}))

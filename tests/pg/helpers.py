@@ -116,6 +116,7 @@ def untouched(endpoints: Endpoints) -> tuple[Any, ...]:
 
 def prod_settings(endpoints: Endpoints, monkeypatch: Any) -> Any:
     monkeypatch.setenv("PROD_CONNECTION_URL", endpoints.postgres_url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # a prod target needs a region
     return resolve_settings({}, None, {"target": "prod"})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.doctor import BLOCKER, OK, WARNING, Facts, PortFact, PostgresFacts, has_blocker, judge
-from tests.conftest import DYNAMODB_LOCAL_MISSING, DYNAMODB_LOCAL_SETTINGS
+from tests.conftest import DYNAMODB_LOCAL_MISSING, DYNAMODB_LOCAL_SETTINGS, skip_missing
 
 HEALTHY = Facts(
     python=(3, 12, 1), backend="embedded", backend_reason="auto: no Docker engine", docker=(False, "no Docker engine"),
@@ -149,8 +149,9 @@ def test_doctor_names_a_port_held_by_a_stranger_with_its_fix(cli) -> None:
     assert check["level"] == WARNING and "postgres: held by" in check["detail"] and "CRUDDUR_PG_PORT" in check["fix"]
 
 
-@pytest.mark.skipif(bool(DYNAMODB_LOCAL_MISSING), reason=DYNAMODB_LOCAL_MISSING or "")
 def test_doctor_names_java_missing_from_path_with_its_fix(cli) -> None:
+    if DYNAMODB_LOCAL_MISSING:
+        skip_missing(DYNAMODB_LOCAL_MISSING)
     java = shutil.which("java")
     assert java is not None
     path = os.pathsep.join(folder for folder in os.environ["PATH"].split(os.pathsep)

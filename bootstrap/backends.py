@@ -38,6 +38,7 @@ def select_backend(settings: Settings, state: StateDir, keeper: Keeper | None = 
         return docker_backend(settings, state, reason)
     engine, engine_reason = _engine(settings, state)
     postgres = EmbeddedPostgres(settings, state)
+    services: tuple[Service, ...]
     if engine == "dynamodb-local":
         services = (postgres, DynamoDBLocal(settings, state),
                     MotoServer(settings, state, serves_dynamodb=False, keeper=keeper))

@@ -59,7 +59,7 @@ REPLACE_ATTEMPTS = 3
 REPLACE_BACKOFF = 0.2
 
 
-def validate_text(text: str) -> str:
+def validate_text(text: object) -> str:
     """``text`` unchanged if it is a sendable message, else InputError."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("message text is empty")

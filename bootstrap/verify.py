@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from .config import Endpoints, Settings
+from .ddb.table import TableSpec
 from .errors import VerifyError
+from .fixtures.model import ConversationFixture, Fixtures
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ T = TypeVar("T")
 WORKERS = 4
 
 
-def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth = Depth.QUICK) -> list[Check]:
+def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Fixtures, depth: Depth = Depth.QUICK) -> list[Check]:
     """Run every check of ``depth``, several at a time, reported in a stable order."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -70,7 +72,7 @@ def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: D
         return list(pool.map(lambda thunk: thunk(), thunks))
 
 
-def conversations_to_check(fixtures: Any, depth: Depth) -> list[Any]:
+def conversations_to_check(fixtures: Fixtures, depth: Depth) -> list[ConversationFixture]:
     """Every conversation, or for a spot check the one with the fewest messages.
 
     A spot check exercises each access pattern once; the reads of a small
@@ -119,7 +121,7 @@ class SharedRead(Generic[T]):
         value, error = self._outcome
         if error is not None:
             raise error
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]  # a T when no error was kept (T may include None)
 
 
 # --- Postgres --------------------------------------------------------------------------
@@ -146,7 +148,7 @@ def _postgres_facts(url: str, handles: list[str], activity_ids: list[str]) -> Po
     return PostgresFacts(len(subs), activities, dupes, subs)
 
 
-def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
+def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Fixtures, depth: Depth) -> list[Thunk]:
     handles = [u.handle for u in fixtures.users]
     activity_ids = [a.uuid for a in fixtures.activities]
     facts = SharedRead(lambda: _postgres_facts(endpoints.postgres_url, handles, activity_ids))
@@ -189,7 +191,7 @@ def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str
 # --- DynamoDB ----------------------------------------------------------------------------
 
 
-def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
+def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Fixtures, depth: Depth) -> list[Thunk]:
     from .ddb.table import table_spec
     from .messaging import Messages
 
@@ -197,27 +199,33 @@ def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, de
     client = endpoints.client("dynamodb")
     messages = Messages(client, spec.name)
     conversations = conversations_to_check(fixtures, depth)
-    listing = {c.id: SharedRead(lambda c=c: _message_items(client, spec.name, c)) for c in conversations}
     members = {fixtures.user(handle).uuid for c in conversations for handle in c.members}
-    groups = {user_uuid: SharedRead(lambda u=user_uuid: _all_items(
-        lambda cursor: messages.list_message_groups(u, limit=20, cursor=cursor))) for user_uuid in members}
+
+    def groups_of(user_uuid: str) -> SharedRead[list[dict[str, str]]]:
+        return SharedRead(lambda: _all_items(
+            lambda cursor: messages.list_message_groups(user_uuid, limit=20, cursor=cursor)))
+
+    groups = {user_uuid: groups_of(user_uuid) for user_uuid in members}
+
+    def checks_of(c: ConversationFixture) -> list[Thunk]:
+        """The checks of one conversation (a function, so that each closure holds its own conversation)."""
+        items = SharedRead(lambda: _message_items(client, spec.name, c))
+        return [
+            _guarded(f"dynamodb: {c.id}: message count", lambda: _message_count(items(), c)),
+            _guarded(f"dynamodb: {c.id}: pattern A", lambda: _pattern_a(messages, items(), c)),
+            _guarded(f"dynamodb: {c.id}: pattern B", lambda: _pattern_b(lambda u: groups[u](), fixtures, c)),
+            _guarded(f"dynamodb: {c.id}: group index", lambda: _group_index(client, spec, c)),
+        ]
+
     checks = [_guarded("dynamodb: table matches spec", lambda: _table_matches(endpoints, spec))]
     for conversation in conversations:
-        items = listing[conversation.id]
-        checks.append(_guarded(f"dynamodb: {conversation.id}: message count",
-                               lambda c=conversation, items=items: _message_count(items(), c)))
-        checks.append(_guarded(f"dynamodb: {conversation.id}: pattern A",
-                               lambda c=conversation, items=items: _pattern_a(messages, items(), c)))
-        checks.append(_guarded(f"dynamodb: {conversation.id}: pattern B",
-                               lambda c=conversation: _pattern_b(lambda u: groups[u](), fixtures, c)))
-        checks.append(_guarded(f"dynamodb: {conversation.id}: group index",
-                               lambda c=conversation: _group_index(client, spec, c)))
+        checks += checks_of(conversation)
     if depth is Depth.FULL:
         checks.append(_guarded("dynamodb: full scan shapes", lambda: _full_scan(client, spec.name)))
     return checks
 
 
-def _table_matches(endpoints: Endpoints, spec: Any) -> Check:
+def _table_matches(endpoints: Endpoints, spec: TableSpec) -> Check:
     from .ddb.plan import plan_table
     from .ddb.schema import describe_table
 
@@ -232,7 +240,7 @@ def _table_matches(endpoints: Endpoints, spec: Any) -> Check:
     return Check("dynamodb: table matches spec", ok, detail)
 
 
-def _message_items(client: Any, table: str, conversation: Any) -> list[dict[str, str]]:
+def _message_items(client: Any, table: str, conversation: ConversationFixture) -> list[dict[str, str]]:
     """Every message item of the conversation, oldest first (keys, uuid and text only)."""
     from .ddb.table import message_pk
 
@@ -244,7 +252,7 @@ def _message_items(client: Any, table: str, conversation: Any) -> list[dict[str,
     return items
 
 
-def _message_count(items: list[dict[str, str]], conversation: Any) -> Check:
+def _message_count(items: list[dict[str, str]], conversation: ConversationFixture) -> Check:
     """Every seeded message is there; messages the app added since are fine and counted apart."""
     from .fixtures.model import message_uuid
 
@@ -255,7 +263,7 @@ def _message_count(items: list[dict[str, str]], conversation: Any) -> Check:
     return Check(f"dynamodb: {conversation.id}: message count", found == len(seeded), detail)
 
 
-def _pattern_a(messages: Any, items: list[dict[str, str]], conversation: Any) -> Check:
+def _pattern_a(messages: Any, items: list[dict[str, str]], conversation: ConversationFixture) -> Check:
     """Pattern A returns the group's newest 20 messages of the current year, oldest first."""
     from .messaging import year_prefix
 
@@ -268,7 +276,7 @@ def _pattern_a(messages: Any, items: list[dict[str, str]], conversation: Any) ->
     return Check(f"dynamodb: {conversation.id}: pattern A", ok, detail)
 
 
-def _pattern_b(groups_of: Callable[[str], list[dict[str, str]]], fixtures: Any, conversation: Any) -> Check:
+def _pattern_b(groups_of: Callable[[str], list[dict[str, str]]], fixtures: Fixtures, conversation: ConversationFixture) -> Check:
     problems = []
     for owner, other in (conversation.members, tuple(reversed(conversation.members))):
         owner_user, other_user = fixtures.user(owner), fixtures.user(other)
@@ -294,7 +302,7 @@ def _all_items(fetch: Callable[[str | None], Any]) -> list[dict[str, str]]:
             return items
 
 
-def _group_index(client: Any, spec: Any, conversation: Any) -> Check:
+def _group_index(client: Any, spec: TableSpec, conversation: ConversationFixture) -> Check:
     count = 0
     for page in _pages(client.query, TableName=spec.name, IndexName=spec.gsi_name,
                        KeyConditionExpression=f"{spec.index.partition_key.name} = :g",
@@ -385,7 +393,7 @@ def _users_have_cognito_ids(settings: Settings, endpoints: Endpoints) -> Check:
                  "; ".join(problems) or f"{len(rows)} users, each with the sub of a user of pool {pool_id}")
 
 
-def _index_answers(client: Any, spec: Any) -> Check:
+def _index_answers(client: Any, spec: TableSpec) -> Check:
     """Pattern E finds group items through the index: one query proves it exists and is readable."""
     client.query(TableName=spec.name, IndexName=spec.gsi_name, Select="COUNT", Limit=1,
                  KeyConditionExpression=f"{spec.index.partition_key.name} = :g",

@@ -17,18 +17,26 @@ MESSAGE_WIDTH = 60
 
 
 class TableRow(Protocol):
-    """A table as ``bootstrap.ddb.schema.list_tables`` reports it."""
+    """A table as ``bootstrap.ddb.schema.list_tables`` reports it (read-only: frozen dataclasses match)."""
 
-    name: str
-    status: str
-    item_count: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def item_count(self) -> int: ...
 
 
 class ListingLike(Protocol):
-    """Items read by an access pattern (``bootstrap.ddb.reads.Listing``)."""
+    """Items read by an access pattern (``bootstrap.ddb.reads.Listing``; read-only: frozen dataclasses match)."""
 
-    items: list[dict[str, str]]
-    consumed_capacity: float | None
+    @property
+    def items(self) -> list[dict[str, str]]: ...
+
+    @property
+    def consumed_capacity(self) -> float | None: ...
 
 
 def local_time(sort_key: str) -> str:

@@ -153,10 +153,16 @@ class IndexSpec:
 
 
 class TableSettings(Protocol):
-    """What the spec reads from the settings (``bootstrap.config.Settings``, which imports this module)."""
+    """What the spec reads from the settings (``bootstrap.config.Settings``, which imports this module).
 
-    table_name: str
-    billing_mode: str
+    Read-only properties, so that a frozen dataclass's fields match.
+    """
+
+    @property
+    def table_name(self) -> str: ...
+
+    @property
+    def billing_mode(self) -> str: ...
 
 
 @dataclass(frozen=True)

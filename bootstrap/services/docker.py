@@ -94,7 +94,9 @@ def engine_answers(environ: Mapping[str, str] | None = None, timeout: float = PI
     try:
         import docker
 
-        client = docker.DockerClient.from_env(timeout=timeout, environment=dict(environ))
+        client = docker.DockerClient.from_env(
+            timeout=timeout,  # type: ignore[arg-type]  # requests takes a float; the stubs say int
+            environment=dict(environ))
         try:
             client.ping()
         finally:
@@ -272,7 +274,7 @@ class DockerService:
     def is_running(self) -> bool | None:
         try:
             container = self.project.find_container(self.spec.name)
-        except (ServiceError, *_engine_errors()):
+        except (ServiceError, *_engine_errors()):  # type: ignore[misc]  # mypy does not read a starred except tuple
             return None
         return container is not None and container.status == "running"
 
@@ -328,6 +330,7 @@ class DockerService:
     def _act(self, client: Any, action: ContainerAction, wanted: ContainerSpec, existing: Any | None) -> Any:
         if action is ContainerAction.REUSE:
             return existing
+        assert existing is not None  # plan_container starts or recreates only a container it found
         if action is ContainerAction.START:
             existing.start()
             return existing
@@ -347,7 +350,7 @@ class DockerService:
     def _current_port(self) -> int | None:
         try:
             container = self.project.find_container(self.spec.name)
-        except (ServiceError, *_engine_errors()):
+        except (ServiceError, *_engine_errors()):  # type: ignore[misc]  # mypy does not read a starred except tuple
             return None
         if container is None or container.status != "running":
             return None

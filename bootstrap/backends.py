@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .config import Endpoints, Settings, mask_url
 from .errors import ConfigError, NotReadyError, ServiceError
+from .guard import require_local
 from .readiness import Deadline, raise_together
 from .services.base import Backend, Service, ServiceStatus
 from .services.dynamodb_local import DynamoDBLocal, availability, choose_engine
@@ -27,8 +28,7 @@ def select_backend(settings: Settings, state: StateDir, keeper: Keeper | None = 
 
     ``keeper``: what keeps an embedded moto server's in-memory data across down/up (``up`` and ``down`` pass it).
     """
-    if settings.is_prod:
-        raise ConfigError("the prod target has no local services; start/stop tasks are local-only")
+    require_local(settings, "choosing local services")
     name, reason = _backend_name(settings, state)
     if name == "external":
         return Backend(name, reason, _external_services(settings))

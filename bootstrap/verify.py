@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from .config import Endpoints, Settings
-from .ddb.table import TableSpec
+from .ddb.table import (INDEX_PARTITION_KEY, MESSAGE_UUID, PARTITION_KEY, SORT_KEY, TEXT, USER_DISPLAY_NAME, USER_HANDLE,
+                        USER_UUID, TableSpec)
 from .errors import VerifyError
 from .fixtures.model import ConversationFixture, Fixtures
+from .pg.users import MOCK_COGNITO_USER_ID
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str
     if pool_id is None:
         return Check("postgres: cognito ids synced", False, f"user pool {settings.user_pool_name!r} not found")
     subs = {u.handle: u.sub for u in cognito.list_users(endpoints, pool_id) if u.handle}
-    wrong = [handle for handle, sub in rows.items() if sub in (None, "MOCK") or sub != subs.get(handle)]
+    wrong = [handle for handle, sub in rows.items() if sub in (None, MOCK_COGNITO_USER_ID) or sub != subs.get(handle)]
     return Check("postgres: cognito ids synced", not wrong,
                  f"not synced: {', '.join(sorted(wrong))}" if wrong else f"{len(rows)} users match their Cognito sub")
 
@@ -245,9 +247,10 @@ def _message_items(client: Any, table: str, conversation: ConversationFixture) -
     from .ddb.table import message_pk
 
     items: list[dict[str, str]] = []
-    for page in _pages(client.query, TableName=table, KeyConditionExpression="pk = :pk",
+    for page in _pages(client.query, TableName=table, KeyConditionExpression=f"{PARTITION_KEY} = :pk",
                        ExpressionAttributeValues={":pk": {"S": message_pk(conversation.group_uuid)}},
-                       ProjectionExpression="sk, message_uuid, message"):
+                       ProjectionExpression=f"{SORT_KEY}, {MESSAGE_UUID}, #text",
+                       ExpressionAttributeNames={"#text": TEXT}):
         items.extend({name: value["S"] for name, value in item.items()} for item in page["Items"])
     return items
 
@@ -257,7 +260,7 @@ def _message_count(items: list[dict[str, str]], conversation: ConversationFixtur
     from .fixtures.model import message_uuid
 
     seeded = {message_uuid(conversation.group_uuid, index) for index in range(len(conversation.messages))}
-    present = {item.get("message_uuid") for item in items}
+    present = {item.get(MESSAGE_UUID) for item in items}
     found, extra = len(seeded & present), len(present - seeded)
     detail = f"{found}/{len(seeded)} seeded messages" + (f" (+{extra} from the app)" if extra else "")
     return Check(f"dynamodb: {conversation.id}: message count", found == len(seeded), detail)
@@ -268,8 +271,8 @@ def _pattern_a(messages: Any, items: list[dict[str, str]], conversation: Convers
     from .messaging import year_prefix
 
     page = messages.list_messages(conversation.group_uuid, limit=20)
-    this_year = [i for i in items if i["sk"].startswith(year_prefix())]
-    got, expected = [i["sk"] for i in page.items], [i["sk"] for i in this_year[-20:]]
+    this_year = [i for i in items if i[SORT_KEY].startswith(year_prefix())]
+    got, expected = [i[SORT_KEY] for i in page.items], [i[SORT_KEY] for i in this_year[-20:]]
     ok = got == expected and len(got) >= min(20, len(conversation.messages))
     detail = (f"{len(got)} newest messages in order" if ok else
               f"got {len(got)} messages, expected the newest {len(expected)} of this year in order")
@@ -281,13 +284,13 @@ def _pattern_b(groups_of: Callable[[str], list[dict[str, str]]], fixtures: Fixtu
     for owner, other in (conversation.members, tuple(reversed(conversation.members))):
         owner_user, other_user = fixtures.user(owner), fixtures.user(other)
         groups = groups_of(owner_user.uuid)
-        match = [g for g in groups if g.get("message_group_uuid") == conversation.group_uuid]
+        match = [g for g in groups if g.get(INDEX_PARTITION_KEY) == conversation.group_uuid]
         if not match:
             problems.append(f"{owner} does not see the group")
             continue
         group = match[0]
         expected = (other_user.uuid, other_user.handle, other_user.display_name)
-        if (group.get("user_uuid"), group.get("user_handle"), group.get("user_display_name")) != expected:
+        if (group.get(USER_UUID), group.get(USER_HANDLE), group.get(USER_DISPLAY_NAME)) != expected:
             problems.append(f"{owner}'s group names the wrong other user")
     return Check(f"dynamodb: {conversation.id}: pattern B", not problems, "; ".join(problems) or "both members see it")
 
@@ -385,7 +388,7 @@ def _users_have_cognito_ids(settings: Settings, endpoints: Endpoints) -> Check:
     with connect(endpoints.postgres_url) as conn:
         rows = users.cognito_user_ids(conn)
     subs = {user.sub for user in cognito.list_users(endpoints, pool_id)}
-    unsynced = sorted(handle for handle, sub in rows.items() if sub in (None, "", "MOCK"))
+    unsynced = sorted(handle for handle, sub in rows.items() if sub in (None, "", MOCK_COGNITO_USER_ID))
     unknown = sorted(handle for handle, sub in rows.items() if handle not in unsynced and sub not in subs)
     problems = ([f"no Cognito id: {', '.join(unsynced)}"] if unsynced else []) + (
         [f"not a user of pool {pool_id}: {', '.join(unknown)}"] if unknown else [])

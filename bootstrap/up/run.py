@@ -192,18 +192,11 @@ def say_waiting() -> None:
 
 def confirm_fresh(settings: Settings, yes: bool) -> None:
     """--fresh destroys data: prod needs --yes; an interactive local run asks once."""
-    import sys
-
-    from ..errors import RefusedError
-    from ..guard import require_confirmation
+    from ..guard import ask_once, require_confirmation
 
     what = f"drop the database and the table {settings.table_name} and rebuild them from the fixtures"
     require_confirmation(settings, yes, what)
-    if yes or not sys.stdin.isatty():
-        return
-    answer = input(f"--fresh will {what}. Continue? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise RefusedError("--fresh cancelled; nothing was changed")
+    ask_once(yes, f"--fresh will {what}. Continue?", "--fresh cancelled; nothing was changed")
 
 
 def step_row(result: StepResult) -> str:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from .config import Endpoints, Settings
 from .ddb.table import (INDEX_PARTITION_KEY, MESSAGE_UUID, PARTITION_KEY, SORT_KEY, TEXT, USER_DISPLAY_NAME, USER_HANDLE,
@@ -38,6 +38,9 @@ from .ddb.table import (INDEX_PARTITION_KEY, MESSAGE_UUID, PARTITION_KEY, SORT_K
 from .errors import VerifyError
 from .fixtures.model import ConversationFixture, Fixtures
 from .pg.users import MOCK_COGNITO_USER_ID
+
+if TYPE_CHECKING:  # imported where it is used: the module is loaded only when DynamoDB is checked
+    from .messaging import Messages
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ def _message_count(items: list[dict[str, str]], conversation: ConversationFixtur
     return Check(f"dynamodb: {conversation.id}: message count", found == len(seeded), detail)
 
 
-def _pattern_a(messages: Any, items: list[dict[str, str]], conversation: ConversationFixture) -> Check:
+def _pattern_a(messages: Messages, items: list[dict[str, str]], conversation: ConversationFixture) -> Check:
     """Pattern A returns the group's newest 20 messages of the current year, oldest first."""
     from .messaging import year_prefix
 

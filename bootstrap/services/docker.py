@@ -330,11 +330,12 @@ class DockerService:
     def _act(self, client: Any, action: ContainerAction, wanted: ContainerSpec, existing: Any | None) -> Any:
         if action is ContainerAction.REUSE:
             return existing
-        assert existing is not None  # plan_container starts or recreates only a container it found
         if action is ContainerAction.START:
+            assert existing is not None  # plan_container starts only a container it found
             existing.start()
             return existing
         if action is ContainerAction.RECREATE:
+            assert existing is not None  # plan_container recreates only a container it found
             existing.remove(force=True)
         container = client.containers.create(**create_kwargs(wanted, self.project.state.root))
         container.start()

@@ -129,7 +129,8 @@ COGNITO_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
 
 def env_variables(settings: Settings) -> dict[str, str]:
     """The variables the Cruddur app reads, for the current target."""
-    require_local(settings, "`invoke env` (it describes the local services)", "prod variables come from your deployment")
+    require_local(settings, "`invoke env` (it describes the local services)",
+                  "prod variables come from your deployment")
     state = StateDir(settings.state_dir)
     endpoints = local_endpoints(settings, select_backend(settings, state), state)
     variables = {

@@ -384,7 +384,8 @@ def start_conversation(endpoints: Endpoints, table_name: str, from_handle: str, 
     users = find_users(endpoints.postgres_url, [from_handle, to_handle])
     messages = Messages(endpoints.client("dynamodb"), table_name)
     group_uuid, item = messages.create_message_group(users[from_handle], users[to_handle], text)
-    return StepResult("ddb.create-group", Action.CREATED, f"group {group_uuid}, first message at {item[SORT_KEY]}", writes=3)
+    return StepResult("ddb.create-group", Action.CREATED, f"group {group_uuid}, first message at {item[SORT_KEY]}",
+                      writes=3)
 
 
 def _checked_uuid(value: str, flag: str) -> str:

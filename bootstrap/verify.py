@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from .config import Endpoints, Settings
-from .ddb.table import (INDEX_PARTITION_KEY, MESSAGE_UUID, PARTITION_KEY, SORT_KEY, TEXT, USER_DISPLAY_NAME, USER_HANDLE,
-                        USER_UUID, TableSpec)
+from .ddb.table import (INDEX_PARTITION_KEY, MESSAGE_UUID, PARTITION_KEY, SORT_KEY, TEXT, USER_DISPLAY_NAME,
+                        USER_HANDLE, USER_UUID, TableSpec)
 from .errors import VerifyError
 from .fixtures.model import ConversationFixture, Fixtures
 from .pg.users import MOCK_COGNITO_USER_ID
@@ -282,7 +282,8 @@ def _pattern_a(messages: Messages, items: list[dict[str, str]], conversation: Co
     return Check(f"dynamodb: {conversation.id}: pattern A", ok, detail)
 
 
-def _pattern_b(groups_of: Callable[[str], list[dict[str, str]]], fixtures: Fixtures, conversation: ConversationFixture) -> Check:
+def _pattern_b(groups_of: Callable[[str], list[dict[str, str]]], fixtures: Fixtures,
+               conversation: ConversationFixture) -> Check:
     problems = []
     for owner, other in (conversation.members, tuple(reversed(conversation.members))):
         owner_user, other_user = fixtures.user(owner), fixtures.user(other)

@@ -17,7 +17,8 @@ from tests.conftest import DYNAMODB_LOCAL_MISSING, DYNAMODB_LOCAL_SETTINGS, skip
 
 HEALTHY = Facts(
     python=(3, 12, 1), backend="embedded", backend_reason="auto: no Docker engine", docker=(False, "no Docker engine"),
-    ddb_engine="moto", ddb_engine_reason="auto: DynamoDB Local not found", dynamodb_local=Availability(False, "not found", False, INSTALL_HINT),
+    ddb_engine="moto", ddb_engine_reason="auto: DynamoDB Local not found",
+    dynamodb_local=Availability(False, "not found", False, INSTALL_HINT),
     postgres=PostgresFacts(installed=True, as_root=False, system_user="embedded_postgres", system_user_exists=False,
                            useradd_found=True, bin_dir="/v/bin", runs=True, run_output="postgres 18.6"),
     ports=(PortFact("postgres", 5432, "CRUDDUR_PG_PORT", free=True, ours=False),

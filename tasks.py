@@ -98,7 +98,7 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
         try:
             result = body(*args, **kwargs)
         except (BootstrapError, KeyboardInterrupt) as exc:
-            code, message = exit_status(exc)  # type: ignore[misc]
+            code, message = exit_status(exc)  # type: ignore[misc]  # None only for other errors than these
             fastexit.finished(code)
             raise Exit(message, code=code) from None
         except Exit as exc:

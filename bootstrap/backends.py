@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from .config import Endpoints, Settings, mask_url
 from .errors import ConfigError, NotReadyError, ServiceError
+from .guard import require_local
 from .processes import process_alive
 from .readiness import Deadline, raise_together
 from .services.base import Backend, Service, ServiceStatus
@@ -29,8 +30,7 @@ def select_backend(settings: Settings, state: StateDir, keeper: Keeper | None = 
 
     ``keeper``: what keeps an embedded moto server's in-memory data across down/up (``up`` and ``down`` pass it).
     """
-    if settings.is_prod:
-        raise ConfigError("the prod target has no local services; start/stop tasks are local-only")
+    require_local(settings, "choosing local services")
     name, reason = _backend_name(settings, state)
     if name == "external":
         return Backend(name, reason, _external_services(settings, reason))
@@ -40,6 +40,7 @@ def select_backend(settings: Settings, state: StateDir, keeper: Keeper | None = 
         return docker_backend(settings, state, reason)
     engine, engine_reason = _engine(settings, state)
     postgres = EmbeddedPostgres(settings, state)
+    services: tuple[Service, ...]
     if engine == "dynamodb-local":
         services = (postgres, DynamoDBLocal(settings, state),
                     MotoServer(settings, state, serves_dynamodb=False, keeper=keeper))

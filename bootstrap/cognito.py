@@ -167,12 +167,13 @@ def cognito_user_from(raw: Mapping[str, Any]) -> CognitoUser:
 
 def plan_seed(existing: Iterable[CognitoUser], wanted: Iterable["UserFixture"]) -> SeedPlan:
     """Fixture users not yet in the pool; a user exists when its username or preferred_username is the handle."""
-    taken = set()
+    taken: set[str] = set()
     for user in existing:
         taken.add(user.username)
         if user.handle:
             taken.add(user.handle)
-    create, present = [], []
+    create: list[UserFixture] = []
+    present: list[UserFixture] = []
     for fixture in wanted:
         (present if fixture.handle in taken else create).append(fixture)
     return SeedPlan(tuple(create), tuple(sorted(f.handle for f in present)))

@@ -12,16 +12,19 @@ elsewhere). Nothing here starts, stops or writes anything.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Protocol
 from urllib.parse import urlsplit
 
-from .config import LOOPBACK_HOSTS, Settings, local_key_id_problem, mask_url
+from .config import LOOPBACK_HOSTS, OPTION_BY_NAME, Settings, local_key_id_problem, mask_url
+from .processes import LocalProcess
+from .services.dynamodb_local import INSTALL_HINT, Availability
 
 OK, WARNING, BLOCKER = "ok", "warning", "blocker"
 MIN_PYTHON = (3, 11)
@@ -78,7 +81,7 @@ class Facts:
     docker: tuple[bool, str]
     ddb_engine: str | None
     ddb_engine_reason: str
-    dynamodb_local: tuple[bool, str]
+    dynamodb_local: Availability
     postgres: PostgresFacts | None  # None unless the embedded backend is used
     ports: tuple[PortFact, ...]
     folders: Mapping[str, tuple[str, bool]]  # name -> (path, writable)
@@ -161,7 +164,7 @@ def _postgres(pg: PostgresFacts) -> list[Check]:
         if pg.closed_system_parent and (pg.closed_bin_parent or pg.data_relocated):
             checks.append(Check("system folder", BLOCKER,
                                 f"{pg.system_dir} (system_dir) is needed but {pg.closed_system_parent} is closed to "
-                                "other users", "set CRUDDUR_SYSTEM_DIR to a folder whose parents are open"))
+                                "other users", f"set {_variable('system_dir')} to a folder whose parents are open"))
         checks.append(Check("postgres data", OK, f"{pg.data_dir} ({pg.data_reason})"))
     if pg.closed_bin_parent:
         checks.append(Check("postgres binaries", OK,
@@ -177,19 +180,17 @@ def _postgres(pg: PostgresFacts) -> list[Check]:
 
 
 def _dynamodb_local(facts: Facts) -> Check:
-    available, why = facts.dynamodb_local
+    found = facts.dynamodb_local
+    why, fix = found.why, found.fix or INSTALL_HINT
     chosen_by_auto = facts.ddb_engine_reason.startswith("auto")
-    if facts.ddb_engine == "moto" and not available and not chosen_by_auto:
+    if facts.ddb_engine == "moto" and not found.ok and not chosen_by_auto:
         return Check("dynamodb local", OK, f"not needed, moto serves DynamoDB ({facts.ddb_engine_reason}); {why}")
-    if available:
+    if found.ok:
         return Check("dynamodb local", OK, why)
-    fix = ("install Java 17 or later (Debian/Ubuntu: apt-get install default-jre-headless)" if "Java" in why
-           else "`invoke ddb.install-local`")
     if facts.ddb_engine == "dynamodb-local":
         return Check("dynamodb local", BLOCKER, f"{why}, and ddb_engine is dynamodb-local", f"{fix}, or ddb_engine=moto")
-    # auto without DynamoDB Local: moto serves, and says so; found but unrunnable could surprise.
-    level = WARNING if "found, but" in why else OK
-    return Check("dynamodb local", level, f"{why}; moto serves DynamoDB", fix)
+    # auto without DynamoDB Local: moto serves, and says so; installed but unrunnable could surprise.
+    return Check("dynamodb local", WARNING if found.installed else OK, f"{why}; moto serves DynamoDB", fix)
 
 
 def _port(port: PortFact) -> Check:
@@ -207,8 +208,14 @@ def _port(port: PortFact) -> Check:
 def _folder(name: str, path: str, writable: bool) -> Check:
     if writable:
         return Check(name, OK, f"{path} is writable")
-    variable = {"state folder": "CRUDDUR_STATE_DIR", "cache folder": "CRUDDUR_CACHE_DIR"}.get(name, "its setting")
+    setting = {"state folder": "state_dir", "cache folder": "cache_dir"}.get(name)
+    variable = _variable(setting) if setting else "its setting"
     return Check(name, BLOCKER, f"{path} cannot be written by this user", f"set {variable} to a folder you can write")
+
+
+def _variable(setting: str) -> str:
+    """The environment variable that sets ``setting`` (its declaration in ``config.OPTIONS``)."""
+    return OPTION_BY_NAME[setting].env[0]
 
 
 def _disk(free: int, path: str) -> Check:
@@ -281,7 +288,7 @@ def observe(settings: Settings, environ: Mapping[str, str] | None = None) -> Fac
             service = backend.serving("postgres")
             assert isinstance(service, EmbeddedPostgres)
             postgres = _postgres_facts(settings, service)
-            ports = tuple(_port_fact(s) for s in backend.services)
+            ports = tuple(_port_fact(s) for s in backend.services if isinstance(s, LocalProcess))
         if backend.name != "external":
             endpoints = local_endpoints(settings, backend, state)
             our_endpoints = {"postgres": endpoints.postgres_url, "dynamodb": endpoints.aws_endpoint_url or ""}
@@ -289,12 +296,12 @@ def observe(settings: Settings, environ: Mapping[str, str] | None = None) -> Fac
         backend, backend_name, backend_reason = None, None, str(exc)
     docker = engine_answers(environ)
     try:
-        dynamodb = dynamodb_local.availability(settings)
-    except BootstrapError as exc:
-        dynamodb = (False, str(exc))
+        dynamodb = dynamodb_local.diagnose(settings)
+    except BootstrapError as exc:  # a dynamodb_local_path without the jar: the error names the folder
+        dynamodb = Availability(False, str(exc), False, INSTALL_HINT)
     disk_path = _existing(settings.state_dir)
     return Facts(
-        python=tuple(sys.version_info[:3]),  # type: ignore[arg-type]
+        python=(sys.version_info.major, sys.version_info.minor, sys.version_info.micro),
         backend=backend_name, backend_reason=backend_reason, docker=docker,
         ddb_engine=backend.engine if backend else None,
         ddb_engine_reason=backend.engine_reason if backend else "",
@@ -313,14 +320,14 @@ def _postgres_facts(settings: Settings, service: object) -> PostgresFacts:
 
     assert isinstance(service, EmbeddedPostgres)
     as_root, exists = running_as_root(), system_user_exists()
-    common = dict(as_root=as_root, system_user=SYSTEM_USER, system_user_exists=exists,
-                  useradd_found=bool(shutil.which("useradd") or shutil.which("adduser")),
-                  system_dir=str(settings.system_dir), data_dir=str(service.data_dir),
-                  data_relocated=service.placement.relocated, data_reason=service.placement.reason)
+    facts = functools.partial(PostgresFacts, as_root=as_root, system_user=SYSTEM_USER, system_user_exists=exists,
+                              useradd_found=bool(shutil.which("useradd") or shutil.which("adduser")),
+                              system_dir=str(settings.system_dir), data_dir=str(service.data_dir),
+                              data_relocated=service.placement.relocated, data_reason=service.placement.reason)
     try:
         bin_dir = postgres_bin()
     except ServiceError:
-        return PostgresFacts(installed=False, **common)  # type: ignore[arg-type]
+        return facts(installed=False)
     closed_bin = closed_parent(bin_dir) if as_root else None
     closed_system = closed_parent(settings.system_dir) if as_root else None
     runs, output = False, ""
@@ -328,10 +335,9 @@ def _postgres_facts(settings: Settings, service: object) -> PostgresFacts:
         runs, output = _runs(bin_dir / "postgres", SYSTEM_USER if as_root else None)
     elif closed_bin is None:
         runs, output = _runs(bin_dir / "postgres", None)  # the user does not exist yet: the binary runs at all
-    return PostgresFacts(installed=True, bin_dir=str(bin_dir), runs=runs, run_output=output,
-                         closed_bin_parent=str(closed_bin) if closed_bin else None,
-                         closed_system_parent=str(closed_system) if closed_system else None,
-                         **common)  # type: ignore[arg-type]
+    return facts(installed=True, bin_dir=str(bin_dir), runs=runs, run_output=output,
+                 closed_bin_parent=str(closed_bin) if closed_bin else None,
+                 closed_system_parent=str(closed_system) if closed_system else None)
 
 
 def _runs(binary: Path, user: str | None) -> tuple[bool, str]:
@@ -344,17 +350,27 @@ def _runs(binary: Path, user: str | None) -> tuple[bool, str]:
     return result.returncode == 0, output[0] if output else f"exit {result.returncode}"
 
 
-def _port_fact(service: object) -> PortFact:
+class _OwnPort(Protocol):
+    """An embedded service (a ``LocalProcess``): a port of its own that `up` would take."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    def is_running(self) -> bool | None: ...
+
+
+def _port_fact(service: _OwnPort) -> PortFact:
     from .processes import port_is_free
 
-    port = service.port  # type: ignore[attr-defined]
-    setting = {"postgres": "CRUDDUR_PG_PORT", "cognito": "CRUDDUR_COGNITO_PORT"}.get(
-        service.name, "CRUDDUR_DDB_PORT")  # type: ignore[attr-defined]
+    port = service.port
+    setting = _variable({"postgres": "pg_port", "cognito": "cognito_port"}.get(service.name, "ddb_port"))
     if port_is_free(port):
-        return PortFact(service.name, port, setting, free=True, ours=False)  # type: ignore[attr-defined]
-    ours = bool(service.is_running())  # type: ignore[attr-defined]
-    return PortFact(service.name, port, setting, free=False, ours=ours,  # type: ignore[attr-defined]
-                    holder=None if ours else _holder(port))
+        return PortFact(service.name, port, setting, free=True, ours=False)
+    ours = bool(service.is_running())
+    return PortFact(service.name, port, setting, free=False, ours=ours, holder=None if ours else _holder(port))
 
 
 def _holder(port: int) -> str | None:

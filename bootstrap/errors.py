@@ -36,6 +36,10 @@ class RefusedError(BootstrapError):
     exit_code = 3
 
 
+class LocalOnlyError(RefusedError):
+    """Work on local services asked of the prod target, which has none (``guard.require_local``)."""
+
+
 class ServiceError(BootstrapError):
     """A service could not be started, stopped or reached."""
 

@@ -10,7 +10,8 @@ from typing import Iterator
 from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
 from .console import print_json, print_table, say
-from .errors import BootstrapError, ConfigError, NotReadyError, RefusedError
+from .errors import BootstrapError, ConfigError, NotReadyError
+from .guard import require_local
 from .readiness import Deadline, wait_all
 from .services.base import Backend
 from .snapshot import Snapshot
@@ -23,8 +24,7 @@ def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
     Each service waits for itself under one deadline of ``ready_timeout``; a fresh moto server puts back
     the snapshot of the last ``down`` itself.
     """
-    if settings.is_prod:
-        raise RefusedError("the prod target has no local services to start")
+    require_local(settings, "starting local services")
     state = StateDir(settings.state_dir).ensure()
     backend = select_backend(settings, state, keeper=Snapshot(state))
     _check_engine(settings, backend)
@@ -70,8 +70,7 @@ def running_services(settings: Settings) -> Iterator[tuple[Backend, Endpoints]]:
 
 
 def down(settings: Settings, purge: bool = False) -> None:
-    if settings.is_prod:
-        raise RefusedError("`invoke down` stops local services only; it has nothing to do on prod")
+    require_local(settings, "`invoke down` (it stops local services)")
     state = StateDir(settings.state_dir)
     backend = select_backend(settings, state, keeper=Snapshot(state))
     with noting_remembered(backend):
@@ -87,8 +86,7 @@ def down(settings: Settings, purge: bool = False) -> None:
 
 def status(settings: Settings, as_json: bool = False) -> bool:
     """Print one row per service; True when every service is running and ready."""
-    if settings.is_prod:
-        raise RefusedError("`invoke status` shows local services only; the prod target has none")
+    require_local(settings, "`invoke status` (it shows local services)")
     state = StateDir(settings.state_dir)
     backend = select_backend(settings, state)
     rows = []
@@ -149,8 +147,8 @@ COGNITO_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
 
 def env_variables(settings: Settings) -> dict[str, str]:
     """The variables the Cruddur app reads, for the current target."""
-    if settings.is_prod:
-        raise ConfigError("`invoke env` describes the local environment; prod variables come from your deployment")
+    require_local(settings, "`invoke env` (it describes the local services)",
+                  "prod variables come from your deployment")
     state = StateDir(settings.state_dir)
     endpoints = local_endpoints(settings, select_backend(settings, state), state)
     variables = {

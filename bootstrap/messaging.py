@@ -34,6 +34,10 @@ from .ddb.table import (
     INDEX_NAME,
     INDEX_PARTITION_KEY,
     MESSAGE_PREFIX,
+    MESSAGE_UUID,
+    PARTITION_KEY,
+    SORT_KEY,
+    TEXT,
     UserRef,
     format_time,
     from_attributes,
@@ -59,7 +63,7 @@ REPLACE_ATTEMPTS = 3
 REPLACE_BACKOFF = 0.2
 
 
-def validate_text(text: str) -> str:
+def validate_text(text: object) -> str:
     """``text`` unchanged if it is a sendable message, else InputError."""
     if not isinstance(text, str) or not text.strip():
         raise InputError("message text is empty")
@@ -96,9 +100,9 @@ def decode_cursor(cursor: str, expected_pk: str) -> dict[str, dict[str, str]]:
         raise InputError("invalid page cursor: not a cursor this tool returned") from None
     if (
         not isinstance(key, dict)
-        or set(key) != {"pk", "sk"}
+        or set(key) != {PARTITION_KEY, SORT_KEY}
         or not all(isinstance(value, str) for value in key.values())
-        or key["pk"] != expected_pk
+        or key[PARTITION_KEY] != expected_pk
     ):
         raise InputError("invalid page cursor: it belongs to another list or was altered")
     return to_attributes(key)
@@ -154,7 +158,7 @@ def new_message_of(record: Mapping[str, Any]) -> NewMessage | None:
     if record.get("eventName") != "INSERT":
         return None
     change = record.get("dynamodb") or {}
-    pk = (change.get("Keys") or {}).get("pk", {}).get("S", "")
+    pk = (change.get("Keys") or {}).get(PARTITION_KEY, {}).get("S", "")
     if not pk.startswith(MESSAGE_PREFIX):
         return None
     image = change.get("NewImage")
@@ -162,7 +166,7 @@ def new_message_of(record: Mapping[str, Any]) -> NewMessage | None:
         log.warning("stream record for %s has no NewImage; the stream must carry new images", pk)
         return None
     item = from_attributes(image)
-    return NewMessage(pk[len(MESSAGE_PREFIX):], item["sk"], item.get("message", ""))
+    return NewMessage(pk[len(MESSAGE_PREFIX):], item[SORT_KEY], item.get(TEXT, ""))
 
 
 def plan_stream_batch(records: Iterable[Mapping[str, Any]]) -> StreamPlan:
@@ -185,9 +189,9 @@ def plan_stream_batch(records: Iterable[Mapping[str, Any]]) -> StreamPlan:
 def plan_replacements(group_items: Iterable[Mapping[str, str]], message: NewMessage) -> list[Replacement]:
     """The group items that ``message`` moves: only those older than it, so replays and late records don't regress."""
     return [
-        Replacement(dict(item), {**item, "sk": message.sk, "message": message.text})
+        Replacement(dict(item), {**item, SORT_KEY: message.sk, TEXT: message.text})
         for item in group_items
-        if item.get(INDEX_PARTITION_KEY) == message.group_uuid and message.sk > item["sk"]
+        if item.get(INDEX_PARTITION_KEY) == message.group_uuid and message.sk > item[SORT_KEY]
     ]
 
 
@@ -263,14 +267,14 @@ class Messages:
 
     def group_members(self, group_uuid: str) -> set[str]:
         """The user uuids of the group's members (each owns one group item)."""
-        return {item["pk"][len(GROUP_PREFIX):] for item in self.group_items(group_uuid)}
+        return {item[PARTITION_KEY][len(GROUP_PREFIX):] for item in self.group_items(group_uuid)}
 
     def _query_year(self, pk: str, limit: int, cursor: str | None, now: datetime | None) -> Page:
         if limit < 1:
             raise InputError(f"page size must be at least 1, not {limit}")
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :year)",
+            "KeyConditionExpression": f"{PARTITION_KEY} = :pk AND begins_with({SORT_KEY}, :year)",
             "ExpressionAttributeValues": {":pk": {"S": pk}, ":year": {"S": year_prefix(now)}},
             "ScanIndexForward": False,
             "Limit": limit,
@@ -305,10 +309,10 @@ class Messages:
         delete = {
             "Delete": {
                 "TableName": self.table_name,
-                "Key": to_attributes({"pk": old["pk"], "sk": old["sk"]}),
-                "ConditionExpression": "attribute_exists(pk) AND #message = :message",
-                "ExpressionAttributeNames": {"#message": "message"},
-                "ExpressionAttributeValues": {":message": {"S": old.get("message", "")}},
+                "Key": to_attributes({PARTITION_KEY: old[PARTITION_KEY], SORT_KEY: old[SORT_KEY]}),
+                "ConditionExpression": f"attribute_exists({PARTITION_KEY}) AND #message = :message",
+                "ExpressionAttributeNames": {"#message": TEXT},
+                "ExpressionAttributeValues": {":message": {"S": old.get(TEXT, "")}},
             }
         }
         try:
@@ -316,14 +320,14 @@ class Messages:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            log.debug("group item %s/%s changed meanwhile: %s", old["pk"], old["sk"], exc)
+            log.debug("group item %s/%s changed meanwhile: %s", old[PARTITION_KEY], old[SORT_KEY], exc)
             return False
         return True
 
     def _put(self, item: Mapping[str, str]) -> dict[str, Any]:
         """A Put that never overwrites: a second item at the same key is a collision, not an update."""
         return {"Put": {"TableName": self.table_name, "Item": to_attributes(item),
-                        "ConditionExpression": "attribute_not_exists(pk)"}}
+                        "ConditionExpression": f"attribute_not_exists({PARTITION_KEY})"}}
 
     def _write(self, operations: list[dict[str, Any]], what: str) -> None:
         """One PutItem, or a transaction for several, each refusing to overwrite an existing item."""
@@ -362,33 +366,26 @@ def send_message(endpoints: Endpoints, table_name: str, group_uuid: str, handle:
     """C for a user named by handle (looked up in Postgres), who must be a member of the group."""
     validate_text(text)
     group_uuid = _checked_uuid(group_uuid, "--group")
-    sender = users_by_handle(endpoints, [handle])[handle]
+    from .pg.users import find_users
+
+    sender = find_users(endpoints.postgres_url, [handle])[handle]
     messages = Messages(endpoints.client("dynamodb"), table_name)
     if sender.uuid not in messages.group_members(group_uuid):
         raise InputError(f"{handle} is not a member of message group {group_uuid} (or the group does not exist)")
     item = messages.create_message(group_uuid, sender, text)
-    return StepResult("ddb.create-message", Action.CREATED, f"message {item['message_uuid']} at {item['sk']}", writes=1)
+    return StepResult("ddb.create-message", Action.CREATED, f"message {item[MESSAGE_UUID]} at {item[SORT_KEY]}", writes=1)
 
 
 def start_conversation(endpoints: Endpoints, table_name: str, from_handle: str, to_handle: str, text: str) -> StepResult:
     """D between two users named by handle (looked up in Postgres)."""
     validate_text(text)
-    users = users_by_handle(endpoints, [from_handle, to_handle])
+    from .pg.users import find_users
+
+    users = find_users(endpoints.postgres_url, [from_handle, to_handle])
     messages = Messages(endpoints.client("dynamodb"), table_name)
     group_uuid, item = messages.create_message_group(users[from_handle], users[to_handle], text)
-    return StepResult("ddb.create-group", Action.CREATED, f"group {group_uuid}, first message at {item['sk']}", writes=3)
-
-
-def users_by_handle(endpoints: Endpoints, handles: Iterable[str]) -> dict[str, UserRef]:
-    """The named users from the app database; InputError naming any handle that is not there."""
-    from .pg.users import fetch_users
-
-    rows = fetch_users(endpoints.postgres_url)
-    wanted = list(dict.fromkeys(handles))
-    missing = [handle for handle in wanted if handle not in rows]
-    if missing:
-        raise InputError(f"unknown user handle(s): {', '.join(missing)} (not in the users table)")
-    return {handle: rows[handle].as_ref() for handle in wanted}
+    return StepResult("ddb.create-group", Action.CREATED, f"group {group_uuid}, first message at {item[SORT_KEY]}",
+                      writes=3)
 
 
 def _checked_uuid(value: str, flag: str) -> str:

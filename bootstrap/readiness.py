@@ -39,10 +39,19 @@ PROBE_TIMEOUT = 2.0
 
 
 class Probe(Protocol):
-    service: str
-    endpoint: str
-    log_path: Path | None
-    hint: str
+    """One check that a service answers. Read-only members, so that frozen dataclasses match."""
+
+    @property
+    def service(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+    @property
+    def log_path(self) -> Path | None: ...
+
+    @property
+    def hint(self) -> str: ...
 
     def probe(self) -> None: ...
 
@@ -184,12 +193,12 @@ def wait_all(probes: list[Probe], deadline: Deadline, show: bool = True) -> None
 
 def raise_together(errors: list[BaseException | None]) -> None:
     """Raise nothing, the one error, the first that is not about readiness, or every ``NotReadyError`` as one."""
-    errors = [error for error in errors if error is not None]
-    failures = [error for error in errors if not isinstance(error, NotReadyError)]
-    if failures or len(errors) == 1:
-        raise (failures or errors)[0]
-    if errors:
-        raise NotReadyError("\n\n".join(str(e) for e in errors))
+    raised = [error for error in errors if error is not None]
+    failures = [error for error in raised if not isinstance(error, NotReadyError)]
+    if failures or len(raised) == 1:
+        raise (failures or raised)[0]
+    if raised:
+        raise NotReadyError("\n\n".join(str(e) for e in raised))
 
 
 def not_ready(probe: Probe, deadline: Deadline, last: BaseException | None,

@@ -30,10 +30,17 @@ from __future__ import annotations
 import enum
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from .config import Endpoints, Settings
+from .ddb.table import (INDEX_PARTITION_KEY, MESSAGE_UUID, PARTITION_KEY, SORT_KEY, TEXT, USER_DISPLAY_NAME,
+                        USER_HANDLE, USER_UUID, TableSpec)
 from .errors import VerifyError
+from .fixtures.model import ConversationFixture, Fixtures
+from .pg.users import MOCK_COGNITO_USER_ID
+
+if TYPE_CHECKING:  # imported where it is used: the module is loaded only when DynamoDB is checked
+    from .messaging import Messages
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ T = TypeVar("T")
 WORKERS = 4
 
 
-def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth = Depth.QUICK) -> list[Check]:
+def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Fixtures, depth: Depth = Depth.QUICK) -> list[Check]:
     """Run every check of ``depth``, several at a time, reported in a stable order."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -70,7 +77,7 @@ def run_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: D
         return list(pool.map(lambda thunk: thunk(), thunks))
 
 
-def conversations_to_check(fixtures: Any, depth: Depth) -> list[Any]:
+def conversations_to_check(fixtures: Fixtures, depth: Depth) -> list[ConversationFixture]:
     """Every conversation, or for a spot check the one with the fewest messages.
 
     A spot check exercises each access pattern once; the reads of a small
@@ -119,7 +126,7 @@ class SharedRead(Generic[T]):
         value, error = self._outcome
         if error is not None:
             raise error
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]  # a T when no error was kept (T may include None)
 
 
 # --- Postgres --------------------------------------------------------------------------
@@ -146,7 +153,7 @@ def _postgres_facts(url: str, handles: list[str], activity_ids: list[str]) -> Po
     return PostgresFacts(len(subs), activities, dupes, subs)
 
 
-def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
+def _postgres_checks(settings: Settings, endpoints: Endpoints, fixtures: Fixtures, depth: Depth) -> list[Thunk]:
     handles = [u.handle for u in fixtures.users]
     activity_ids = [a.uuid for a in fixtures.activities]
     facts = SharedRead(lambda: _postgres_facts(endpoints.postgres_url, handles, activity_ids))
@@ -181,7 +188,7 @@ def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str
     if pool_id is None:
         return Check("postgres: cognito ids synced", False, f"user pool {settings.user_pool_name!r} not found")
     subs = {u.handle: u.sub for u in cognito.list_users(endpoints, pool_id) if u.handle}
-    wrong = [handle for handle, sub in rows.items() if sub in (None, "MOCK") or sub != subs.get(handle)]
+    wrong = [handle for handle, sub in rows.items() if sub in (None, MOCK_COGNITO_USER_ID) or sub != subs.get(handle)]
     return Check("postgres: cognito ids synced", not wrong,
                  f"not synced: {', '.join(sorted(wrong))}" if wrong else f"{len(rows)} users match their Cognito sub")
 
@@ -189,7 +196,7 @@ def _cognito_ids_synced(settings: Settings, endpoints: Endpoints, rows: dict[str
 # --- DynamoDB ----------------------------------------------------------------------------
 
 
-def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, depth: Depth) -> list[Thunk]:
+def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Fixtures, depth: Depth) -> list[Thunk]:
     from .ddb.table import table_spec
     from .messaging import Messages
 
@@ -197,27 +204,33 @@ def _dynamodb_checks(settings: Settings, endpoints: Endpoints, fixtures: Any, de
     client = endpoints.client("dynamodb")
     messages = Messages(client, spec.name)
     conversations = conversations_to_check(fixtures, depth)
-    listing = {c.id: SharedRead(lambda c=c: _message_items(client, spec.name, c)) for c in conversations}
     members = {fixtures.user(handle).uuid for c in conversations for handle in c.members}
-    groups = {user_uuid: SharedRead(lambda u=user_uuid: _all_items(
-        lambda cursor: messages.list_message_groups(u, limit=20, cursor=cursor))) for user_uuid in members}
+
+    def groups_of(user_uuid: str) -> SharedRead[list[dict[str, str]]]:
+        return SharedRead(lambda: _all_items(
+            lambda cursor: messages.list_message_groups(user_uuid, limit=20, cursor=cursor)))
+
+    groups = {user_uuid: groups_of(user_uuid) for user_uuid in members}
+
+    def checks_of(c: ConversationFixture) -> list[Thunk]:
+        """The checks of one conversation (a function, so that each closure holds its own conversation)."""
+        items = SharedRead(lambda: _message_items(client, spec.name, c))
+        return [
+            _guarded(f"dynamodb: {c.id}: message count", lambda: _message_count(items(), c)),
+            _guarded(f"dynamodb: {c.id}: pattern A", lambda: _pattern_a(messages, items(), c)),
+            _guarded(f"dynamodb: {c.id}: pattern B", lambda: _pattern_b(lambda u: groups[u](), fixtures, c)),
+            _guarded(f"dynamodb: {c.id}: group index", lambda: _group_index(client, spec, c)),
+        ]
+
     checks = [_guarded("dynamodb: table matches spec", lambda: _table_matches(endpoints, spec))]
     for conversation in conversations:
-        items = listing[conversation.id]
-        checks.append(_guarded(f"dynamodb: {conversation.id}: message count",
-                               lambda c=conversation, items=items: _message_count(items(), c)))
-        checks.append(_guarded(f"dynamodb: {conversation.id}: pattern A",
-                               lambda c=conversation, items=items: _pattern_a(messages, items(), c)))
-        checks.append(_guarded(f"dynamodb: {conversation.id}: pattern B",
-                               lambda c=conversation: _pattern_b(lambda u: groups[u](), fixtures, c)))
-        checks.append(_guarded(f"dynamodb: {conversation.id}: group index",
-                               lambda c=conversation: _group_index(client, spec, c)))
+        checks += checks_of(conversation)
     if depth is Depth.FULL:
         checks.append(_guarded("dynamodb: full scan shapes", lambda: _full_scan(client, spec.name)))
     return checks
 
 
-def _table_matches(endpoints: Endpoints, spec: Any) -> Check:
+def _table_matches(endpoints: Endpoints, spec: TableSpec) -> Check:
     from .ddb.plan import plan_table
     from .ddb.schema import describe_table
 
@@ -232,54 +245,56 @@ def _table_matches(endpoints: Endpoints, spec: Any) -> Check:
     return Check("dynamodb: table matches spec", ok, detail)
 
 
-def _message_items(client: Any, table: str, conversation: Any) -> list[dict[str, str]]:
+def _message_items(client: Any, table: str, conversation: ConversationFixture) -> list[dict[str, str]]:
     """Every message item of the conversation, oldest first (keys, uuid and text only)."""
     from .ddb.table import message_pk
 
     items: list[dict[str, str]] = []
-    for page in _pages(client.query, TableName=table, KeyConditionExpression="pk = :pk",
+    for page in _pages(client.query, TableName=table, KeyConditionExpression=f"{PARTITION_KEY} = :pk",
                        ExpressionAttributeValues={":pk": {"S": message_pk(conversation.group_uuid)}},
-                       ProjectionExpression="sk, message_uuid, message"):
+                       ProjectionExpression=f"{SORT_KEY}, {MESSAGE_UUID}, #text",
+                       ExpressionAttributeNames={"#text": TEXT}):
         items.extend({name: value["S"] for name, value in item.items()} for item in page["Items"])
     return items
 
 
-def _message_count(items: list[dict[str, str]], conversation: Any) -> Check:
+def _message_count(items: list[dict[str, str]], conversation: ConversationFixture) -> Check:
     """Every seeded message is there; messages the app added since are fine and counted apart."""
     from .fixtures.model import message_uuid
 
     seeded = {message_uuid(conversation.group_uuid, index) for index in range(len(conversation.messages))}
-    present = {item.get("message_uuid") for item in items}
+    present = {item.get(MESSAGE_UUID) for item in items}
     found, extra = len(seeded & present), len(present - seeded)
     detail = f"{found}/{len(seeded)} seeded messages" + (f" (+{extra} from the app)" if extra else "")
     return Check(f"dynamodb: {conversation.id}: message count", found == len(seeded), detail)
 
 
-def _pattern_a(messages: Any, items: list[dict[str, str]], conversation: Any) -> Check:
+def _pattern_a(messages: Messages, items: list[dict[str, str]], conversation: ConversationFixture) -> Check:
     """Pattern A returns the group's newest 20 messages of the current year, oldest first."""
     from .messaging import year_prefix
 
     page = messages.list_messages(conversation.group_uuid, limit=20)
-    this_year = [i for i in items if i["sk"].startswith(year_prefix())]
-    got, expected = [i["sk"] for i in page.items], [i["sk"] for i in this_year[-20:]]
+    this_year = [i for i in items if i[SORT_KEY].startswith(year_prefix())]
+    got, expected = [i[SORT_KEY] for i in page.items], [i[SORT_KEY] for i in this_year[-20:]]
     ok = got == expected and len(got) >= min(20, len(conversation.messages))
     detail = (f"{len(got)} newest messages in order" if ok else
               f"got {len(got)} messages, expected the newest {len(expected)} of this year in order")
     return Check(f"dynamodb: {conversation.id}: pattern A", ok, detail)
 
 
-def _pattern_b(groups_of: Callable[[str], list[dict[str, str]]], fixtures: Any, conversation: Any) -> Check:
+def _pattern_b(groups_of: Callable[[str], list[dict[str, str]]], fixtures: Fixtures,
+               conversation: ConversationFixture) -> Check:
     problems = []
     for owner, other in (conversation.members, tuple(reversed(conversation.members))):
         owner_user, other_user = fixtures.user(owner), fixtures.user(other)
         groups = groups_of(owner_user.uuid)
-        match = [g for g in groups if g.get("message_group_uuid") == conversation.group_uuid]
+        match = [g for g in groups if g.get(INDEX_PARTITION_KEY) == conversation.group_uuid]
         if not match:
             problems.append(f"{owner} does not see the group")
             continue
         group = match[0]
         expected = (other_user.uuid, other_user.handle, other_user.display_name)
-        if (group.get("user_uuid"), group.get("user_handle"), group.get("user_display_name")) != expected:
+        if (group.get(USER_UUID), group.get(USER_HANDLE), group.get(USER_DISPLAY_NAME)) != expected:
             problems.append(f"{owner}'s group names the wrong other user")
     return Check(f"dynamodb: {conversation.id}: pattern B", not problems, "; ".join(problems) or "both members see it")
 
@@ -294,7 +309,7 @@ def _all_items(fetch: Callable[[str | None], Any]) -> list[dict[str, str]]:
             return items
 
 
-def _group_index(client: Any, spec: Any, conversation: Any) -> Check:
+def _group_index(client: Any, spec: TableSpec, conversation: ConversationFixture) -> Check:
     count = 0
     for page in _pages(client.query, TableName=spec.name, IndexName=spec.gsi_name,
                        KeyConditionExpression=f"{spec.index.partition_key.name} = :g",
@@ -377,7 +392,7 @@ def _users_have_cognito_ids(settings: Settings, endpoints: Endpoints) -> Check:
     with connect(endpoints.postgres_url) as conn:
         rows = users.cognito_user_ids(conn)
     subs = {user.sub for user in cognito.list_users(endpoints, pool_id)}
-    unsynced = sorted(handle for handle, sub in rows.items() if sub in (None, "", "MOCK"))
+    unsynced = sorted(handle for handle, sub in rows.items() if sub in (None, "", MOCK_COGNITO_USER_ID))
     unknown = sorted(handle for handle, sub in rows.items() if handle not in unsynced and sub not in subs)
     problems = ([f"no Cognito id: {', '.join(unsynced)}"] if unsynced else []) + (
         [f"not a user of pool {pool_id}: {', '.join(unknown)}"] if unknown else [])
@@ -385,7 +400,7 @@ def _users_have_cognito_ids(settings: Settings, endpoints: Endpoints) -> Check:
                  "; ".join(problems) or f"{len(rows)} users, each with the sub of a user of pool {pool_id}")
 
 
-def _index_answers(client: Any, spec: Any) -> Check:
+def _index_answers(client: Any, spec: TableSpec) -> Check:
     """Pattern E finds group items through the index: one query proves it exists and is readable."""
     client.query(TableName=spec.name, IndexName=spec.gsi_name, Select="COUNT", Limit=1,
                  KeyConditionExpression=f"{spec.index.partition_key.name} = :g",

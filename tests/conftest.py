@@ -5,6 +5,11 @@ on AWS's DynamoDB Local (``ddb_engine``). The DynamoDB Local half skips, saying
 why, where Java 17+ or DynamoDB Local's files are missing (``.ci/run`` installs
 both). Other tests run on moto only.
 
+A test whose part (Java, DynamoDB Local, Docker, a Python version) is missing
+calls ``skip_missing``: outside CI it skips, saying what is missing; on CI
+(``CI`` set and not "false"/"0") or with ``CRUDDUR_REQUIRE_ALL=1`` it fails,
+naming it, so that a green run cannot hide half of the behaviour never ran.
+
 Every test runs with a clean environment: the contract's variables are removed
 and the state folder points into a temp dir, so no test touches the user's own
 ``.cruddur/`` or services. As root, the system folder (where Postgres's system
@@ -20,7 +25,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, NoReturn
 
 import pytest
 
@@ -31,6 +36,24 @@ from bootstrap.processes import free_port
 from bootstrap.services.base import Backend
 from bootstrap.state import StateDir
 from tests.helpers import ENV_PREFIXES, Cli, invoke_environment
+
+
+def requires_all(environ: Mapping[str, str]) -> bool:
+    """Whether a missing part fails a test instead of skipping it: on CI, or with CRUDDUR_REQUIRE_ALL=1."""
+    ci = environ.get("CI", "").strip().lower()
+    return ci not in ("", "false", "0") or environ.get("CRUDDUR_REQUIRE_ALL", "").strip() == "1"
+
+
+# Read once at import: each test's environment is cleaned of CRUDDUR_* variables (_isolated_environment).
+REQUIRE_ALL = requires_all(os.environ)
+
+
+def skip_missing(missing: str) -> NoReturn:
+    """Skip the calling test because ``missing`` names a part this machine lacks; on CI, fail naming it instead."""
+    if REQUIRE_ALL:
+        pytest.fail(f"missing on this machine: {missing} (CI or CRUDDUR_REQUIRE_ALL=1 requires every part; "
+                    "outside CI this test would skip)", pytrace=False)
+    pytest.skip(missing)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -88,9 +111,9 @@ DYNAMODB_LOCAL_SETTINGS, DYNAMODB_LOCAL_MISSING = _dynamodb_local()
 
 
 def engine_settings(engine: str) -> dict[str, str]:
-    """The setting values that run ``engine`` (skipping the test where it cannot run)."""
+    """The setting values that run ``engine`` (skipping the test where it cannot run; failing on CI)."""
     if engine == "dynamodb-local" and DYNAMODB_LOCAL_MISSING:
-        pytest.skip(DYNAMODB_LOCAL_MISSING)
+        skip_missing(DYNAMODB_LOCAL_MISSING)
     return {"ddb_engine": engine, **(DYNAMODB_LOCAL_SETTINGS if engine == "dynamodb-local" else {})}
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from bootstrap.backends import endpoints_for, select_backend, start_all, status_of
 from bootstrap.config import resolve_settings
-from bootstrap.errors import ConfigError, NotReadyError, ServiceError
+from bootstrap.errors import ConfigError, LocalOnlyError, NotReadyError, ServiceError
 from bootstrap.processes import free_port
 from bootstrap.state import StateDir
 from tests.conftest import Stack, engine_settings, make_settings
@@ -112,7 +112,7 @@ def test_prod_endpoints_come_from_prod_connection_url_and_reach_real_aws(monkeyp
     prod = resolve_settings({}, {"PROD_CONNECTION_URL": PROD_URL}, {"target": "prod"})
     endpoints = endpoints_for(prod)
     assert (endpoints.postgres_url, endpoints.aws_endpoint_url, endpoints.region) == (PROD_URL, None, "eu-west-1")
-    with pytest.raises(ConfigError, match="^the prod target has no local services"):
+    with pytest.raises(LocalOnlyError, match="^choosing local services is local-only"):
         select_backend(prod, StateDir(Path("unused")))
     with pytest.raises(ConfigError, match=r"^the prod target needs PROD_CONNECTION_URL \(the RDS database URL\)$"):
         endpoints_for(resolve_settings({}, {}, {"target": "prod"}))

@@ -14,7 +14,7 @@ import pytest
 from benchmarks import figures as bench
 from benchmarks.commands import BenchmarkFailed
 from benchmarks.figures import Figure, Options, Target
-from bootstrap.errors import exit_status
+from bootstrap.errors import INTERRUPTED, exit_status
 from tests.helpers import PROJECT_ROOT, outside_environment
 
 
@@ -127,7 +127,7 @@ def test_rss_wrapper_reports_a_childs_peak_and_exit_code() -> None:
 
 def test_a_failed_measurement_exits_1_through_the_projects_one_mapping() -> None:
     assert exit_status(BenchmarkFailed("invoke up exited 1")) == (1, "error: invoke up exited 1")
-    assert exit_status(KeyboardInterrupt())[0] == 130  # type: ignore[index]
+    assert exit_status(KeyboardInterrupt()) == (130, INTERRUPTED)
 
 
 def test_the_command_the_readme_names_runs_from_the_project_folder() -> None:

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from bootstrap.doctor import BLOCKER, OK, WARNING, Facts, PortFact, PostgresFacts, has_blocker, judge
-from tests.conftest import DYNAMODB_LOCAL_MISSING, DYNAMODB_LOCAL_SETTINGS
+from bootstrap.services.dynamodb_local import INSTALL_HINT, JAVA_HINT, Availability
+from tests.conftest import DYNAMODB_LOCAL_MISSING, DYNAMODB_LOCAL_SETTINGS, skip_missing
 
 HEALTHY = Facts(
     python=(3, 12, 1), backend="embedded", backend_reason="auto: no Docker engine", docker=(False, "no Docker engine"),
-    ddb_engine="moto", ddb_engine_reason="auto: DynamoDB Local not found", dynamodb_local=(False, "not found"),
+    ddb_engine="moto", ddb_engine_reason="auto: DynamoDB Local not found",
+    dynamodb_local=Availability(False, "not found", False, INSTALL_HINT),
     postgres=PostgresFacts(installed=True, as_root=False, system_user="embedded_postgres", system_user_exists=False,
                            useradd_found=True, bin_dir="/v/bin", runs=True, run_output="postgres 18.6"),
     ports=(PortFact("postgres", 5432, "CRUDDUR_PG_PORT", free=True, ours=False),
@@ -51,13 +53,18 @@ def test_no_docker_blocks_only_the_docker_backend() -> None:
 
 
 def test_dynamodb_local_without_java_blocks_when_chosen_and_warns_under_auto() -> None:
-    no_java = replace(HEALTHY, dynamodb_local=(False, "DynamoDB Local found, but no Java: install Java 17"))
+    no_java = replace(HEALTHY, dynamodb_local=Availability(False, "DynamoDB Local found, but no Java", True, JAVA_HINT))
     assert _check(replace(no_java, ddb_engine_reason="chosen by flag"), "dynamodb local").level == OK  # not needed
     chosen = _check(replace(no_java, ddb_engine="dynamodb-local"), "dynamodb local")
     assert chosen.level == BLOCKER and "default-jre-headless" in chosen.fix
     assert _check(replace(no_java, ddb_engine=None), "dynamodb local").level == WARNING
     auto = _check(replace(no_java, ddb_engine_reason="auto: DynamoDB Local found, but no Java"), "dynamodb local")
     assert auto.level == WARNING and "moto serves DynamoDB" in auto.detail and "default-jre-headless" in auto.fix
+
+
+def test_dynamodb_local_not_installed_is_no_warning_under_auto_and_says_how_to_install() -> None:
+    check = _check(HEALTHY, "dynamodb local")
+    assert check.level == OK and check.fix == INSTALL_HINT
 
 
 def test_a_port_held_by_a_stranger_warns_naming_it_and_the_setting() -> None:
@@ -149,8 +156,9 @@ def test_doctor_names_a_port_held_by_a_stranger_with_its_fix(cli) -> None:
     assert check["level"] == WARNING and "postgres: held by" in check["detail"] and "CRUDDUR_PG_PORT" in check["fix"]
 
 
-@pytest.mark.skipif(bool(DYNAMODB_LOCAL_MISSING), reason=DYNAMODB_LOCAL_MISSING or "")
 def test_doctor_names_java_missing_from_path_with_its_fix(cli) -> None:
+    if DYNAMODB_LOCAL_MISSING:
+        skip_missing(DYNAMODB_LOCAL_MISSING)
     java = shutil.which("java")
     assert java is not None
     path = os.pathsep.join(folder for folder in os.environ["PATH"].split(os.pathsep)

@@ -18,8 +18,8 @@ from typing import Iterator
 import pytest
 
 from bootstrap.config import Endpoints, resolve_settings, with_database
-from bootstrap.errors import RefusedError
-from bootstrap.guard import require_confirmation, require_local, require_prod
+from bootstrap.errors import LocalOnlyError, RefusedError
+from bootstrap.guard import ask_once, require_confirmation, require_local, require_prod
 from tests.conftest import Stack
 from tests.helpers import ENV_PREFIXES, PROJECT_ROOT, run_concurrently
 
@@ -47,6 +47,40 @@ def test_local_only_and_prod_only_work_refuse_on_the_other_target_even_with_yes(
     with pytest.raises(RefusedError,
                        match="^ddb.deploy-stream-worker is prod-only and never runs against the local target$"):
         require_prod(LOCAL, "ddb.deploy-stream-worker")
+
+
+def test_every_local_only_entry_refuses_prod_one_way_with_one_exit_code(tmp_path: Path) -> None:
+    """The lifecycle's and the backends' entries: the same error type, exit code and wording as the tasks'."""
+    from bootstrap import lifecycle
+    from bootstrap.backends import select_backend
+    from bootstrap.state import StateDir
+
+    entries = {
+        "up": lambda: lifecycle.start_services(PROD),
+        "down": lambda: lifecycle.down(PROD), "status": lambda: lifecycle.status(PROD),
+        "env": lambda: lifecycle.env_variables(PROD), "backend": lambda: select_backend(PROD, StateDir(tmp_path)),
+    }
+    for name, entry in entries.items():
+        with pytest.raises(LocalOnlyError) as refused:
+            entry()
+        assert refused.value.exit_code == 3 and isinstance(refused.value, RefusedError), name
+        assert "is local-only and never runs against the prod target" in str(refused.value), name
+
+
+def test_ask_once_asks_only_a_person_at_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdin is replaced: a test has no terminal of its own."""
+    asked: list[str] = []
+    answers = iter(["y", "no"])
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or next(answers))
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    ask_once(False, "Rebuild?", "cancelled")  # a script: not asked
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    ask_once(True, "Rebuild?", "cancelled")  # --yes: not asked
+    assert asked == []
+    ask_once(False, "Rebuild?", "cancelled")
+    with pytest.raises(RefusedError, match="^cancelled$"):
+        ask_once(False, "Rebuild?", "cancelled")
+    assert asked == ["Rebuild? [y/N] ", "Rebuild? [y/N] "]
 
 
 # --- the tasks as processes against a stand-in for production ---------------------------
@@ -142,8 +176,10 @@ def test_local_only_tasks_refuse_on_prod_even_with_yes(prod: Endpoints, prod_env
         "up": (["up", "--target", "prod"], {}, "invoke up (it starts local services and seeds fixtures;"),
         "up --fresh --yes": (["up", "--fresh", "--yes", "--target", "prod"], {}, local_only),
         "up --dry-run": (["up", "--dry-run", "--target", "prod"], {}, local_only),
-        "down": (["down"], as_prod, "`invoke down` stops local services only"),
-        "status": (["status"], as_prod, "`invoke status` shows local services only"),
+        "down": (["down"], as_prod, f"`invoke down` (it stops local services) {local_only}"),
+        "status": (["status"], as_prod, f"`invoke status` (it shows local services) {local_only}"),
+        "env": (["env"], as_prod, f"`invoke env` (it describes the local services) {local_only}; prod variables "
+                                  "come from your deployment"),
         "cognito.seed-users": (["cognito.seed-users", "--target", "prod"], {}, f"cognito.seed-users {local_only}"),
         "ddb.seed --synthetic": (["ddb.seed", "--synthetic", "10:10", "--target", "prod"], {},
                                  f"ddb.seed --synthetic (generated load-test data) {local_only}"),

@@ -30,6 +30,7 @@ import pytest
 
 from bootstrap.services.postgres_user import closed_parent
 from bootstrap.processes import free_port
+from tests.conftest import skip_missing
 from tests.helpers import ENV_PREFIXES, PROJECT_ROOT, exported_variables
 
 pytestmark = [
@@ -74,7 +75,7 @@ def _user_python() -> Path:
                       Path(f"/usr/local/bin/python{version}")):
         if candidate.exists() and closed_parent(candidate.parent) is None and os.stat(candidate).st_mode & 0o001:
             return candidate
-    pytest.skip(f"no Python {version} that an unprivileged user can run (the suite's is under a closed folder, "
+    skip_missing(f"no Python {version} that an unprivileged user can run (the suite's is under a closed folder, "
                 f"and there is no /usr/bin/python{version})")
 
 

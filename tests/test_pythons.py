@@ -5,7 +5,7 @@ exactly as the README says, once per Python and requirements.txt, and kept in
 the user's cache folder (~/.cache/cruddur-bootstrap-tests), so that the
 minute of installing from PyPI is paid once per machine, not per run. A
 version that is not installed here skips, naming it (CI's machine has all
-three through pyenv).
+three through pyenv, and there a missing one fails: conftest's ``skip_missing``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.processes import free_port
+from tests.conftest import skip_missing
 from tests.helpers import ENV_PREFIXES, PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -63,7 +64,7 @@ def _venv(python: Path, version: str) -> Path:
 def test_up_verify_down_in_a_fresh_venv(version: str, tmp_path: Path) -> None:
     python = _interpreter(version)
     if python is None:
-        pytest.skip(f"Python {version} is not installed here (CI's machine has it through pyenv)")
+        skip_missing(f"Python {version} is not installed here (CI's machine has it through pyenv)")
     venv = _venv(python, version)
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES)}
     env.update(CRUDDUR_STATE_DIR=str(tmp_path / ".cruddur"), CRUDDUR_CACHE_DIR=str(tmp_path.parent / "cruddur-cache"),

@@ -3,7 +3,8 @@
 What the ``ddb.list-tables``, ``ddb.scan``, ``ddb.get-conversation`` and
 ``ddb.list-conversations`` tasks print. Results come in as the plain shapes
 below (``bootstrap.ddb`` builds them); this module imports nothing above the
-console, so it only asks for the attributes it prints.
+console, so it only asks for the attributes it prints, named by the table
+contract (``bootstrap.ddb.table``, on the same floor).
 """
 
 from __future__ import annotations
@@ -11,24 +12,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable, Mapping, Protocol, Sequence
 
+from ..ddb.table import INDEX_PARTITION_KEY, PARTITION_KEY, SORT_KEY, TEXT, USER_HANDLE
 from . import print_json, print_table, say
 
 MESSAGE_WIDTH = 60
 
 
 class TableRow(Protocol):
-    """A table as ``bootstrap.ddb.schema.list_tables`` reports it."""
+    """A table as ``bootstrap.ddb.schema.list_tables`` reports it (read-only: frozen dataclasses match)."""
 
-    name: str
-    status: str
-    item_count: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def item_count(self) -> int: ...
 
 
 class ListingLike(Protocol):
-    """Items read by an access pattern (``bootstrap.ddb.reads.Listing``)."""
+    """Items read by an access pattern (``bootstrap.ddb.reads.Listing``; read-only: frozen dataclasses match)."""
 
-    items: list[dict[str, str]]
-    consumed_capacity: float | None
+    @property
+    def items(self) -> list[dict[str, str]]: ...
+
+    @property
+    def consumed_capacity(self) -> float | None: ...
 
 
 def local_time(sort_key: str) -> str:
@@ -54,21 +64,21 @@ def show_items(items: Iterable[Mapping[str, str]], as_json: bool = False) -> int
     if as_json:
         print_json(items)
     else:
-        print_table(["pk", "sk", "handle", "message"],
-                    [[i.get("pk"), i.get("sk"), i.get("user_handle"), shorten(i.get("message", ""), MESSAGE_WIDTH)]
+        print_table([PARTITION_KEY, SORT_KEY, "handle", "message"],
+                    [[i.get(PARTITION_KEY), i.get(SORT_KEY), i.get(USER_HANDLE), shorten(i.get(TEXT, ""), MESSAGE_WIDTH)]
                      for i in items])
     return len(items)
 
 
 def show_conversation(listing: ListingLike, title: str) -> None:
     print_table(["time", "from", "message"],
-                [[local_time(i["sk"]), i.get("user_handle"), i.get("message")] for i in listing.items], title=title)
+                [[local_time(i[SORT_KEY]), i.get(USER_HANDLE), i.get(TEXT)] for i in listing.items], title=title)
     _say_capacity(listing)
 
 
 def show_conversations(listing: ListingLike, title: str) -> None:
-    rows = [[local_time(i["sk"]), i.get("user_handle"), shorten(i.get("message", ""), MESSAGE_WIDTH),
-             i.get("message_group_uuid")] for i in listing.items]
+    rows = [[local_time(i[SORT_KEY]), i.get(USER_HANDLE), shorten(i.get(TEXT, ""), MESSAGE_WIDTH),
+             i.get(INDEX_PARTITION_KEY)] for i in listing.items]
     print_table(["last message", "with", "message", "group"], rows, title=title)
     _say_capacity(listing)
 

@@ -130,7 +130,7 @@ def _differences(spec: TableSpec, description: Mapping[str, Any]) -> Iterator[Di
     if found_index is None:
         yield Difference(f"index {spec.index.name}", expected_index, "missing", (TableAction(Change.CREATE_INDEX),))
     elif found_index != expected_index:
-        repairs = (TableAction(Change.DELETE_INDEX), TableAction(Change.CREATE_INDEX))
+        repairs: tuple[TableAction, ...] = (TableAction(Change.DELETE_INDEX), TableAction(Change.CREATE_INDEX))
         yield Difference(f"index {spec.index.name}", expected_index, found_index, repairs)
 
     stream = description.get("StreamSpecification") or {}

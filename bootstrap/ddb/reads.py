@@ -16,7 +16,7 @@ from ..config import Endpoints
 from ..console import progress
 from ..errors import InputError, aws_errors
 from ..fixtures.model import Fixtures
-from ..pg.users import fetch_users
+from ..pg.users import find_users
 from ..messaging import Messages
 from .table import TableSpec, UserRef, plain_item
 from .writer import PROGRESS_THRESHOLD
@@ -102,10 +102,7 @@ def list_conversations(endpoints: Endpoints, spec: TableSpec, user_uuid: str, li
 
 def find_user(endpoints: Endpoints, handle: str) -> UserRef:
     """The Postgres user with ``handle``, as the message items name users."""
-    row = fetch_users(endpoints.postgres_url).get(handle)
-    if row is None:
-        raise InputError(f"no user with the handle {handle!r} in Postgres; run `invoke db.seed` first")
-    return row.as_ref()
+    return find_users(endpoints.postgres_url, [handle])[handle]
 
 
 def first_group_uuid(fixtures: Fixtures) -> str:

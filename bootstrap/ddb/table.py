@@ -33,8 +33,13 @@ PROVISIONED_UNITS = 5
 MESSAGE_PREFIX = "MSG#"
 GROUP_PREFIX = "GRP#"
 # Beside the keys, both kinds of item carry a text and a user: the sender, or the OTHER member.
-_TEXT_AND_USER = ("message", "user_uuid", "user_display_name", "user_handle")
-MESSAGE_ATTRIBUTES = frozenset({PARTITION_KEY, SORT_KEY, "message_uuid", *_TEXT_AND_USER})
+TEXT = "message"
+MESSAGE_UUID = "message_uuid"
+USER_UUID = "user_uuid"
+USER_HANDLE = "user_handle"
+USER_DISPLAY_NAME = "user_display_name"
+_TEXT_AND_USER = (TEXT, USER_UUID, USER_DISPLAY_NAME, USER_HANDLE)
+MESSAGE_ATTRIBUTES = frozenset({PARTITION_KEY, SORT_KEY, MESSAGE_UUID, *_TEXT_AND_USER})
 GROUP_ATTRIBUTES = frozenset({PARTITION_KEY, SORT_KEY, INDEX_PARTITION_KEY, *_TEXT_AND_USER})
 
 
@@ -74,7 +79,7 @@ def message_item(group_uuid: str, message_uuid: str, sender: UserRef, text: str,
     return {
         PARTITION_KEY: message_pk(group_uuid),
         SORT_KEY: created_at,
-        "message_uuid": message_uuid,
+        MESSAGE_UUID: message_uuid,
         **_text_and_user(text, sender),
     }
 
@@ -153,10 +158,16 @@ class IndexSpec:
 
 
 class TableSettings(Protocol):
-    """What the spec reads from the settings (``bootstrap.config.Settings``, which imports this module)."""
+    """What the spec reads from the settings (``bootstrap.config.Settings``, which imports this module).
 
-    table_name: str
-    billing_mode: str
+    Read-only properties, so that a frozen dataclass's fields match.
+    """
+
+    @property
+    def table_name(self) -> str: ...
+
+    @property
+    def billing_mode(self) -> str: ...
 
 
 @dataclass(frozen=True)

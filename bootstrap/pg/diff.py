@@ -289,6 +289,7 @@ def _constraint_changes(have: Table, want: Table) -> Iterable[Change]:
     name = have.name
     for old, constraint in _named_changes(have.constraints, want.constraints):
         if constraint is None:
+            assert old is not None  # _named_changes: a dropped one always has its live side
             yield Change(name, f"drop {_CONSTRAINT_WORDS.get(old.kind, 'constraint')} {old.name}",
                          (_drop_constraint(name, old),), Risk.SAFE)
             continue
@@ -308,6 +309,7 @@ def _index_changes(have: Table, want: Table) -> Iterable[Change]:
     for old, index in _named_changes(have.indexes, want.indexes):
         drop = ((DROP_OTHER, f"drop index {APP_SCHEMA}.{old.name}"),) if old else ()
         if index is None:
+            assert old is not None  # _named_changes: a dropped one always has its live side
             yield Change(name, f"drop index {old.name}", drop, Risk.SAFE)
             continue
         kind = "unique index" if index.unique else "index"

@@ -14,7 +14,7 @@ import sys
 from ..config import Settings, mask_url
 from ..console import say
 from ..errors import RefusedError
-from ..guard import require_confirmation
+from ..guard import ask_once, require_confirmation
 from ..steps import Action, StepResult
 
 
@@ -47,7 +47,7 @@ def run(settings: Settings, *, force: bool = False, yes: bool = False, dry_run: 
         if not force:
             raise RefusedError(schema_refusal(plan))
         say(report.loss())
-        _ask(yes)
+        ask_once(yes, "Rebuild those tables?", "db.schema-load --force cancelled; nothing was changed")
     results = [load_schema(endpoints, force=force)]
     if plan.refused:
         # A rebuild (planned, or forced by values that would not convert) emptied tables; an upsert of
@@ -60,11 +60,3 @@ def _show(title: str, lines: list[str]) -> None:
     sys.stdout.write(f"{title}:\n" + "".join(f"{line}\n" for line in lines))
     sys.stdout.flush()
 
-
-def _ask(yes: bool) -> None:
-    """Ask once before a rebuild when a person is at the terminal; --yes and scripts don't ask."""
-    if yes or not sys.stdin.isatty():
-        return
-    answer = input("Rebuild those tables? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise RefusedError("db.schema-load --force cancelled; nothing was changed")

@@ -48,7 +48,9 @@ def plan_users(existing_rows: Mapping[str, UserRow], users: Iterable[UserFixture
     Raises ``DriftError`` when a new user's uuid already belongs to another handle.
     """
     handle_by_uuid = {row.uuid: row.handle for row in existing_rows.values()}
-    inserts, updates, unchanged = [], [], []
+    inserts: list[UserRow] = []
+    updates: list[UserRow] = []
+    unchanged: list[UserRow] = []
     for user in users:
         current = existing_rows.get(user.handle)
         if current is None:

@@ -3,16 +3,16 @@
 The app finds a user by ``handle`` and by ``cognito_user_id`` (../shared/CONTRACT.md);
 a seeded user holds the contract's placeholder ``'MOCK'`` until the Cognito
 sync sets the user's ``sub``. The functions take an open connection and run in
-the caller's transaction, except ``fetch_users``, which opens its own.
+the caller's transaction, except ``fetch_users`` and ``find_users``, which open their own.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..ddb.table import UserRef
-from ..errors import BootstrapError
+from ..errors import BootstrapError, InputError
 from .connection import arrays, connect, database_errors, existing_tables
 
 
@@ -41,10 +41,29 @@ _ROW = "uuid::text, handle, display_name, email, cognito_user_id"
 def fetch_users(url: str) -> dict[str, UserRow]:
     """Every user keyed by handle: the uuids and synced Cognito ids the DynamoDB seeder and Cognito sync use."""
     with connect(url) as conn:
-        if not existing_tables(conn, ["users"]):
-            raise BootstrapError("table public.users does not exist; run `invoke db.setup` first")
+        _require_users_table(conn)
         rows = conn.execute(f"select {_ROW} from public.users order by handle").fetchall()
     return {row[1]: UserRow(*row) for row in rows}
+
+
+@database_errors("reading public.users")
+def find_users(url: str, handles: Iterable[str]) -> dict[str, UserRef]:
+    """The users with ``handles``, as the message items name them, in one query whatever the table's size;
+    InputError naming every handle that is not there."""
+    wanted = list(dict.fromkeys(handles))
+    with connect(url) as conn:
+        _require_users_table(conn)
+        rows = conn.execute(f"select {_ROW} from public.users where handle = any(%s)", (wanted,)).fetchall()
+    found = {row[1]: UserRow(*row).as_ref() for row in rows}
+    missing = [handle for handle in wanted if handle not in found]
+    if missing:
+        raise InputError(f"unknown user handle(s): {', '.join(missing)} (not in the users table)")
+    return found
+
+
+def _require_users_table(conn: Any) -> None:
+    if not existing_tables(conn, ["users"]):
+        raise BootstrapError("table public.users does not exist; run `invoke db.setup` first")
 
 
 # --- seeding ---------------------------------------------------------------------------------

@@ -27,10 +27,16 @@ LOCAL_HOST = "localhost"
 
 
 class Service(Protocol):
-    """What ``up``, ``down`` and ``status`` need from any service of any backend."""
+    """What ``up``, ``down``, ``status`` and ``doctor`` need from any service of any backend.
 
-    name: str
-    roles: tuple[str, ...]
+    ``name`` and ``roles`` are read-only: a class attribute or a property of the service's own matches.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def roles(self) -> tuple[str, ...]: ...
 
     def start(self, deadline: Deadline) -> "Service":
         """Start the service (or find it running) and return once it answers; ``NotReadyError`` at the deadline."""

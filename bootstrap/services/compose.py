@@ -237,11 +237,12 @@ def _command(origin: str, where: str, value: Any) -> list[str]:
 
 
 def _environment(origin: str, where: str, value: Any) -> dict[str, str]:
+    pairs: list[tuple[Any, Any]]
     if isinstance(value, list):
         pairs = []
         for item in value:
-            name, equals, text = _text(origin, where, item).partition("=")
-            pairs.append((name, text if equals else None))
+            name, equals, assigned = _text(origin, where, item).partition("=")
+            pairs.append((name, assigned if equals else None))
     elif isinstance(value, dict):
         pairs = list(value.items())
     else:

@@ -94,7 +94,9 @@ def engine_answers(environ: Mapping[str, str] | None = None, timeout: float = PI
     try:
         import docker
 
-        client = docker.DockerClient.from_env(timeout=timeout, environment=dict(environ))
+        client = docker.DockerClient.from_env(
+            timeout=timeout,  # type: ignore[arg-type]  # requests takes a float; the stubs say int
+            environment=dict(environ))
         try:
             client.ping()
         finally:
@@ -272,7 +274,7 @@ class DockerService:
     def is_running(self) -> bool | None:
         try:
             container = self.project.find_container(self.spec.name)
-        except (ServiceError, *_engine_errors()):
+        except (ServiceError, *_engine_errors()):  # type: ignore[misc]  # mypy does not read a starred except tuple
             return None
         return container is not None and container.status == "running"
 
@@ -329,9 +331,11 @@ class DockerService:
         if action is ContainerAction.REUSE:
             return existing
         if action is ContainerAction.START:
+            assert existing is not None  # plan_container starts only a container it found
             existing.start()
             return existing
         if action is ContainerAction.RECREATE:
+            assert existing is not None  # plan_container recreates only a container it found
             existing.remove(force=True)
         container = client.containers.create(**create_kwargs(wanted, self.project.state.root))
         container.start()
@@ -347,7 +351,7 @@ class DockerService:
     def _current_port(self) -> int | None:
         try:
             container = self.project.find_container(self.spec.name)
-        except (ServiceError, *_engine_errors()):
+        except (ServiceError, *_engine_errors()):  # type: ignore[misc]  # mypy does not read a starred except tuple
             return None
         if container is None or container.status != "running":
             return None

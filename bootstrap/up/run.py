@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from ..config import Endpoints, Settings
+from ..fixtures.model import Fixtures
 from ..meta import DDB_SEED_EPOCH
 from ..steps import StepResult
 from .steps import PIPELINE, Desired, Observed, PlannedStep, Run, plan_up
 
 
-def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) -> Desired:
+def desired_state(settings: Settings, fixtures: Fixtures, meta: Mapping[str, str]) -> Desired:
     from ..ddb.placement import epoch_is_current
     from ..pg.schema import schema_checksum
 
@@ -31,7 +32,7 @@ def desired_state(settings: Settings, fixtures: Any, meta: Mapping[str, str]) ->
     )
 
 
-def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Any) -> Observed:
+def observe(settings: Settings, endpoints: Endpoints | None, fixtures: Fixtures) -> Observed:
     """Read-only look at the environment: a handful of cheap reads, no scans."""
     from .. import cognito
     from ..ddb import placement, plan, schema, seed, table
@@ -90,7 +91,7 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
         return UpReport(plan, [], endpoints, time.monotonic() - started, True, notes)
 
     with StateDir(settings.state_dir).exclusive("up", on_wait=on_wait):
-        run = Run(settings, fresh, fixtures=fixtures)
+        run = Run(settings, fixtures, fresh)
         services, *rest = PIPELINE
         # Observing needs the services' endpoints: they start (or are found running) before the rest is planned.
         _run_step(run, services.name, functools.partial(services.run, run), on_step)
@@ -115,7 +116,7 @@ def _run_step(run: Run, name: str, body: Callable[[], StepResult],
         on_step(result)
 
 
-def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Any,
+def _plan(settings: Settings, endpoints: Endpoints | None, fixtures: Fixtures,
           fresh: bool) -> tuple[list[PlannedStep], Desired]:
     observed = observe(settings, endpoints, fixtures)
     desired = desired_state(settings, fixtures, observed.meta)
@@ -191,18 +192,11 @@ def say_waiting() -> None:
 
 def confirm_fresh(settings: Settings, yes: bool) -> None:
     """--fresh destroys data: prod needs --yes; an interactive local run asks once."""
-    import sys
-
-    from ..errors import RefusedError
-    from ..guard import require_confirmation
+    from ..guard import ask_once, require_confirmation
 
     what = f"drop the database and the table {settings.table_name} and rebuild them from the fixtures"
     require_confirmation(settings, yes, what)
-    if yes or not sys.stdin.isatty():
-        return
-    answer = input(f"--fresh will {what}. Continue? [y/N] ")
-    if answer.strip().lower() not in ("y", "yes"):
-        raise RefusedError("--fresh cancelled; nothing was changed")
+    ask_once(yes, f"--fresh will {what}. Continue?", "--fresh cancelled; nothing was changed")
 
 
 def step_row(result: StepResult) -> str:

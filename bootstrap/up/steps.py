@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..config import Endpoints, Settings
+from ..fixtures.model import Fixtures
 from ..meta import (
     ACTIVITIES_FINGERPRINT, COGNITO_FINGERPRINT, DDB_SEED_FINGERPRINT, DDB_SEED_PENDING, SCHEMA_CATALOG, SCHEMA_CHECKSUM,
     USERS_FINGERPRINT,
@@ -94,10 +95,11 @@ class Run:
     """The resources one ``up`` works with, built once and passed to every step's run."""
 
     settings: Settings
+    fixtures: Fixtures
     fresh: bool = False
-    endpoints: Endpoints | None = None
-    fixtures: Any = None
-    desired: Desired | None = None
+    # Set by the services step and the plan before any other step runs (typed for those steps' use).
+    endpoints: Endpoints = None  # type: ignore[assignment]  # None only until the services step
+    desired: Desired = None  # type: ignore[assignment]  # None only until up plans
     results: list[StepResult] = field(default_factory=list)
 
     @property

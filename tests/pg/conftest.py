@@ -7,7 +7,7 @@ target is this test's database named by PROD_CONNECTION_URL.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
 
@@ -27,7 +27,7 @@ def edit_schema(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Edit:
     Monkeypatched because the file is a module constant, not a setting; the one input these tests change.
     """
 
-    def edit(replacements: list[tuple[str, str]] = (), append: str = "") -> None:  # type: ignore[assignment]
+    def edit(replacements: Sequence[tuple[str, str]] = (), append: str = "") -> None:
         text = ORIGINAL
         for old, new in replacements:
             assert old in text, old

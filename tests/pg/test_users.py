@@ -9,11 +9,12 @@ from __future__ import annotations
 import pytest
 
 from bootstrap.config import Endpoints
-from bootstrap.errors import BootstrapError
+from bootstrap.ddb.table import UserRef
+from bootstrap.errors import BootstrapError, InputError
 from bootstrap.pg.connection import connect
 from bootstrap.pg.seed import seed
 from bootstrap.pg.users import (MOCK_COGNITO_USER_ID, cognito_user_ids, count_seeded, duplicate_handles, fetch_users,
-                                lock_users, set_cognito_user_ids)
+                                find_users, lock_users, set_cognito_user_ids)
 
 from .helpers import FIXTURES, loaded
 
@@ -27,6 +28,21 @@ def users_seeded(endpoints: Endpoints) -> Endpoints:
 def test_fetch_users_without_the_table_says_what_to_run(endpoints: Endpoints) -> None:
     with pytest.raises(BootstrapError, match=r"public.users does not exist; run `invoke db.setup`"):
         fetch_users(endpoints.postgres_url)
+
+
+def test_find_users_reads_only_the_named_users_and_names_the_unknown_ones(users_seeded: Endpoints) -> None:
+    with connect(users_seeded.postgres_url) as conn:  # a user the lookup must not return
+        conn.execute("insert into public.users (handle, display_name) values ('other', 'Other')")
+    andrew = fetch_users(users_seeded.postgres_url)["andrew"]
+    found = find_users(users_seeded.postgres_url, ["andrew", "andrew"])
+    assert found == {"andrew": UserRef(andrew.uuid, "andrew", andrew.display_name or "andrew")}
+    with pytest.raises(InputError, match=r"^unknown user handle\(s\): ghost, nobody \(not in the users table\)$"):
+        find_users(users_seeded.postgres_url, ["ghost", "andrew", "nobody"])
+
+
+def test_find_users_without_the_table_says_what_to_run(endpoints: Endpoints) -> None:
+    with pytest.raises(BootstrapError, match=r"public.users does not exist; run `invoke db.setup`"):
+        find_users(endpoints.postgres_url, ["andrew"])
 
 
 def test_cognito_ids_are_read_and_set_by_handle_and_only_where_they_differ(users_seeded: Endpoints) -> None:

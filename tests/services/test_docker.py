@@ -9,7 +9,8 @@ own (``cruddur<N>``, 10.231.N.0/24) and leaves iptables alone: engines of test
 sessions running at once on one machine would otherwise all use docker0 and
 172.17.0.0/16, give two containers the same address, and send a test's
 connections to another session's container. The tests skip, saying why, only
-when no engine can be started.
+when no engine can be started (on CI they fail instead: conftest's ``skip_missing``).
+Not being root is no missing part: as another user the tests skip even on CI (the root run covers them).
 
 No container registry is reachable here, so the compose services run locally
 built images (tests/docker/build_image.py: Postgres 15, moto and Java 17 from
@@ -43,6 +44,7 @@ import pytest
 
 from bootstrap.services.containers import LABEL_PROJECT, project_name
 from bootstrap.services.docker import engine_answers, engine_host
+from tests.conftest import skip_missing
 from tests.docker import build_image
 from tests.helpers import PROJECT_ROOT
 
@@ -105,7 +107,7 @@ def engine() -> Iterator[Engine]:
         yield Engine(given, docker.DockerClient(base_url=given))
         return
     if shutil.which("dockerd") is None:
-        pytest.skip("no Docker engine: DOCKER_HOST does not answer and dockerd is not installed "
+        skip_missing("no Docker engine: DOCKER_HOST does not answer and dockerd is not installed "
                     "(apt-get install docker.io; .ci/run does this)")
     if os.geteuid() != 0:
         pytest.skip("no Docker engine: DOCKER_HOST does not answer and starting dockerd needs root")
@@ -119,7 +121,7 @@ def engine() -> Iterator[Engine]:
         while not engine_answers({"DOCKER_HOST": host}, timeout=2)[0]:
             if process.poll() is not None or time.monotonic() > deadline:
                 log = (root / "dockerd.log").read_text(errors="replace")[-3000:]
-                pytest.skip(f"no Docker engine: dockerd did not start (exit {process.poll()}):\n{log}")
+                skip_missing(f"no Docker engine: dockerd did not start (exit {process.poll()}):\n{log}")
             time.sleep(0.2)
         client = docker.DockerClient(base_url=host)
         yield Engine(host, client)
@@ -134,11 +136,11 @@ def engine() -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def images(engine: Engine) -> tuple[str, str]:
     if DYNAMODB_LOCAL is None:
-        pytest.skip("cannot build the test images: DynamoDB Local's files are not on this machine "
+        skip_missing("cannot build the test images: DynamoDB Local's files are not on this machine "
                     "(run `invoke ddb.install-local`)")
     cached = build_image.cache_dir() / f"rootfs-{build_image.build_key(DYNAMODB_LOCAL)}.tar"
     if shutil.which("mmdebstrap") is None and not cached.exists():
-        pytest.skip("cannot build the test images: mmdebstrap is not installed (apt-get install mmdebstrap)")
+        skip_missing("cannot build the test images: mmdebstrap is not installed (apt-get install mmdebstrap)")
     return build_image.ensure_images(engine.client, DYNAMODB_LOCAL)
 
 

@@ -95,8 +95,9 @@ def test_without_java_the_engine_is_refused_with_the_fix(tmp_path: Path, monkeyp
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.delenv("JAVA_HOME", raising=False)
     settings = _settings(tmp_path, dynamodb_local_path=str(release))
-    assert dynamodb_local.availability(settings) == (
-        False, f"DynamoDB Local found, but no Java was found ($JAVA_HOME, PATH): {dynamodb_local.JAVA_HINT}")
+    why = f"DynamoDB Local found, but no Java was found ($JAVA_HOME, PATH): {dynamodb_local.JAVA_HINT}"
+    assert dynamodb_local.diagnose(settings) == dynamodb_local.Availability(False, why, True, dynamodb_local.JAVA_HINT)
+    assert dynamodb_local.availability(settings) == (False, why)
     with pytest.raises(ConfigError, match="needs Java 17 or later, and no Java was found.*default-jre-headless"):
         dynamodb_local.runnable_command(settings)
 

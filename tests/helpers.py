@@ -102,3 +102,30 @@ def run_concurrently(env: dict[str, str], runs: Sequence[tuple[Sequence[str], di
         stdout, stderr = process.communicate(timeout=120)
         results.append(subprocess.CompletedProcess(list(command), process.returncode, stdout, stderr))
     return results
+
+
+def github_file_values(text: str) -> dict[str, str]:
+    """What GitHub's runner reads from a ``$GITHUB_ENV`` or ``$GITHUB_OUTPUT`` file, by its documented rules.
+
+    ``NAME=value`` takes everything after the first ``=``; ``NAME<<DELIMITER``
+    takes the following lines up to the line that is exactly the delimiter.
+    """
+    values: dict[str, str] = {}
+    lines = iter(text.split("\n"))
+    for line in lines:
+        if not line:
+            continue
+        if "=" in line and ("<<" not in line or line.index("=") < line.index("<<")):
+            name, _, value = line.partition("=")
+            values[name] = value
+            continue
+        name, _, delimiter = line.partition("<<")
+        body = []
+        for inner in lines:
+            if inner == delimiter:
+                break
+            body.append(inner)
+        else:
+            raise AssertionError(f"{name}: delimiter {delimiter!r} never closes the value")
+        values[name] = "\n".join(body)
+    return values

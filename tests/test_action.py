@@ -99,9 +99,10 @@ def _should_run(step: dict[str, Any], failed: bool, inputs: dict[str, str]) -> b
         return failed
     if condition == "success()":
         return not failed
-    match = re.fullmatch(r"inputs\.([\w-]+) == '([^']*)'", condition)
+    match = re.fullmatch(r"inputs\.([\w-]+) (==|!=) '([^']*)'", condition)
     assert match, f"the test cannot evaluate if: {condition}"
-    return not failed and inputs[match.group(1)] == match.group(2)
+    name, operator, value = match.groups()
+    return not failed and (inputs[name] == value) == (operator == "==")
 
 
 def run_action(action_path: Path, app: Path, env: dict[str, str], **given: str) -> Run:

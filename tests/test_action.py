@@ -20,35 +20,23 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from tests.helpers import PROJECT_ROOT, github_file_values, invoke_environment
+from bootstrap.fixtures.parse import load_fixtures
+from tests.helpers import PIP_CACHE, PROJECT_ROOT, github_file_values, invoke_environment, project_copy
 
 pytestmark = pytest.mark.slow
 
 ACTION = yaml.safe_load((PROJECT_ROOT / "action.yml").read_text())
-PIP_CACHE = Path("~/.cache/cruddur-bootstrap-tests/pip").expanduser()  # downloads shared by test runs
-HANDLES = {"maren_kiln", "tobias_w", "ines_glaze", "dev_okafor", "noor_h"}
-
-
-def project_copy(destination: Path) -> Path:
-    """The project's files as a fresh clone has them (tracked and new, not ignored): no venv, no state."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=PROJECT_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = PROJECT_ROOT / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-    return destination
+HANDLES = {user.handle for user in load_fixtures(PROJECT_ROOT / "seeds").users}
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +96,7 @@ def _should_run(step: dict[str, Any], failed: bool, inputs: dict[str, str]) -> b
 def run_action(action_path: Path, app: Path, env: dict[str, str], **given: str) -> Run:
     inputs = {name: str(spec.get("default", "")) for name, spec in ACTION["inputs"].items()}
     inputs.update({name.replace("_", "-"): value for name, value in given.items()})
-    run, step_outputs = Run(), {}
+    run, step_outputs = Run(), dict[str, dict[str, str]]()
     files = app.parent / "runner-files"
     files.mkdir(exist_ok=True)
     for number, step in enumerate(ACTION["runs"]["steps"]):
@@ -181,7 +169,7 @@ def test_the_actions_steps_leave_a_later_step_that_reads_the_seeded_users(tmp_pa
         for step in report["steps"]:
             assert f"| {step['step']} | {step['action']} | {step['duration']:.2f} s |" in run.summary
         # The secrets are masked from the job's log, and the summary shows the endpoints without them.
-        password = re.search(r"://[^:]+:([^@]+)@", run.env["CONNECTION_URL"]).group(1)  # type: ignore[union-attr]
+        password = urlsplit(run.env["CONNECTION_URL"]).password
         assert set(run.masks) == {password, run.env["AWS_SECRET_ACCESS_KEY"]}
         assert ":***@" in run.summary and password not in run.summary
     finally:

@@ -27,13 +27,14 @@ import yaml
 
 from bootstrap.config import resolve_settings
 from bootstrap.services import dynamodb_local
-from tests.helpers import PROJECT_ROOT, exported_variables, invoke_environment
-from tests.test_action import HANDLES, PIP_CACHE, project_copy
+from bootstrap.fixtures.parse import load_fixtures
+from tests.helpers import PIP_CACHE, PROJECT_ROOT, exported_variables, invoke_environment, project_copy
 
 pytestmark = pytest.mark.slow
 
 # This machine's DynamoDB Local, looked up with the user's own cache folder before any test isolates it.
 INSTALLED = dynamodb_local.install_dir(resolve_settings({}, {}, {}))
+HANDLES = {user.handle for user in load_fixtures(PROJECT_ROOT / "seeds").users}
 
 
 def _devcontainer() -> tuple[list[str], list[str], dict[str, str]]:

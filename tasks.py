@@ -197,13 +197,9 @@ def env(c, target=None, backend=None, dotenv=None, explain=False, format="shell"
     if explain:
         lifecycle.explain(settings)
     elif rc_file:
-        from pathlib import Path
-
-        from bootstrap.console import say
         from bootstrap.workspace import add_rc_line
 
-        say(f"{'added' if add_rc_line(Path(rc_file).expanduser()) else 'kept'} the line of {rc_file} "
-            "that loads the environment (`invoke env`) in each new shell")
+        add_rc_line(rc_file)
     else:
         lifecycle.env(settings, dotenv=dotenv, fmt=format)
 

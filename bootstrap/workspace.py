@@ -128,15 +128,19 @@ def rc_line() -> str:
     return f'eval "$({command} 2>/dev/null)"  # cruddur-bootstrap: the local environment (invoke env)'
 
 
-def add_rc_line(path: Path) -> bool:
-    """Append ``rc_line()`` to the shell startup file ``path`` unless it holds it already; whether it was added."""
-    line = rc_line()
+def add_rc_line(rc_file: str | Path) -> bool:
+    """Append ``rc_line()`` to the shell startup file ``rc_file`` unless it holds it already; whether it was added."""
+    from .console import say
+
+    line, path = rc_line(), Path(rc_file).expanduser()
     try:
         text = path.read_text() if path.exists() else ""
         if line in text.splitlines():
+            say(f"{path} already loads `invoke env` in each new shell")
             return False
         with path.open("a") as handle:
             handle.write(("" if not text or text.endswith("\n") else "\n") + line + "\n")
     except OSError as exc:
         raise ConfigError(f"--rc-file {path}: {exc.strerror or exc}") from None
+    say(f"added the line that loads `invoke env` in each new shell to {path}")
     return True

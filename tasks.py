@@ -189,16 +189,39 @@ def doctor(c, backend=None, ddb_engine=None, json=False):
     "target", "backend",
     dotenv="write the same variables to this .env file (mode 0600) instead of printing",
     explain="show every setting instead: its value (secrets masked), where it came from, what it means",
+    format="shell (`export` lines, the default) or github (NAME=value lines for >> \"$GITHUB_ENV\"; "
+           "::add-mask:: for the secrets on stderr)",
+    rc_file="instead: add one line to this shell startup file (e.g. ~/.bashrc) that loads the variables in "
+            "every new shell; a second run adds nothing",
 ))
-def env(c, target=None, backend=None, dotenv=None, explain=False):
+def env(c, target=None, backend=None, dotenv=None, explain=False, format="shell", rc_file=None):
     """Print `export` lines for the app: eval "$(invoke env)"."""
     from bootstrap import lifecycle
 
     settings = Job(c, target=target, backend=backend).settings
     if explain:
         lifecycle.explain(settings)
+    elif rc_file:
+        from bootstrap.workspace import add_rc_line
+
+        add_rc_line(rc_file)
     else:
-        lifecycle.env(settings, dotenv=dotenv)
+        lifecycle.env(settings, dotenv=dotenv, fmt=format)
+
+
+@_task(ns, help={
+    "file": "the report `invoke up --json` wrote",
+    "format": "markdown (the steps with their actions and times, and the masked endpoints, for a job summary "
+              "such as >> \"$GITHUB_STEP_SUMMARY\") or github-output (the report as the output `report`, "
+              "for >> \"$GITHUB_OUTPUT\")",
+})
+def report(c, file, format="markdown"):
+    """Render a report of `invoke up --json` for a CI job: a Markdown summary or a GitHub step output."""
+    from pathlib import Path
+
+    from bootstrap import workspace
+
+    print(workspace.render_report(workspace.read_report(Path(file)), format), end="")
 
 
 # --- db: Postgres -------------------------------------------------------------------

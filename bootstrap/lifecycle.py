@@ -196,8 +196,25 @@ def _say_backend(backend: Backend) -> None:
         say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
 
 
-def env(settings: Settings, dotenv: str | None = None) -> None:
+ENV_FORMATS = ("shell", "github")
+
+
+def env(settings: Settings, dotenv: str | None = None, fmt: str = "shell") -> None:
+    if fmt not in ENV_FORMATS:
+        raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(ENV_FORMATS)}")
+    if fmt != "shell" and dotenv:
+        raise ConfigError(f"--format {fmt} prints the variables; --dotenv writes a file for a shell: give one of them")
     variables = env_variables(settings)
+    if fmt == "github":
+        import sys
+
+        from .workspace import github_file, github_masks
+
+        # For `>> "$GITHUB_ENV"`: the variables on stdout; the masks on stderr, which the runner also reads
+        # for workflow commands, so they reach the log and not the file.
+        sys.stderr.write(github_masks(variables))
+        sys.stdout.write(github_file(variables))
+        return
     if dotenv:
         from pathlib import Path
 

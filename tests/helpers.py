@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from bootstrap.config import Endpoints
 from bootstrap.processes import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# pip's downloads, shared by the tests that install a fresh venv as a user does (not the user's own cache).
+PIP_CACHE = Path("~/.cache/cruddur-bootstrap-tests/pip").expanduser()
 # Variables of the caller's own environment that would point a run elsewhere.
 ENV_PREFIXES = ("CRUDDUR_", "AWS_", "CONNECTION_URL", "PROD_CONNECTION_URL", "INVOKE_")
 
@@ -102,3 +105,42 @@ def run_concurrently(env: dict[str, str], runs: Sequence[tuple[Sequence[str], di
         stdout, stderr = process.communicate(timeout=120)
         results.append(subprocess.CompletedProcess(list(command), process.returncode, stdout, stderr))
     return results
+
+
+def github_file_values(text: str) -> dict[str, str]:
+    """What GitHub's runner reads from a ``$GITHUB_ENV`` or ``$GITHUB_OUTPUT`` file, by its documented rules.
+
+    ``NAME=value`` takes everything after the first ``=``; ``NAME<<DELIMITER``
+    takes the following lines up to the line that is exactly the delimiter.
+    """
+    values: dict[str, str] = {}
+    lines = iter(text.split("\n"))
+    for line in lines:
+        if not line:
+            continue
+        if "=" in line and ("<<" not in line or line.index("=") < line.index("<<")):
+            name, _, value = line.partition("=")
+            values[name] = value
+            continue
+        name, _, delimiter = line.partition("<<")
+        body = []
+        for inner in lines:
+            if inner == delimiter:
+                break
+            body.append(inner)
+        else:
+            raise AssertionError(f"{name}: delimiter {delimiter!r} never closes the value")
+        values[name] = "\n".join(body)
+    return values
+
+
+def project_copy(destination: Path) -> Path:
+    """The project's files as a fresh clone has them (tracked and new, not ignored): no venv, no state."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=PROJECT_ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = PROJECT_ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination

@@ -1,5 +1,8 @@
 """The CI recipes are checked: the project's workflow and the README's job for an app, both by actionlint.
 
+The action both use (action.yml) is run step by step in tests/test_action.py;
+here, what a runner alone does with it (caching, uploading) is read from it.
+
 actionlint checks the workflow syntax, the expressions and contexts, the
 inputs of the actions used and their runtimes (a deprecated Node runtime of an
 action's version is an error), and the shell scripts when shellcheck is there.
@@ -13,9 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.helpers import PROJECT_ROOT
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "ci.yml"
+ACTION_REFERENCE = "your-org/cruddur-bootstrap@v1"
 
 
 def _actionlint() -> str:
@@ -44,21 +50,49 @@ def test_the_projects_workflow_passes_actionlint_and_runs_ci_run() -> None:
     assert "bash .ci/run" in WORKFLOW.read_text()
 
 
-def test_the_readmes_job_passes_actionlint_and_does_what_the_readme_says(tmp_path: Path) -> None:
-    job = _readme_job()
+def _app_repository(tmp_path: Path, job: str) -> Path:
+    """An app's repository holding the README's job, with this action where the job's `uses:` names it.
+
+    actionlint checks a local action's inputs against its action.yml, not a remote one's; so the job's
+    `your-org/cruddur-bootstrap@v1` becomes `./`, with a copy of action.yml at the repository's root.
+    """
+    assert ACTION_REFERENCE in job, "the README's job does not use the action"
+    (tmp_path / ".git").mkdir()  # actionlint finds the repository's root by its .git
+    shutil.copy(PROJECT_ROOT / "action.yml", tmp_path / "action.yml")
     path = tmp_path / ".github" / "workflows" / "app.yml"
     path.parent.mkdir(parents=True)
-    path.write_text(job)
-    result = _lint(path)
+    path.write_text(job.replace(ACTION_REFERENCE, "./"))
+    return path
+
+
+def test_the_readmes_job_passes_actionlint_and_uses_the_action_in_a_few_lines(tmp_path: Path) -> None:
+    job = _readme_job()
+    result = _lint(_app_repository(tmp_path, job))
     assert result.returncode == 0, result.stdout + result.stderr
-    for step in ("invoke up --json", 'eval "$(cd cruddur-bootstrap && .venv/bin/invoke env)"', ".cruddur/logs",
-                 "~/.cache/cruddur-bootstrap", "if: failure()"):
-        assert step in job, step
+    steps = job[job.index("steps:"):].strip().splitlines()[1:]
+    assert len(steps) <= 5, steps
 
 
 def test_actionlint_does_catch_a_broken_workflow(tmp_path: Path) -> None:
-    """So that a pass above means something: an unknown context and a deprecated runtime are errors."""
-    path = tmp_path / "broken.yml"
-    path.write_text(_readme_job().replace("runner.os", "runnr.os").replace("checkout@v5", "checkout@v4"))
-    result = _lint(path)
-    assert result.returncode == 1 and "runnr" in result.stdout and "node20" in result.stdout, result.stdout
+    """So that a pass above means something: a deprecated runtime and an input the action lacks are errors."""
+    job = _readme_job().replace("checkout@v5", "checkout@v4").replace("id: cruddur", "with:\n          ddb-engin: moto")
+    result = _lint(_app_repository(tmp_path, job))
+    assert result.returncode == 1 and "node20" in result.stdout and '"ddb-engin" is not defined' in result.stdout, \
+        result.stdout
+
+
+def test_the_projects_workflow_uses_the_action_from_this_repository() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    uses = [step.get("uses") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert "./" in uses
+
+
+def test_the_action_caches_the_venv_and_the_cache_folder_per_runner_python_and_requirements() -> None:
+    action = yaml.safe_load((PROJECT_ROOT / "action.yml").read_text())
+    steps = action["runs"]["steps"]
+    (cache,) = [step for step in steps if step.get("uses", "").startswith("actions/cache@")]
+    assert cache["with"]["path"].splitlines() == ["${{ github.action_path }}/.venv", "~/.cache/cruddur-bootstrap"]
+    for part in ("runner.os", "runner.arch", "steps.python.outputs.python-version", "requirements.txt"):
+        assert part in cache["with"]["key"], part
+    (upload,) = [step for step in steps if step.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["if"] == "failure()" and upload["with"]["path"] == "${{ github.action_path }}/.cruddur/logs"

@@ -105,3 +105,30 @@ def test_a_remembered_backend_that_fails_says_it_was_remembered_and_how_to_choos
     assert "no Docker engine answers at unix:///nonexistent/docker.sock" in result.stderr
     assert ("  the backend docker is remembered from the start on 2026-12-05 10:00 UTC; `--backend` another one, or "
             "`invoke down --purge`, chooses again") in result.stderr
+def test_env_for_github_is_the_shells_variables_with_their_secrets_masked_on_stderr(stack, capsys) -> None:
+    """--format github on the session's running stack: the same variables `eval "$(invoke env)"` gives."""
+    from bootstrap import lifecycle
+    from tests.helpers import exported_variables, github_file_values
+
+    lifecycle.env(stack.settings)
+    shell = exported_variables(capsys.readouterr().out)
+    lifecycle.env(stack.settings, fmt="github")
+    captured = capsys.readouterr()
+    assert github_file_values(captured.out) == shell
+    assert "::add-mask::" not in captured.out
+    assert f"::add-mask::{shell['AWS_SECRET_ACCESS_KEY']}\n" in captured.err
+
+
+def test_env_refuses_an_unknown_format_and_github_with_dotenv(tmp_path) -> None:
+    import pytest
+
+    from bootstrap import lifecycle
+    from bootstrap.config import resolve_settings
+    from bootstrap.errors import ConfigError
+
+    settings = resolve_settings({}, {}, {})
+    with pytest.raises(ConfigError, match="--format 'fish': expected one of shell, github"):
+        lifecycle.env(settings, fmt="fish")
+    with pytest.raises(ConfigError, match="give one of them"):
+        lifecycle.env(settings, dotenv=str(tmp_path / ".env"), fmt="github")
+    assert not (tmp_path / ".env").exists()

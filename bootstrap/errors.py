@@ -157,28 +157,30 @@ AWS_CREDENTIALS_HINT = ("check the credentials boto3 finds (`aws sts get-caller-
                         "`eval \"$(invoke env)\"` sets the ones the local services accept")
 
 
-def _aws_failure(exc: BaseException) -> Failure | None:
+def _aws_failure(exc: BaseException, what: str | None = None) -> Failure | None:
+    """botocore's failures; ``what`` (what we were doing) replaces the plain ``AWS`` that starts the line."""
     botocore = _loaded("botocore.exceptions")
     if botocore is None or not isinstance(exc, (botocore.BotoCoreError, botocore.ClientError)):
         return None
+    doing = what or "AWS"
     if isinstance(exc, (botocore.NoCredentialsError, botocore.PartialCredentialsError)):
-        return Failure(2, f"AWS: {_one_line(exc)}", AWS_CREDENTIALS_HINT)
+        return Failure(2, f"{doing}: {_one_line(exc)}", AWS_CREDENTIALS_HINT)
     if isinstance(exc, botocore.NoRegionError):
-        return Failure(2, "AWS: no region set", "set AWS_DEFAULT_REGION, or a region in the AWS profile")
+        return Failure(2, f"{doing}: no AWS region set", "set AWS_DEFAULT_REGION, or a region in the AWS profile")
     if isinstance(exc, (botocore.EndpointConnectionError, botocore.ConnectTimeoutError, botocore.ReadTimeoutError,
                         botocore.ConnectionClosedError)):
-        return Failure(1, f"AWS endpoint not answering: {_one_line(exc)}",
+        return Failure(1, f"{what + ': ' if what else ''}AWS endpoint not answering: {_one_line(exc)}",
                        "check that the services run (`invoke status`, `invoke up`) or that AWS_ENDPOINT_URL is right")
     if isinstance(exc, botocore.ClientError):
         error = exc.response.get("Error", {})
-        code, message = error.get("Code", "error"), error.get("Message", "")
-        what = f"AWS {exc.operation_name}: {code}: {' '.join(message.split()) or 'refused'}"
+        code, message = error.get("Code", "error"), " ".join(error.get("Message", "").split())
+        said = f"{what or f'AWS {exc.operation_name}'}: {code}: {message or _one_line(exc)}"
         if code in CREDENTIALS_REFUSED:
-            return Failure(2, what, AWS_CREDENTIALS_HINT)
+            return Failure(2, said, AWS_CREDENTIALS_HINT)
         if code.endswith("NotFoundException"):
-            return Failure(1, what, "`invoke up` creates what is missing locally; on prod, see the runbook")
-        return Failure(1, what, DOCTOR_HINT)
-    return Failure(1, f"AWS: {_one_line(exc)}", DOCTOR_HINT)
+            return Failure(1, said, "`invoke up` creates what is missing locally; on prod, see the runbook")
+        return Failure(1, said, DOCTOR_HINT)
+    return Failure(1, f"{doing}: {_one_line(exc)}", DOCTOR_HINT)
 
 
 def _docker_failure(exc: BaseException) -> Failure | None:
@@ -233,20 +235,19 @@ def aws_errors(what: str, not_found_hint: str | None = None) -> Iterator[None]:
     given, a missing resource are problems the user fixes with settings:
     ConfigError. Everything else is a ServiceError with the AWS error code.
     """
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
-    except NoCredentialsError:
-        raise ConfigError(f"{what}: no AWS credentials found; configure them for the prod target") from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", "error"), error.get("Message", "")
-        if not_found_hint and code == "ResourceNotFoundException":
-            raise ConfigError(f"{what}: {message or 'not found'}; {not_found_hint}") from None
-        raise ServiceError(f"{what}: {code}: {message or exc}") from None
-    except BotoCoreError as exc:
-        raise ServiceError(f"{what}: {exc}") from None
+    except (ClientError, BotoCoreError) as exc:
+        if not_found_hint and isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ResourceNotFoundException":
+                raise ConfigError(f"{what}: {error.get('Message') or 'not found'}; {not_found_hint}") from None
+        failure = _aws_failure(exc, what)
+        assert failure is not None
+        raise (ConfigError if failure.exit_code == ConfigError.exit_code else ServiceError)(
+            f"{failure.error}{HINT_SEPARATOR}{failure.hint}") from None
 
 
 DOCTOR_HINT = "run `invoke doctor` to check this machine"

@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 
 from ..config import DDB_ENGINES, PROJECT_ROOT, Settings
 from ..console import say
-from ..errors import ConfigError, ServiceError
+from ..errors import ConfigError, ServiceError, os_errors
 from ..processes import DetachedServer
 from ..readiness import Deadline, Probe, wait_all
 from ..state import StateDir

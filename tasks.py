@@ -109,12 +109,23 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
                 console.print_json({"ok": False, **failure.to_json()})
             fastexit.finished(failure.exit_code)
             if debugging():
+                _unhide_causes(exc)
                 raise
             raise Exit(failure.line(), code=failure.exit_code) from None
         fastexit.finished(0)
         return result
 
     return wrapper
+
+
+def _unhide_causes(exc: BaseException) -> None:
+    """For CRUDDUR_DEBUG: show the whole chain, also the library errors our own were raised ``from None`` over."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__suppress_context__ = False
+        link = link.__cause__ or link.__context__
 
 
 ns = Collection()

@@ -364,7 +364,8 @@ def _fault_scenarios(tmp_path: Path) -> dict[str, dict[str, str]]:
             "CRUDDUR_TARGET": "prod", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
             "PROD_CONNECTION_URL": f"postgresql://cruddurroot:{SECRET}@127.0.0.1:{dead}/cruddur",
             "AWS_COGNITO_USER_POOL_ID": "us-east-1_nowhere", "CRUDDUR_CACHE_DIR": f"{nowhere}/cache"},
-        "missing programs": {**services_dead, "PATH": str(tmp_path / "empty"), "CRUDDUR_CACHE_DIR": str(tmp_path / "cache")},
+        "missing programs": {**services_dead, "PATH": str(tmp_path / "empty"),
+                             "CRUDDUR_CACHE_DIR": str(tmp_path / "cache")},
     }
 
 
@@ -400,12 +401,27 @@ def _exec_as_child(path: str, argv: list[str], env: dict[str, str]) -> None:
     raise SystemExit(child.returncode)
 
 
+def _answers_in_json(argv: list[str], scenario: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """With --json, stdout is one JSON document also when the task fails: its own report (verify's checks,
+    status, doctor) or the failure, with the error, its hint and the exit code."""
+    code, out, err = _run_in_process(argv, capsys)
+    where = f"`invoke {' '.join(argv)}` with {scenario} (exit {code})\n--- stdout\n{out}\n--- stderr\n{err}"
+    assert "Traceback" not in out + err, where
+    try:
+        document = json.loads(out)
+    except json.JSONDecodeError:
+        pytest.fail(f"not one JSON document: {where}")
+    if code != 0 and isinstance(document, dict) and "error" in document:
+        assert document["ok"] is False and document["exit_code"] == code and document["error"], where
+        assert err.startswith("error: "), where  # and the line on stderr, as without --json
+
+
 def test_every_task_meets_every_fault_with_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     """The tasks are read from tasks.py's collection, so a new task is walked too. Each runs in-process, as
     invoke's Program runs it, under each fault; it may succeed where the fault does not touch it, but each
-    task must fail under at least one, and every failure is one `error:` line with a hint, never a traceback,
-    never a bug's `unexpected error`, never the password."""
+    task must fail under at least one, and every failure is one `error:` line, never a traceback, never a
+    bug's `unexpected error`, never the password. A task with --json is also run with it."""
     import tasks
 
     monkeypatch.setattr(os, "execve", _exec_as_child)
@@ -420,6 +436,8 @@ def test_every_task_meets_every_fault_with_one_clear_line(tmp_path: Path, monkey
                 assert not missing, f"{task_name}: add a value for {missing} to REQUIRED_VALUES"
                 argv = [task_name, *(word for name in task.positional
                                      for word in (f"--{name.rstrip('_').replace('_', '-')}", REQUIRED_VALUES[name]))]
+                if "json" in [argument.name for argument in task.get_arguments()]:
+                    _answers_in_json(argv + ["--json"], scenario, capsys)
                 code, out, err = _run_in_process(argv, capsys)
                 where = f"`invoke {' '.join(argv)}` with {scenario} (exit {code})\n--- stdout\n{out}\n--- stderr\n{err}"
                 assert "Traceback" not in out + err and "unexpected error" not in err, where

@@ -88,26 +88,49 @@ def _report(*results: StepResult) -> None:
 
 
 def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn our own errors into a message and an exit code (bootstrap.errors.exit_status), never a traceback."""
+    """The task boundary: any exception becomes one line with a hint and an exit code, never a traceback.
+
+    ``bootstrap.errors.describe`` maps it (our errors, the libraries' failures, a bug); a task run with
+    ``--json`` that printed no document yet prints the failure as one. ``CRUDDUR_DEBUG=1`` lets the
+    traceback show instead, keeping the exit code.
+    """
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bootstrap import fastexit
-        from bootstrap.errors import BootstrapError, exit_status
+        from bootstrap import console, fastexit
 
+        documents = console.documents_printed()
         try:
             result = body(*args, **kwargs)
-        except (BootstrapError, KeyboardInterrupt) as exc:
-            code, message = exit_status(exc)  # type: ignore[misc]  # None only for other errors than these
-            fastexit.finished(code)
-            raise Exit(message, code=code) from None
         except Exit as exc:
             fastexit.finished(exc.code)
             raise
+        except (Exception, KeyboardInterrupt) as exc:
+            from bootstrap.config import masked_failure
+            from bootstrap.errors import debugging
+
+            failure = masked_failure(exc)
+            if kwargs.get("json") and console.documents_printed() == documents:
+                console.print_json({"ok": False, **failure.to_json()})
+            fastexit.finished(failure.exit_code)
+            if debugging():
+                _unhide_causes(exc)
+                raise
+            raise Exit(failure.line(), code=failure.exit_code) from None
         fastexit.finished(0)
         return result
 
     return wrapper
+
+
+def _unhide_causes(exc: BaseException) -> None:
+    """For CRUDDUR_DEBUG: show the whole chain, also the library errors our own were raised ``from None`` over."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__suppress_context__ = False
+        link = link.__cause__ or link.__context__
 
 
 ns = Collection()

@@ -2,8 +2,8 @@
 
 Exit codes come from the project's one mapping, ``bootstrap.errors.exit_status``:
 0 when every measurement ran (missed targets show in the table), 1 when one
-failed (``BenchmarkFailed`` or any error of ours), 130 on Ctrl-C or ``kill``.
-Anything else is a bug in the benchmark and shows its traceback.
+failed (``BenchmarkFailed``, any error of ours or a library's failure it maps), 130
+on Ctrl-C or ``kill``, 70 for a bug (``CRUDDUR_DEBUG=1`` shows its traceback).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from benchmarks.inprocess import embedded_stack, measure_cognito_sync, measure_s
 from bootstrap.config import resolve_settings
 from bootstrap.console import print_json, print_table
 from bootstrap.services.dynamodb_local import availability
-from bootstrap.errors import exit_status
+from bootstrap.errors import debugging, exit_status
 
 # Sub-second figures (warm up, --list) take this many samples per run: they are
 # cheap, and a VM's moments of contention move their medians the most.
@@ -92,11 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         figures = run_benchmark(options)
-    except BaseException as exc:
-        status = exit_status(exc)
-        if status is None:
+    except (Exception, KeyboardInterrupt) as exc:
+        if debugging():
             raise
-        code, message = status
+        code, message = exit_status(exc)
         say(message)
         return code
     print_report(head, options, figures)

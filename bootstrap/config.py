@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from .ddb.table import DEFAULT_TABLE_NAME
-from .errors import ConfigError
+from .errors import ConfigError, Failure, describe
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -396,6 +396,19 @@ def mask_url(url: str | None) -> str:
     if at and ":" in userinfo:
         parts = parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{host}")
     return _PASSWORD_PARAMETER.sub(r"\1***", urlunsplit(parts))
+
+
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+
+
+def mask_text(text: str) -> str:
+    """Any text (an error message from a library, say) with every URL in it masked by ``mask_url``."""
+    return _PASSWORD_PARAMETER.sub(r"\1***", _URL.sub(lambda found: mask_url(found.group()), text))
+
+
+def masked_failure(exc: BaseException) -> Failure:
+    """What the user is told about ``exc`` (``errors.describe``), every secret in its texts masked."""
+    return describe(exc).masked(mask_text)
 
 
 def postgres_url(host: str, port: int, user: str, password: str, database: str) -> str:

@@ -10,7 +10,7 @@ from typing import Iterator
 from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
 from .console import print_json, print_table, say
-from .errors import BootstrapError, ConfigError, NotReadyError
+from .errors import BootstrapError, ConfigError, NotReadyError, os_errors
 from .guard import require_local
 from .readiness import Deadline, wait_all
 from .services.base import Backend
@@ -80,7 +80,8 @@ def down(settings: Settings, purge: bool = False) -> None:
         for service in backend.services:
             service.purge()
     if purge and state.root.exists():
-        shutil.rmtree(state.root)
+        with os_errors(f"deleting {state.root} (--purge)"):
+            shutil.rmtree(state.root)
         say(f"removed {state.root}")
 
 
@@ -218,7 +219,8 @@ def env(settings: Settings, dotenv: str | None = None, fmt: str = "shell") -> No
     if dotenv:
         from pathlib import Path
 
-        write_atomic(Path(dotenv), "".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
+        with os_errors(f"writing {dotenv}"):
+            write_atomic(Path(dotenv), "".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
         say(f"wrote {len(variables)} variables to {dotenv}")
         return
     print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in variables.items()))

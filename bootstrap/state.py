@@ -90,7 +90,9 @@ class StateDir:
     def exclusive(self, name: str = "up", on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         """Hold an inter-process lock; calls ``on_wait`` first when another process holds it."""
         self.ensure()
-        with open(self.run / f"{name}.lock", "a+") as handle:
+        with os_errors(f"opening the lock file {self.run / f'{name}.lock'}"):
+            handle = open(self.run / f"{name}.lock", "a+")
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -193,12 +193,13 @@ def test_when_the_services_cannot_start_the_step_fails_printing_the_report_and_d
     assert run.outcomes["Start, seed and verify Postgres, DynamoDB and Cognito"] == "failure"
     assert run.outcomes["Hand the environment to the job's later steps"] == "skipped" and run.env == {}
     assert "was not ready after 2s" in run.logs["Start, seed and verify Postgres, DynamoDB and Cognito"]
-    # What `up --json` wrote is printed (a JSON document, once up reports failures as one; nothing before).
+    # What `up --json` wrote on failure is printed: a JSON document naming the failing step and the error.
     written = (tmp_path / "runner-temp" / "cruddur-up.json").read_text()
     assert run.outcomes["The report of invoke up"] == "success"
     assert run.logs["The report of invoke up"] == written
-    if written.strip():
-        json.loads(written)
+    document = json.loads(written)
+    assert (document["ok"], document["failed_step"], document["exit_code"]) == (False, "services", 1), document
+    assert "was not ready after 2s" in document["error"] and document["hint"]
     doctor = run.logs["What could bite on this runner (invoke doctor)"]
     assert "external (chosen by env CRUDDUR_BACKEND)" in doctor and "blocker(s)" in doctor
     assert run.outcomes["Upload the services' logs"] == "stubbed"

@@ -76,6 +76,17 @@ def test_urls_are_masked_and_assembled_in_one_place() -> None:
     assert with_database(url, "postgres").endswith("@localhost:5432/postgres")
 
 
+def test_any_text_has_every_url_and_libpq_password_in_it_masked() -> None:
+    from bootstrap.config import mask_text, masked_failure
+
+    text = ('connection to "postgresql://u:hunter2@h:5/db" failed (host=h password=hunter3 port=5); '
+            "also http://key:hunter4@localhost:8000/ and http://localhost:8000")
+    assert mask_text(text) == ('connection to "postgresql://u:***@h:5/db" failed (host=h password=*** port=5); '
+                               "also http://key:***@localhost:8000/ and http://localhost:8000")
+    failure = masked_failure(RuntimeError("cannot use postgresql://u:hunter2@h/db"))
+    assert "hunter2" not in failure.line() + str(failure.to_json())
+
+
 def test_endpoints_know_their_database() -> None:
     e = Endpoints("postgresql://u:p@h:1/cruddur", "http://localhost:8000", "us-east-1")
     assert e.database_name == "cruddur" and e.admin_postgres_url.endswith("/postgres") and e.is_local_aws

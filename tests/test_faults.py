@@ -17,6 +17,7 @@ DynamoDB returning unprocessed items until the retries run out (tests/ddb/test_w
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -386,3 +387,134 @@ def test_a_system_folder_postgres_cannot_reach_is_a_named_error(tmp_path: Path) 
     assert f"the system folder {tmp_path / 'system'} (setting system_dir) is not reachable" in result.stderr
     assert "is closed to other users" in result.stderr and "run `invoke doctor`" in result.stderr
     assert not (tmp_path / "system").exists()
+
+
+# --- every task, a fault at its boundary: one clear message, never a traceback ----------------------------------
+
+SECRET = "pw-never-shown-7c1"
+# Values for the tasks' required arguments: well-formed, so that the fault is what stops the task. A new task
+# with a required argument of another name fails the walk below until its value is added here.
+REQUIRED_VALUES = {"group": "5ae290ed-55d1-47a0-bc6d-fe2bc2700399", "handle": "andrewbrown", "from_": "andrewbrown",
+                   "to": "bayko", "text": "hello"}
+
+
+def _fault_scenarios(tmp_path: Path) -> dict[str, dict[str, str]]:
+    """Each fault as the environment of a run: nothing in it answers, exists or is allowed."""
+    from bootstrap.processes import free_port
+
+    dead = free_port()  # nothing listens there: a connection is refused at once
+    nowhere = "/proc/cruddur-nowhere"  # no folder can be made under /proc, not even by root
+    services_dead = {"CRUDDUR_BACKEND": "external", "CRUDDUR_READY_TIMEOUT": "0.5",
+                     "CONNECTION_URL": f"postgresql://postgres:{SECRET}@127.0.0.1:{dead}/cruddur",
+                     "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead}", "CRUDDUR_CACHE_DIR": f"{nowhere}/cache"}
+    (tmp_path / "empty").mkdir()
+    return {
+        "services that do not answer": services_dead,
+        "an impossible state folder": {"CRUDDUR_BACKEND": "embedded", "CRUDDUR_STATE_DIR": f"{nowhere}/.cruddur",
+                                       "CRUDDUR_CACHE_DIR": f"{nowhere}/cache"},
+        "prod: no AWS credentials, a database that does not answer": {
+            "CRUDDUR_TARGET": "prod", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+            "PROD_CONNECTION_URL": f"postgresql://cruddurroot:{SECRET}@127.0.0.1:{dead}/cruddur",
+            "AWS_COGNITO_USER_POOL_ID": "us-east-1_nowhere", "CRUDDUR_CACHE_DIR": f"{nowhere}/cache"},
+        "missing programs": {**services_dead, "PATH": str(tmp_path / "empty"),
+                             "CRUDDUR_CACHE_DIR": str(tmp_path / "cache")},
+    }
+
+
+def _run_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``invoke ARGV`` as the ``invoke`` program runs it, in this process: (exit code, stdout, stderr).
+
+    An exception that leaves invoke's Program is what would print a traceback: it fails the test here."""
+    import copy
+
+    from invoke import Program
+
+    import tasks
+
+    try:
+        # A copy: parsing the flags takes each one's help out of its task (tests/test_tasks.py reads them).
+        Program(namespace=copy.deepcopy(tasks.ns), name="invoke", binary="invoke").run(["invoke", *argv])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException as exc:  # noqa: BLE001 - reported with its traceback, which the user would have seen
+        import traceback
+
+        captured = capsys.readouterr()
+        pytest.fail(f"`invoke {' '.join(argv)}` would print a traceback:\n{captured.err}\n"
+                    f"{''.join(traceback.format_exception(exc))}")
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _exec_as_child(path: str, argv: list[str], env: dict[str, str]) -> None:
+    """os.execve for the walk: psql replacing the test process would end the test, so it runs as a child
+    and its exit is the task's (what the user sees is psql's own words either way)."""
+    child = subprocess.run(argv, executable=path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=60)
+    sys.stderr.write(child.stderr)
+    raise SystemExit(child.returncode)
+
+
+def _answers_in_json(argv: list[str], scenario: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """With --json, stdout is one JSON document also when the task fails: its own report (verify's checks,
+    status, doctor) or the failure, with the error, its hint and the exit code."""
+    code, out, err = _run_in_process(argv, capsys)
+    where = f"`invoke {' '.join(argv)}` with {scenario} (exit {code})\n--- stdout\n{out}\n--- stderr\n{err}"
+    assert "Traceback" not in out + err, where
+    try:
+        document = json.loads(out)
+    except json.JSONDecodeError:
+        pytest.fail(f"not one JSON document: {where}")
+    if code != 0 and isinstance(document, dict) and "error" in document:
+        assert document["ok"] is False and document["exit_code"] == code and document["error"], where
+        assert err.startswith("error: "), where  # and the line on stderr, as without --json
+
+
+def test_every_task_meets_every_fault_with_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The tasks are read from tasks.py's collection, so a new task is walked too. Each runs in-process, as
+    invoke's Program runs it, under each fault; it may succeed where the fault does not touch it, but each
+    task must fail under at least one, and every failure is one `error:` line, never a traceback, never a
+    bug's `unexpected error`, never the password. A task with --json is also run with it."""
+    import tasks
+
+    monkeypatch.setattr(os, "execve", _exec_as_child)
+    failed_somewhere: dict[str, list[str]] = {}
+    for scenario, env in _fault_scenarios(tmp_path).items():
+        with monkeypatch.context() as patched:
+            for name, value in env.items():
+                patched.setenv(name, value)
+            for task_name in sorted(tasks.ns.task_names):
+                task = tasks.ns[task_name]
+                missing = [name for name in task.positional if name not in REQUIRED_VALUES]
+                assert not missing, f"{task_name}: add a value for {missing} to REQUIRED_VALUES"
+                argv = [task_name, *(word for name in task.positional
+                                     for word in (f"--{name.rstrip('_').replace('_', '-')}", REQUIRED_VALUES[name]))]
+                if "json" in inspect.signature(task.body).parameters:
+                    _answers_in_json(argv + ["--json"], scenario, capsys)
+                code, out, err = _run_in_process(argv, capsys)
+                where = f"`invoke {' '.join(argv)}` with {scenario} (exit {code})\n--- stdout\n{out}\n--- stderr\n{err}"
+                assert "Traceback" not in out + err and "unexpected error" not in err, where
+                if code == 0:
+                    assert SECRET not in err, where  # stdout may have it: `invoke env` prints CONNECTION_URL
+                    continue
+                assert SECRET not in out + err, where
+                failed_somewhere.setdefault(task_name, []).append(scenario)
+                errors = [line for line in err.splitlines() if line.startswith(("error: ", "psql: error: "))]
+                # doctor and status answer a failure with their own report (exit 1 and no error line).
+                assert len(errors) == 1 or (not errors and task_name in ("doctor", "status") and out), where
+    assert sorted(failed_somewhere) == sorted(tasks.ns.task_names), (
+        f"no fault reached {sorted(set(tasks.ns.task_names) - set(failed_somewhere))}")
+
+
+@pytest.mark.slow  # `invoke` as a process: the traceback is Python's own, printed as the process ends
+def test_cruddur_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    runner = session_cli(tmp_path / ".cruddur", tmp_path / "cache")
+    plain = runner("env", "--dotenv", "/proc/cruddur-nowhere/x.env", check=False)
+    debug = runner("env", "--dotenv", "/proc/cruddur-nowhere/x.env", check=False, CRUDDUR_DEBUG="1")
+    assert plain.returncode == debug.returncode == 1, plain.stderr + debug.stderr
+    assert plain.stderr.splitlines() == [
+        "error: writing /proc/cruddur-nowhere/x.env: No such file or directory (/proc/cruddur-nowhere); hint: "
+        "/proc/cruddur-nowhere does not exist: check the path (and the flag or setting that gives it), or create it"]
+    assert "Traceback (most recent call last)" in debug.stderr and "FileNotFoundError" in debug.stderr

@@ -170,3 +170,29 @@ def test_a_state_folder_the_user_cannot_write_is_a_named_error(newcomer: Newcome
     assert "run `invoke doctor`" in result.stderr
     doctor = newcomer("doctor", check=False, CRUDDUR_STATE_DIR="/root/.cruddur-not-yours")
     assert doctor.returncode == 1 and "cannot be written by this user" in doctor.stdout
+
+
+def test_down_meets_another_users_process_and_a_folder_it_cannot_delete_with_one_line_each(
+        newcomer: Newcomer) -> None:
+    """A pid file naming a process of root's (with moto's marker on its command line), and a folder of
+    root's inside the state folder: the user can neither stop the one nor delete the other."""
+    state = newcomer.project / ".cruddur-foreign"
+    (state / "run").mkdir(parents=True)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "moto"])
+    (state / "run" / "moto.pid").write_text(f"{stranger.pid}\n")
+    subprocess.run(["chown", "-R", f"{newcomer.uid}:{newcomer.gid}", str(state)], check=True)
+    (state / "roots").mkdir()  # root's, 0755: the user may read it, not delete what is inside
+    (state / "roots" / "file").write_text("root's\n")
+    try:
+        stopped = newcomer("down", check=False, CRUDDUR_STATE_DIR=str(state))
+        assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr
+        [line] = [line for line in stopped.stderr.splitlines() if line.startswith("error: ")]
+        assert line.startswith(f"error: permission denied on process {stranger.pid}") and "another user" in line
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+    purged = newcomer("down", "--purge", check=False, CRUDDUR_STATE_DIR=str(state))
+    assert purged.returncode == 1 and "Traceback" not in purged.stderr, purged.stderr
+    assert f"error: deleting {state} (--purge): Permission denied" in purged.stderr
+    assert "hint: permission denied on" in purged.stderr

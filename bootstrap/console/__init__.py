@@ -96,9 +96,21 @@ def print_line(text: str) -> None:
     sys.stdout.flush()
 
 
+_documents_printed = 0
+
+
 def print_json(data: Any) -> None:
+    """One JSON document on stdout: with ``--json``, the only thing a task prints there."""
+    global _documents_printed
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     sys.stdout.flush()
+    _documents_printed += 1
+
+
+def documents_printed() -> int:
+    """How many JSON documents were printed so far: the task boundary prints a failure as one only if
+    the task printed none (``--json`` answers with exactly one document, also on failure)."""
+    return _documents_printed
 
 
 # --- work in progress ----------------------------------------------------------------------

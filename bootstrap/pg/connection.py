@@ -33,7 +33,8 @@ def connect(url: str, autocommit: bool = False) -> Any:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
         reason = one_line(exc)
-        hint = "; create it with `invoke db.create`" if "does not exist" in reason else ""
+        hint = ("; create it with `invoke db.create`" if "does not exist" in reason else
+                "; hint: check that Postgres runs and answers there (`invoke status`; `invoke up` starts ours)")
         raise ServiceError(f"cannot connect to Postgres at {mask_url(url)}: {reason}{hint}") from None
 
 

@@ -308,10 +308,15 @@ class DockerService:
 
     def stop(self, save: bool = False) -> None:
         """Stop the container; its data is in named volumes, so there is nothing to ``save``."""
-        container = self.project.find_container(self.spec.name)
-        if container is not None and container.status == "running":
-            _save_logs(container, self.log_path)
-            container.stop(timeout=STOP_TIMEOUT)
+        try:
+            container = self.project.find_container(self.spec.name)
+            if container is not None and container.status == "running":
+                _save_logs(container, self.log_path)
+                container.stop(timeout=STOP_TIMEOUT)
+        except _engine_errors() as exc:
+            raise ServiceError(f"{self.name} ({self.spec.name}): stopping: the Docker engine did not answer: "
+                               f"{_explain(exc)}; hint: start the engine (or set DOCKER_HOST) and run the same "
+                               "command again") from None
 
     def purge(self) -> None:
         """Remove the container and its named volumes (the data): ``invoke down --purge``."""

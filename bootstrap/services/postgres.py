@@ -75,7 +75,8 @@ class EmbeddedPostgres(LocalProcess):
     def purge(self) -> None:
         """Remove the data folder kept in the system folder (as root, for a state folder under a closed parent)."""
         if self.instance_dir.exists():
-            shutil.rmtree(self.instance_dir)
+            with os_errors(f"deleting {self.instance_dir} (--purge)"):
+                shutil.rmtree(self.instance_dir)
 
     def url(self) -> str:
         s = self.settings

@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 from ..config import Endpoints, Settings
 from ..fixtures.model import Fixtures
+from ..errors import Failure
 from ..meta import DDB_SEED_EPOCH
 from ..steps import StepResult
 from .steps import PIPELINE, Desired, Observed, PlannedStep, Run, plan_up
@@ -65,6 +66,7 @@ class UpReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "ok": True,
             "dry_run": self.dry_run,
             "notes": list(self.notes),
             "total": round(self.total, 3),
@@ -77,8 +79,12 @@ class UpReport:
 
 def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
        on_wait: Callable[[], None] | None = None,
-       on_step: Callable[[StepResult], None] | None = None) -> UpReport:
-    """Bring the environment to the desired state, doing only what the plan says; ``on_step`` hears each result."""
+       on_step: Callable[[StepResult], None] | None = None,
+       on_start: Callable[[str], None] | None = None) -> UpReport:
+    """Bring the environment to the desired state, doing only what the plan says.
+
+    ``on_start`` hears each step's name as it begins, ``on_step`` each result as it ends.
+    """
     from ..fixtures.parse import load_fixtures
     from ..state import StateDir
 
@@ -94,20 +100,22 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
         run = Run(settings, fixtures, fresh)
         services, *rest = PIPELINE
         # Observing needs the services' endpoints: they start (or are found running) before the rest is planned.
-        _run_step(run, services.name, functools.partial(services.run, run), on_step)
+        _run_step(run, services.name, functools.partial(services.run, run), on_step, on_start)
         plan, run.desired = _plan(settings, run.endpoints, fixtures, fresh)
         for step, planned in zip(rest, plan[1:]):
             body = (functools.partial(step.run, run) if planned.runs
                     else functools.partial(StepResult, planned.name, planned.action, planned.reason))
-            _run_step(run, step.name, body, on_step)
+            _run_step(run, step.name, body, on_step, on_start)
         return UpReport(plan, run.results, run.endpoints, time.monotonic() - started, False)
 
 
 def _run_step(run: Run, name: str, body: Callable[[], StepResult],
-              on_step: Callable[[StepResult], None] | None) -> None:
+              on_step: Callable[[StepResult], None] | None, on_start: Callable[[str], None] | None) -> None:
     """Run one step under a live line saying so (terminal only); record and announce its timed result."""
     from ..console import status_line
 
+    if on_start is not None:
+        on_start(name)
     began = time.monotonic()
     with status_line(lambda: f"{name}: running, {int(time.monotonic() - began)}s", plain_every=None):
         result = _timed(body(), time.monotonic() - began)
@@ -159,26 +167,56 @@ def run_task(settings: Settings, *, fresh: bool = False, yes: bool = False, dry_
     Each step's row is printed as the step ends (not with ``--json``, whose one
     document comes at the end, nor with ``--quiet``, which prints only the summary line).
     """
-    from ..console import activity
+    from ..console import activity, print_json
     from ..console import quiet as quieted
     from ..guard import require_local
 
-    if fresh and not dry_run:
-        confirm_fresh(settings, yes)
-    # After confirm_fresh, so that `up --fresh --target prod` still names what it would destroy.
-    require_local(settings, "invoke up (it starts local services and seeds fixtures; on prod run "
-                            "db.schema-load, ddb.schema-load and db.update-cognito-user-ids with --target prod)")
-    from ..errors import DOCTOR_HINT, ServiceError
-
-    with quieted(quiet):
-        with activity():
-            try:
+    progress = Progress(print_step if not (json or quiet) else None)
+    try:
+        if fresh and not dry_run:
+            confirm_fresh(settings, yes)
+        # After confirm_fresh, so that `up --fresh --target prod` still names what it would destroy.
+        require_local(settings, "invoke up (it starts local services and seeds fixtures; on prod run "
+                                "db.schema-load, ddb.schema-load and db.update-cognito-user-ids with --target prod)")
+        with quieted(quiet):
+            with activity():
                 report = up(settings, fresh=fresh, dry_run=dry_run, on_wait=say_waiting,
-                            on_step=None if json or quiet else print_step)
-            except ServiceError as exc:
-                exc.args = (f"{exc}\n{DOCTOR_HINT}",)  # what could not start may be this machine's doing
-                raise
-        print_report(report, as_json=json)
+                            on_start=progress.start, on_step=progress.finish)
+    except (Exception, KeyboardInterrupt) as exc:
+        from ..config import masked_failure
+        from ..errors import DOCTOR_HINT, ServiceError
+
+        if isinstance(exc, ServiceError):
+            exc.args = (f"{exc}\n{DOCTOR_HINT}",)  # what could not start may be this machine's doing
+        if json:
+            print_json(progress.to_json(masked_failure(exc), dry_run=dry_run))
+        raise
+    print_report(report, as_json=json)
+
+
+class Progress:
+    """What a run of ``up`` did so far: the report of a run that fails (``--json`` answers then too)."""
+
+    def __init__(self, on_step: Callable[[StepResult], None] | None) -> None:
+        self.results: list[StepResult] = []
+        self.failed_step: str | None = None  # the step running, until it ends: the one that failed, if any
+        self.began = time.monotonic()
+        self._on_step = on_step
+
+    def start(self, name: str) -> None:
+        self.failed_step = name
+
+    def finish(self, result: StepResult) -> None:
+        self.failed_step = None
+        self.results.append(result)
+        if self._on_step is not None:
+            self._on_step(result)
+
+    def to_json(self, failure: Failure, dry_run: bool) -> dict[str, Any]:
+        """``up --json``'s document for a run that failed: UpReport's fields, the failing step and the failure."""
+        return {"ok": False, "dry_run": dry_run, "notes": [], "total": round(time.monotonic() - self.began, 3),
+                "endpoints": None, "steps": [r.to_json() for r in self.results], "failed_step": self.failed_step,
+                **failure.to_json()}
 
 
 # --- talking to the user ----------------------------------------------------------------

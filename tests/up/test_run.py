@@ -84,3 +84,40 @@ def test_observe_reads_the_running_services_before_and_after_the_steps_ran(stack
     assert set(after.meta) <= {value for name, value in vars(meta).items() if name.isupper()}
     planned = {p.name: p.action for p in plan_up(after, desired_state(settings, FIXTURES, after.meta))}
     assert {planned[name] for name in SEEDING} == {Action.UNCHANGED}
+
+
+def test_up_json_answers_also_when_a_step_fails(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Services that refuse every connection (an external backend on a port nobody listens on)."""
+    from bootstrap.errors import DOCTOR_HINT, ServiceError
+    from bootstrap.processes import free_port
+    from bootstrap.up.run import run_task
+
+    dead = free_port()
+    settings = make_settings(tmp_path / ".cruddur", backend="external", ready_timeout=0.5,
+                             connection_url=f"postgresql://postgres:secret-4d1@127.0.0.1:{dead}/cruddur",
+                             aws_endpoint_url=f"http://127.0.0.1:{dead}")
+    with pytest.raises(ServiceError):
+        run_task(settings, json=True)
+    document = json.loads(capsys.readouterr().out)
+    assert (document["ok"], document["failed_step"], document["steps"], document["exit_code"]) == (
+        False, "services", [], 1)
+    assert "was not ready after 0.5s" in document["error"] and document["hint"] == DOCTOR_HINT
+    assert "secret-4d1" not in json.dumps(document)
+
+
+def test_the_report_of_a_failed_run_has_the_steps_that_ran_and_the_one_that_failed() -> None:
+    from bootstrap.errors import Failure
+    from bootstrap.up.run import Progress
+
+    shown: list[StepResult] = []
+    progress = Progress(shown.append)
+    progress.start("services")
+    progress.finish(StepResult("services", Action.CREATED, "embedded: started postgres"))
+    progress.start("db.create")
+    document = progress.to_json(Failure(1, "cannot connect to Postgres", "check that it runs"), dry_run=False)
+    assert [step.step for step in shown] == ["services"]
+    assert {key: document[key] for key in ("ok", "failed_step", "error", "hint", "exit_code")} == {
+        "ok": False, "failed_step": "db.create", "error": "cannot connect to Postgres", "hint": "check that it runs",
+        "exit_code": 1}
+    assert [step["step"] for step in document["steps"]] == ["services"]
+    assert document.keys() >= {"dry_run", "notes", "total", "endpoints", "steps"}  # the fields of a success

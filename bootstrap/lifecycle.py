@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import shutil
+from pathlib import Path
 from typing import Iterator
 
 from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
@@ -179,12 +180,11 @@ def _say_backend(backend: Backend) -> None:
         say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
 
 
-def env(settings: Settings, dotenv: str | None = None) -> None:
+def env(settings: Settings, dotenv: Path | None = None) -> None:
+    """The app's variables as export lines, or into the file ``dotenv`` (whose folder the caller checked)."""
     variables = env_variables(settings)
     if dotenv:
-        from pathlib import Path
-
-        write_atomic(Path(dotenv), "".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
+        write_atomic(dotenv, "".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
         say(f"wrote {len(variables)} variables to {dotenv}")
         return
     print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in variables.items()))

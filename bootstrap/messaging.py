@@ -381,13 +381,13 @@ def start_conversation(endpoints: Endpoints, table_name: str, from_handle: str, 
 
 def users_by_handle(endpoints: Endpoints, handles: Iterable[str]) -> dict[str, UserRef]:
     """The named users from the app database; InputError naming any handle that is not there."""
-    from .pg.users import fetch_users
+    from .pg.users import fetch_users, unknown_handles
 
     rows = fetch_users(endpoints.postgres_url)
     wanted = list(dict.fromkeys(handles))
     missing = [handle for handle in wanted if handle not in rows]
     if missing:
-        raise InputError(f"unknown user handle(s): {', '.join(missing)} (not in the users table)")
+        raise InputError(unknown_handles(missing, rows))
     return {handle: rows[handle].as_ref() for handle in wanted}
 
 

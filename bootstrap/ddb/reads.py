@@ -16,7 +16,7 @@ from ..config import Endpoints
 from ..console import progress
 from ..errors import InputError, aws_errors
 from ..fixtures.model import Fixtures
-from ..pg.users import fetch_users
+from ..pg.users import fetch_users, unknown_handles
 from ..messaging import Messages
 from .table import TableSpec, UserRef, plain_item
 from .writer import PROGRESS_THRESHOLD
@@ -102,10 +102,12 @@ def list_conversations(endpoints: Endpoints, spec: TableSpec, user_uuid: str, li
 
 def find_user(endpoints: Endpoints, handle: str) -> UserRef:
     """The Postgres user with ``handle``, as the message items name users."""
-    row = fetch_users(endpoints.postgres_url).get(handle)
+    rows = fetch_users(endpoints.postgres_url)
+    row = rows.get(handle)
     if row is None:
-        raise InputError(f"no user with the handle {handle!r} in Postgres; run `invoke db.seed` first")
+        raise InputError(f"--handle: {unknown_handles([handle], rows)}")
     return row.as_ref()
+
 
 
 def first_group_uuid(fixtures: Fixtures) -> str:

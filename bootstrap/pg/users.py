@@ -9,7 +9,7 @@ the caller's transaction, except ``fetch_users``, which opens its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..ddb.table import UserRef
 from ..errors import BootstrapError
@@ -127,3 +127,12 @@ def duplicate_handles(conn: Any) -> list[str]:
     """Handles that more than one user carries (the app needs them unique)."""
     rows = conn.execute("select handle from public.users group by handle having count(*) > 1 order by handle")
     return [handle for (handle,) in rows.fetchall()]
+
+
+def unknown_handles(missing: Iterable[str], known: Iterable[str]) -> str:
+    """Pure: the one line for handles that are not in the users table, listing the ones that are."""
+    names = sorted(known)
+    listed = ", ".join(repr(handle) for handle in missing)
+    if not names:
+        return f"no user {listed}: the users table is empty; run `invoke db.seed` first"
+    return f"no user {listed}; the known handles are {', '.join(names)}"

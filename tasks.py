@@ -145,7 +145,8 @@ def _task(collection: Collection, name: str | None = None, help: dict[str, str] 
 
 @_task(ns, help=_help(
     "target", "backend", "ddb_engine", "ready_timeout",
-    fresh="rebuild both databases and the user pool from nothing (asks first when interactive)",
+    fresh="drop the database, the table and the user pool with its users, then rebuild all three from the fixtures "
+          "(says what it removes and asks first when interactive)",
     yes="do not ask; required with --fresh on the prod target",
     dry_run="print the plan and change nothing, not even starting services",
     json="print a machine-readable summary instead of the step rows",

@@ -125,7 +125,8 @@ def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_d
         "ddb.schema-load --recreate": (["ddb.schema-load", "--recreate", "--target", "prod"], {},
                                        f"this would drop and recreate the DynamoDB table {TABLE}{confirm}"),
         "up --fresh": (["up", "--fresh", "--target", "prod"], {},
-                       f"this would drop the database and the table {TABLE} and rebuild them"),
+                       f"this would drop the Postgres database, drop the DynamoDB table {TABLE} and delete the Cognito user "
+                       f"pool"),
         "target from the environment": (["db.drop"], {"CRUDDUR_TARGET": "prod"}, f"this would drop {contents}"),
     }
     before = _contents(prod)

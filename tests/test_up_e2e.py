@@ -139,3 +139,28 @@ def test_up_killed_midway_is_completed_by_the_next_up(cli) -> None:
     process.wait()
     cli("up")
     cli("verify")
+
+
+def test_fresh_rebuilds_the_database_the_table_and_the_user_pool(cli) -> None:
+    """What `up --fresh --yes` names in its prompt goes: an item and a Cognito user added by hand are not kept."""
+    _up_json(cli)
+    endpoints = cli.endpoints()
+    values = cli.exported()
+    table = endpoints.client("dynamodb")
+    table_name = table.list_tables()["TableNames"][0]
+    table.put_item(TableName=table_name, Item={"pk": {"S": "GRP#by-hand"}, "sk": {"S": "2026-01-01T00:00:00+00:00"}})
+    pool_id = values["AWS_COGNITO_USER_POOL_ID"]
+    cognito = endpoints.client("cognito-idp")
+    cognito.admin_create_user(UserPoolId=pool_id, Username="by_hand", MessageAction="SUPPRESS")
+
+    report = _up_json(cli, "--fresh", "--yes")
+    details = {step["step"]: (step["action"], step["detail"]) for step in report["steps"]}
+    assert details["ddb.schema-load"][0] == "created" and "--fresh: dropped" in details["ddb.schema-load"][1]
+    assert details["cognito.seed-users"][0] == "created" and "--fresh" in details["cognito.seed-users"][1]
+    assert details["db.create"][0] == "created" and details["verify"][0] == "passed", details
+
+    assert "Item" not in table.get_item(TableName=table_name, Key={"pk": {"S": "GRP#by-hand"},
+                                                                    "sk": {"S": "2026-01-01T00:00:00+00:00"}})
+    users = cognito.list_users(UserPoolId=cli.exported()["AWS_COGNITO_USER_POOL_ID"])["Users"]
+    assert "by_hand" not in {user["Username"] for user in users} and len(users) == 5
+    assert cli("verify").stdout.strip().splitlines()[-1].endswith("checks passed")

@@ -196,13 +196,20 @@ def confirm_fresh(settings: Settings, yes: bool) -> None:
     from ..errors import RefusedError
     from ..guard import require_confirmation
 
-    what = f"drop the database and the table {settings.table_name} and rebuild them from the fixtures"
+    what = fresh_removes(settings)
     require_confirmation(settings, yes, what)
     if yes or not sys.stdin.isatty():
         return
     answer = input(f"--fresh will {what}. Continue? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):
         raise RefusedError("--fresh cancelled; nothing was changed")
+
+
+def fresh_removes(settings: Settings) -> str:
+    """What --fresh removes and rebuilds, in the words of its prompt: exactly what the steps do with ``fresh``."""
+    return (f"drop the Postgres database, drop the DynamoDB table {settings.table_name} and delete the Cognito "
+            f"user pool {settings.user_pool_name} with all its users (items and users added by hand go too), "
+            "then create them again from the fixtures and sync the users' Cognito ids into Postgres")
 
 
 def step_row(result: StepResult) -> str:

@@ -505,7 +505,7 @@ def ddb_deploy_stream_worker(c, target=None, yes=False, dry_run=False, batch_siz
     deployment = deploy.deploy(job.endpoints, spec, PROJECT_ROOT, dry_run=dry_run)
     if deployment.changes:
         print_table(["part", "change", "detail"], deployment.rows(),
-                    title="plan" if dry_run else f"{spec.function_name}: changes made")
+                    title="plan" if dry_run else f"{spec.function_name}: changes made", wrap={"detail"})
     _report(deployment.step_result())
 
 
@@ -535,7 +535,7 @@ def cognito_list_users(c, target=None, json=False):
         print_json({"pool_id": pool_id, "users": [user.to_json() for user in users]})
         return
     print_table(["handle", "sub", "status", "note"], cognito_lib.user_rows(users),
-                title=f"{pool_id}: {len(users)} users")
+                title=f"{pool_id}: {len(users)} users", wrap={"note"})
 
 
 for _collection in (db, ddb, cognito):

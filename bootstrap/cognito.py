@@ -464,4 +464,4 @@ def print_sync_report(report: SyncReport) -> None:
     rows = sync_rows(report)
     if rows:
         print_table(["handle", "outcome", "detail"], rows,
-                    title=f"pool {report.pool_id}: {len(report.plan.in_sync)} users already in sync")
+                    title=f"pool {report.pool_id}: {len(report.plan.in_sync)} users already in sync", wrap={"detail"})

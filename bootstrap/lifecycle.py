@@ -169,7 +169,7 @@ def explain(settings: Settings) -> None:
         else:
             shown = "" if value is None else str(value)
         rows.append([option.name, shown, settings.sources.get(option.name, "default"), option.help])
-    print_table(["setting", "value", "from", "meaning"], rows)
+    print_table(["setting", "value", "from", "meaning"], rows, wrap={"meaning"})
     _say_backend(select_backend(settings, StateDir(settings.state_dir)))
 
 

@@ -431,7 +431,7 @@ def verify(settings: Settings, full: bool = False, as_json: bool = False) -> lis
     if as_json:
         print_json([c.__dict__ for c in checks])
     else:
-        print_table(["result", "check", "detail"], format_checks(checks))
+        print_table(["result", "check", "detail"], format_checks(checks), wrap={"detail"})
     raise_for_failures(checks)
     if not as_json:
         print_line(f"{len(checks)} checks passed")

@@ -56,20 +56,21 @@ def show_items(items: Iterable[Mapping[str, str]], as_json: bool = False) -> int
     else:
         print_table(["pk", "sk", "handle", "message"],
                     [[i.get("pk"), i.get("sk"), i.get("user_handle"), shorten(i.get("message", ""), MESSAGE_WIDTH)]
-                     for i in items])
+                     for i in items], wrap={"message"})
     return len(items)
 
 
 def show_conversation(listing: ListingLike, title: str) -> None:
     print_table(["time", "from", "message"],
-                [[local_time(i["sk"]), i.get("user_handle"), i.get("message")] for i in listing.items], title=title)
+                [[local_time(i["sk"]), i.get("user_handle"), i.get("message")] for i in listing.items], title=title,
+                wrap={"message"})
     _say_capacity(listing)
 
 
 def show_conversations(listing: ListingLike, title: str) -> None:
     rows = [[local_time(i["sk"]), i.get("user_handle"), shorten(i.get("message", ""), MESSAGE_WIDTH),
              i.get("message_group_uuid")] for i in listing.items]
-    print_table(["last message", "with", "message", "group"], rows, title=title)
+    print_table(["last message", "with", "message", "group"], rows, title=title, wrap={"message"})
     _say_capacity(listing)
 
 

@@ -232,7 +232,7 @@ def print_report(report: UpReport, as_json: bool = False) -> None:
         return
     if report.dry_run:
         print_table(["step", "plan", "why"], [[p.name, p.action.value, p.reason] for p in report.plan],
-                    title="invoke up --dry-run (nothing was changed)")
+                    title="invoke up --dry-run (nothing was changed)", wrap={"why"})
         if report.notes:
             print("db.schema-load would find:\n" + "\n".join(report.notes))
         return

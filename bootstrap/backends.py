@@ -55,7 +55,8 @@ def _engine(settings: Settings, state: StateDir) -> tuple[str, str]:
         if running:
             return remembered, (f"{remembered} runs since the last start; {settings.ddb_engine} ({source}) "
                                 "takes over after `invoke down`")
-    return choose_engine(settings.ddb_engine, source, remembered, lambda: availability(settings))
+    return choose_engine(settings.ddb_engine, source, remembered, lambda: availability(settings),
+                         state.get("ddb_engine_reason"))
 
 
 def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
@@ -108,8 +109,10 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
         raise_together(errors)
     # Remembered before a readiness failure is raised: what runs now is this backend's, for `down` to find.
     state.update("backend", value=backend.name)
-    if backend.engine:
+    if backend.engine and state.get("ddb_engine") != backend.engine:
+        # The reason it was chosen for, said again while it is kept (choose_engine).
         state.update("ddb_engine", value=backend.engine)
+        state.update("ddb_engine_reason", value=backend.engine_reason)
     raise_together(errors)
     return not_running
 

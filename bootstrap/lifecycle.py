@@ -10,7 +10,7 @@ from typing import Iterator
 
 from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
-from .console import print_json, print_table, say
+from .console import print_json, print_line, print_table, say
 from .errors import ConfigError, NotReadyError, RefusedError
 from .readiness import Deadline, wait_all
 from .services.base import Backend
@@ -78,7 +78,8 @@ def status(settings: Settings, as_json: bool = False) -> bool:
     rows = []
     ready_by_name = _readiness(backend)
     for row in status_of(backend):
-        ready = ready_by_name.get(row.name, False)
+        # A port that answers while our process is gone is someone else's: not ready for us.
+        ready = ready_by_name.get(row.name, False) and row.running is not False
         rows.append({**row.__dict__, "ready": ready})
     postgres_user = _postgres_user(backend)
     if as_json:
@@ -88,14 +89,13 @@ def status(settings: Settings, as_json: bool = False) -> bool:
     else:
         _say_backend(backend)
         if postgres_user:
-            say(postgres_user)
+            print_line(postgres_user)
         print_table(
             ["service", "backend", "endpoint", "pid", "running", "ready"],
             [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
              for r in rows],
         )
-    # A port that answers while our process is gone belongs to someone else: not ready for us.
-    return all(r["ready"] and r["running"] is not False for r in rows)
+    return all(r["ready"] for r in rows)
 
 
 def _postgres_user(backend: Backend) -> str | None:
@@ -174,10 +174,11 @@ def explain(settings: Settings) -> None:
 
 
 def _say_backend(backend: Backend) -> None:
-    """Which backend serves, which engine serves DynamoDB, and why (for `status` and `env --explain`)."""
-    say(f"backend: {backend.name} ({backend.reason})")
+    """Which backend serves, which engine serves DynamoDB, and why: part of the answer of `status` and
+    `env --explain`, so on stdout."""
+    print_line(f"backend: {backend.name} ({backend.reason})")
     if backend.engine:
-        say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
+        print_line(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
 
 
 def env(settings: Settings, dotenv: Path | None = None) -> None:

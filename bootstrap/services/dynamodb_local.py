@@ -166,13 +166,14 @@ def _java_problem(java: Java | None) -> str | None:
 
 
 def choose_engine(setting: str, source: str, remembered: str | None,
-                  available: Callable[[], tuple[bool, str]]) -> tuple[str, str]:
+                  available: Callable[[], tuple[bool, str]], remembered_reason: str | None = None) -> tuple[str, str]:
     """Which engine serves DynamoDB, and why. ``available`` is called only for ``auto`` with nothing remembered
-    (it runs ``java -version``)."""
+    (it runs ``java -version``); a remembered engine keeps the reason it was first chosen for."""
     if setting != "auto":
         return setting, f"chosen by {source}"
     if remembered in DDB_ENGINES[1:]:
-        return remembered, "remembered from the last start (`invoke down --purge` chooses again)"
+        first = f"{remembered_reason}; " if remembered_reason else ""
+        return remembered, f"{first}kept since the first start, until `invoke down --purge` chooses again"
     ok, why = available()
     return ("dynamodb-local", f"auto: {why}") if ok else ("moto", f"auto: {why}; moto serves DynamoDB")
 

@@ -47,6 +47,9 @@ def test_choose_engine_says_why() -> None:
 
     assert dynamodb_local.choose_engine("moto", "flag", "dynamodb-local", never) == ("moto", "chosen by flag")
     assert dynamodb_local.choose_engine("auto", "default", "moto", never)[0] == "moto"
+    # A remembered engine keeps the reason it was first chosen for, in one pair of brackets when shown.
+    engine, why = dynamodb_local.choose_engine("auto", "default", "moto", never, "auto: no Java; moto serves DynamoDB")
+    assert why.startswith("auto: no Java; moto serves DynamoDB; kept since the first start") and "(" not in why
     assert dynamodb_local.choose_engine("auto", "default", None, lambda: (True, "found X")) == (
         "dynamodb-local", "auto: found X")
     engine, why = dynamodb_local.choose_engine("auto", "default", None, lambda: (False, "no Java"))

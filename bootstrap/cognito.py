@@ -2,7 +2,7 @@
 
 The app finds a Postgres user by ``cognito_user_id``, which must equal the
 Cognito ``sub`` of the user whose ``preferred_username`` is the user's handle
-(../shared/CONTRACT.md). This module:
+(docs/CONTRACT.md). This module:
 
 - finds or creates the local pool by name and creates one user per fixture
   user (local target only; on prod Cognito is only ever read);

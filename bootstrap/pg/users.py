@@ -1,6 +1,6 @@
 """Every statement on the app's ``users`` table: seeding reads and writes, the Cognito sync, and the checks.
 
-The app finds a user by ``handle`` and by ``cognito_user_id`` (../shared/CONTRACT.md);
+The app finds a user by ``handle`` and by ``cognito_user_id`` (docs/CONTRACT.md);
 a seeded user holds the contract's placeholder ``'MOCK'`` until the Cognito
 sync sets the user's ``sub``. The functions take an open connection and run in
 the caller's transaction, except ``fetch_users``, which opens its own.

@@ -152,7 +152,7 @@ def test_terminal_shows_a_service_slow_to_answer_then_the_steps(cli: Cli) -> Non
         os.kill(moto_pid, signal.SIGCONT)
     assert run.finish() == 0, run.text
     # Each step's row once, in order (live lines were drawn and erased around them).
-    rows = re.findall(rf"^({'|'.join(map(re.escape, STEPS))}) +(unchanged|passed) +\d", run.text, re.M)
+    rows = re.findall(rf"({'|'.join(map(re.escape, STEPS))}) +(unchanged|passed) +\d", run.text)
     assert rows == [(step, "passed" if step == "verify" else "unchanged") for step in STEPS], run.text
     assert "ready in" in run.text.splitlines()[-1]
 

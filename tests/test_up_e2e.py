@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -163,4 +164,16 @@ def test_fresh_rebuilds_the_database_the_table_and_the_user_pool(cli) -> None:
                                                                     "sk": {"S": "2026-01-01T00:00:00+00:00"}})
     users = cognito.list_users(UserPoolId=cli.exported()["AWS_COGNITO_USER_POOL_ID"])["Users"]
     assert "by_hand" not in {user["Username"] for user in users} and len(users) == 5
-    assert cli("verify").stdout.strip().splitlines()[-1].endswith("checks passed")
+    assert re.fullmatch(r"\d+ checks passed", cli("verify").stdout.strip().splitlines()[-1])
+
+
+def test_keys_and_subs_printed_into_a_pipe_are_whole_on_one_line(cli) -> None:
+    """`invoke ddb.scan | cat`, `invoke cognito.list-users | cat`, even with COLUMNS=40: a line holds each whole."""
+    _up_json(cli)
+    items = json.loads(cli("ddb.scan", "--json").stdout)
+    subs = [user["sub"] for user in json.loads(cli("cognito.list-users", "--json").stdout)["users"]]
+    scanned = cli("ddb.scan", COLUMNS="40").stdout.splitlines()
+    listed = cli("cognito.list-users", COLUMNS="40").stdout.splitlines()
+    assert items and len(subs) == 5
+    assert [i["pk"] for i in items if not any(i["pk"] in line and i["sk"] in line for line in scanned)] == []
+    assert [sub for sub in subs if not any(sub in line for line in listed)] == []

@@ -13,7 +13,7 @@ from bootstrap.errors import BootstrapError
 from bootstrap.pg.connection import connect
 from bootstrap.pg.seed import seed
 from bootstrap.pg.users import (MOCK_COGNITO_USER_ID, cognito_user_ids, count_seeded, duplicate_handles, fetch_users,
-                                lock_users, set_cognito_user_ids)
+                                lock_users, set_cognito_user_ids, unknown_handles)
 
 from .helpers import FIXTURES, loaded
 
@@ -61,3 +61,9 @@ def test_duplicate_handles_are_named(endpoints: Endpoints) -> None:
         conn.execute("drop index public.users_handle_key")
         conn.execute("insert into public.users (handle) values ('twin'), ('twin'), ('solo')")
         assert duplicate_handles(conn) == ["twin"]
+
+
+def test_unknown_handles_are_named_with_the_known_ones() -> None:
+    assert unknown_handles(["nobody"], {"tobias_w": 1, "maren_kiln": 2}) == \
+        "no user 'nobody'; the known handles are maren_kiln, tobias_w"
+    assert "run `invoke db.seed` first" in unknown_handles(["nobody"], {})

@@ -176,9 +176,9 @@ def explain(settings: Settings) -> None:
 def _say_backend(backend: Backend) -> None:
     """Which backend serves, which engine serves DynamoDB, and why: part of the answer of `status` and
     `env --explain`, so on stdout."""
-    print_line(f"backend: {backend.name} ({backend.reason})")
+    print_line(f"backend: {backend.name}; {backend.reason}")
     if backend.engine:
-        print_line(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
+        print_line(f"DynamoDB engine: {backend.engine}; {backend.engine_reason}")
 
 
 def env(settings: Settings, dotenv: Path | None = None) -> None:

@@ -98,7 +98,7 @@ def find_installation(settings: Settings) -> Installation | None:
             raise ConfigError(f"{settings.sources.get('dynamodb_local_path', 'dynamodb_local_path')}: "
                               f"{folder} holds no {JAR}; name the folder of DynamoDB Local's jar")
         return Installation(f"{folder} (dynamodb_local_path)", jar_dir=folder)
-    for node_modules, where in ((install_dir(settings) / "node_modules", "the cache (ddb.install-local)"),
+    for node_modules, where in ((install_dir(settings) / "node_modules", "the cache ddb.install-local fills"),
                                 (PROJECT_ROOT / "node_modules", "the project's node_modules")):
         release = _release_dir(node_modules)
         if release:

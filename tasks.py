@@ -60,11 +60,17 @@ class Job:
 
         return load_fixtures(self.settings.seeds_dir)
 
-    def confirm(self, yes: bool, what: str) -> None:
-        """On prod, refuse unless --yes: ``what`` says what would be destroyed or written."""
+    def confirm(self, yes: bool, what: str, removes: bool = False) -> None:
+        """On prod, refuse unless --yes: ``what`` says what would be destroyed or written.
+
+        ``removes``: the task deletes data, and says what before it acts, on every target.
+        """
+        from bootstrap.console import say
         from bootstrap.guard import require_confirmation
 
         require_confirmation(self.settings, yes, what)
+        if removes:
+            say(f"this will {what}")
 
     def local_only(self, what: str) -> None:
         from bootstrap.guard import require_local
@@ -119,7 +125,7 @@ cognito = Collection("cognito")
 SHORT_FLAGS = {"target": "t", "backend": "b", "yes": "y", "json": "j", "quiet": "q"}
 
 
-class _Task(Task):  # type: ignore[misc]  # invoke ships no type hints
+class _Task(Task[Callable[..., Any]]):
     """A task whose short flags are SHORT_FLAGS' and no others."""
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
@@ -234,7 +240,7 @@ def db_drop(c, target=None, yes=False):
     from bootstrap.pg import database
 
     job = Job(c, target=target)
-    job.confirm(yes, f"drop {database.describe_contents(job.endpoints)}")
+    job.confirm(yes, f"drop {database.describe_contents(job.endpoints)}", removes=True)
     _report(database.drop_database(job.endpoints))
 
 
@@ -270,7 +276,8 @@ def db_setup(c, target=None, fresh=False, yes=False):
 
     job = Job(c, target=target)
     rebuild = f"drop and rebuild {database.describe_contents(job.endpoints)}, then " if fresh else ""
-    job.confirm(yes, f"{rebuild}write the demo fixtures into {seed.describe_seed(job.endpoints, job.fixtures)}")
+    job.confirm(yes, f"{rebuild}write the demo fixtures into {seed.describe_seed(job.endpoints, job.fixtures)}",
+                removes=fresh)
     _report(*seed.setup_database(job.endpoints, job.fixtures, fresh=fresh))
 
 
@@ -301,7 +308,7 @@ def db_kill_sessions(c, target=None, yes=False):
     from bootstrap.pg import database
 
     job = Job(c, target=target)
-    job.confirm(yes, f"end every other session on database {job.endpoints.database_name}")
+    job.confirm(yes, f"end every other session on database {job.endpoints.database_name}", removes=True)
     _report(database.kill_sessions(job.endpoints))
 
 
@@ -335,7 +342,8 @@ def ddb_schema_load(c, target=None, recreate=False, yes=False):
 
     job = Job(c, target=target)
     if recreate:
-        job.confirm(yes, f"drop and recreate the DynamoDB table {job.settings.table_name}")
+        job.confirm(yes, f"drop and recreate the DynamoDB table {job.settings.table_name} when its key schema "
+                         "differs (every item in it is lost)", removes=True)
     _report(schema_load(job.endpoints, table_spec(job.settings), recreate=recreate))
 
 
@@ -345,7 +353,7 @@ def ddb_drop(c, target=None, table=None, yes=False):
     from bootstrap.ddb.schema import drop_table
 
     job = Job(c, target=target, table_name=table)
-    job.confirm(yes, f"delete the DynamoDB table {job.settings.table_name} and every item in it")
+    job.confirm(yes, f"delete the DynamoDB table {job.settings.table_name} and every item in it", removes=True)
     _report(drop_table(job.endpoints, job.settings.table_name))
 
 

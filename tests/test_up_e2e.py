@@ -154,7 +154,9 @@ def test_fresh_rebuilds_the_database_the_table_and_the_user_pool(cli) -> None:
     cognito = endpoints.client("cognito-idp")
     cognito.admin_create_user(UserPoolId=pool_id, Username="by_hand", MessageAction="SUPPRESS")
 
-    report = _up_json(cli, "--fresh", "--yes")
+    fresh = cli("up", "--fresh", "--yes", "--json")
+    assert "--fresh will drop the Postgres database, drop the DynamoDB table" in fresh.stderr, fresh.stderr
+    report = json.loads(fresh.stdout)
     details = {step["step"]: (step["action"], step["detail"]) for step in report["steps"]}
     assert details["ddb.schema-load"][0] == "created" and "--fresh: dropped" in details["ddb.schema-load"][1]
     assert details["cognito.seed-users"][0] == "created" and "--fresh" in details["cognito.seed-users"][1]

@@ -193,12 +193,14 @@ def confirm_fresh(settings: Settings, yes: bool) -> None:
     """--fresh destroys data: prod needs --yes; an interactive local run asks once."""
     import sys
 
+    from ..console import say
     from ..errors import RefusedError
     from ..guard import require_confirmation
 
     what = fresh_removes(settings)
     require_confirmation(settings, yes, what)
     if yes or not sys.stdin.isatty():
+        say(f"--fresh will {what}")
         return
     answer = input(f"--fresh will {what}. Continue? [y/N] ")
     if answer.strip().lower() not in ("y", "yes"):

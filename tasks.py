@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, Callable
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit, Task, task
 
 from bootstrap.config import OPTION_BY_NAME
 
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from bootstrap.config import Endpoints, Settings
     from bootstrap.fixtures.model import Fixtures
     from bootstrap.steps import StepResult
+
+# Where a user finds the id a --group flag wants.
+GROUPS_SEEN = "see invoke ddb.list-conversations"
 
 # Settings whose task flag has another name, so that errors name the flag the user typed.
 FLAG_NAMES = {"ready_timeout": "--timeout", "stream_batch_size": "--batch-size",
@@ -62,11 +65,17 @@ class Job:
 
         return load_fixtures(self.settings.seeds_dir)
 
-    def confirm(self, yes: bool, what: str) -> None:
-        """On prod, refuse unless --yes: ``what`` says what would be destroyed or written."""
+    def confirm(self, yes: bool, what: str, removes: bool = False) -> None:
+        """On prod, refuse unless --yes: ``what`` says what would be destroyed or written.
+
+        ``removes``: the task deletes data, and says what before it acts, on every target.
+        """
+        from bootstrap.console import say
         from bootstrap.guard import require_confirmation
 
         require_confirmation(self.settings, yes, what)
+        if removes:
+            say(f"this will {what}")
 
     def local_only(self, what: str) -> None:
         from bootstrap.guard import require_local
@@ -139,11 +148,26 @@ ddb = Collection("ddb")
 cognito = Collection("cognito")
 
 
+# The only short flags, each meaning the same in every task that has it (invoke's own would give
+# a task's first flag starting with t the -t, e.g. --text in ddb.create-message).
+SHORT_FLAGS = {"target": "t", "backend": "b", "yes": "y", "json": "j", "quiet": "q"}
+
+
+class _Task(Task[Callable[..., Any]]):
+    """A task whose short flags are SHORT_FLAGS' and no others."""
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
+        return opts
+
+
 def _task(collection: Collection, name: str | None = None, help: dict[str, str] | None = None) -> Callable[..., Any]:
     """Declare a task of ``collection``: its name and flag help, with our errors turned into exits."""
 
     def declare(body: Callable[..., Any]) -> Any:
-        made = task(name=name, help=help or {})(_friendly(body))
+        made = task(name=name, help=help or {}, klass=_Task, auto_shortflags=False)(_friendly(body))
         collection.add_task(made)
         return made
 
@@ -155,7 +179,8 @@ def _task(collection: Collection, name: str | None = None, help: dict[str, str] 
 
 @_task(ns, help=_help(
     "target", "backend", "ddb_engine", "ready_timeout",
-    fresh="rebuild both databases and the user pool from nothing (asks first when interactive)",
+    fresh="drop the database, the table and the user pool with its users, then rebuild all three from the fixtures "
+          "(says what it removes and asks first when interactive)",
     yes="do not ask; required with --fresh on the prod target",
     dry_run="print the plan and change nothing, not even starting services",
     json="print a machine-readable summary instead of the step rows",
@@ -210,7 +235,7 @@ def doctor(c, backend=None, ddb_engine=None, json=False):
 
 @_task(ns, help=_help(
     "target", "backend",
-    dotenv="write the same variables to this .env file (mode 0600) instead of printing",
+    dotenv="write the same variables to this .env file (mode 0600) instead of printing; its folder must exist",
     explain="show every setting instead: its value (secrets masked), where it came from, what it means",
     format="shell (`export` lines, the default) or github (NAME=value lines for >> \"$GITHUB_ENV\"; "
            "::add-mask:: for the secrets on stderr)",
@@ -218,33 +243,37 @@ def doctor(c, backend=None, ddb_engine=None, json=False):
             "every new shell; a second run adds nothing",
 ))
 def env(c, target=None, backend=None, dotenv=None, explain=False, format="shell", rc_file=None):
-    """Print `export` lines for the app: eval "$(invoke env)"."""
+    """Print `export` lines for the app (local services only): eval "$(invoke env)"."""
     from bootstrap import lifecycle
+    from bootstrap.values import new_file
 
+    path = new_file("--dotenv", dotenv) if dotenv is not None else None
     settings = Job(c, target=target, backend=backend).settings
     if explain:
-        lifecycle.explain(settings)
+        lifecycle.explain(settings)  # on prod too: where each setting and the region come from
     elif rc_file:
         from bootstrap.workspace import add_rc_line
 
         add_rc_line(rc_file)
     else:
-        lifecycle.env(settings, dotenv=dotenv, fmt=format)
+        lifecycle.env(settings, dotenv=path, fmt=format)
 
 
 @_task(ns, help={
-    "file": "the report `invoke up --json` wrote",
+    "file": "the report `invoke up --json` wrote (required)",
     "format": "markdown (the steps with their actions and times, and the masked endpoints, for a job summary "
               "such as >> \"$GITHUB_STEP_SUMMARY\") or github-output (the report as the output `report`, "
               "for >> \"$GITHUB_OUTPUT\")",
 })
-def report(c, file, format="markdown"):
+def report(c, file=None, format="markdown"):
     """Render a report of `invoke up --json` for a CI job: a Markdown summary or a GitHub step output."""
     from pathlib import Path
 
     from bootstrap import workspace
+    from bootstrap.values import required
 
-    print(workspace.render_report(workspace.read_report(Path(file)), format), end="")
+    path = Path(required("--file", file, "the report `invoke up --json` wrote"))
+    print(workspace.render_report(workspace.read_report(path), format), end="")
 
 
 # --- db: Postgres -------------------------------------------------------------------
@@ -264,7 +293,7 @@ def db_drop(c, target=None, yes=False):
     from bootstrap.pg import database
 
     job = Job(c, target=target)
-    job.confirm(yes, f"drop {database.describe_contents(job.endpoints)}")
+    job.confirm(yes, f"drop {database.describe_contents(job.endpoints)}", removes=True)
     _report(database.drop_database(job.endpoints))
 
 
@@ -300,7 +329,8 @@ def db_setup(c, target=None, fresh=False, yes=False):
 
     job = Job(c, target=target)
     rebuild = f"drop and rebuild {database.describe_contents(job.endpoints)}, then " if fresh else ""
-    job.confirm(yes, f"{rebuild}write the demo fixtures into {seed.describe_seed(job.endpoints, job.fixtures)}")
+    job.confirm(yes, f"{rebuild}write the demo fixtures into {seed.describe_seed(job.endpoints, job.fixtures)}",
+                removes=fresh)
     _report(*seed.setup_database(job.endpoints, job.fixtures, fresh=fresh))
 
 
@@ -331,7 +361,7 @@ def db_kill_sessions(c, target=None, yes=False):
     from bootstrap.pg import database
 
     job = Job(c, target=target)
-    job.confirm(yes, f"end every other session on database {job.endpoints.database_name}")
+    job.confirm(yes, f"end every other session on database {job.endpoints.database_name}", removes=True)
     _report(database.kill_sessions(job.endpoints))
 
 
@@ -365,7 +395,8 @@ def ddb_schema_load(c, target=None, recreate=False, yes=False):
 
     job = Job(c, target=target)
     if recreate:
-        job.confirm(yes, f"drop and recreate the DynamoDB table {job.settings.table_name}")
+        job.confirm(yes, f"drop and recreate the DynamoDB table {job.settings.table_name} when its key schema "
+                         "differs (every item in it is lost)", removes=True)
     _report(schema_load(job.endpoints, table_spec(job.settings), recreate=recreate))
 
 
@@ -375,7 +406,7 @@ def ddb_drop(c, target=None, table=None, yes=False):
     from bootstrap.ddb.schema import drop_table
 
     job = Job(c, target=target, table_name=table)
-    job.confirm(yes, f"delete the DynamoDB table {job.settings.table_name} and every item in it")
+    job.confirm(yes, f"delete the DynamoDB table {job.settings.table_name} and every item in it", removes=True)
     _report(drop_table(job.endpoints, job.settings.table_name))
 
 
@@ -409,24 +440,26 @@ def ddb_seed(c, target=None, synthetic=None, yes=False):
     from bootstrap.ddb.placement import describe_seed, parse_synthetic
     from bootstrap.ddb.seed import seed_from_fixtures
 
+    extra = parse_synthetic(synthetic) if synthetic is not None else None
     job = Job(c, target=target)
     if synthetic is not None:
         job.local_only("ddb.seed --synthetic (generated load-test data)")
-    extra = parse_synthetic(synthetic) if synthetic is not None else None
     job.confirm(yes, f"write the demo conversations of seeds/ ({describe_seed(job.fixtures)}) "
                      f"into the DynamoDB table {job.settings.table_name}")
     _report(seed_from_fixtures(job.endpoints, job.settings, job.fixtures, synthetic=extra))
 
 
-@_task(ddb, "scan", _help("target", limit="show at most this many items (default: all)",
+@_task(ddb, "scan", _help("target", limit="show at most this many items, a whole number (default: all)",
                           json="print the items as JSON", table="table to scan (default: the configured table)"))
-def ddb_scan(c, target=None, limit=0, json=False, table=None):
+def ddb_scan(c, target=None, limit=None, json=False, table=None):
     """Print every item of the table, page after page."""
     from bootstrap.console.tables import show_items
     from bootstrap.ddb.reads import scan_items
+    from bootstrap.values import whole_number
 
+    most = whole_number("--limit", limit)
     job = Job(c, target=target, table_name=table)
-    show_items(scan_items(job.endpoints, job.settings.table_name, limit=int(limit) or None), as_json=json)
+    show_items(scan_items(job.endpoints, job.settings.table_name, limit=most), as_json=json)
 
 
 @_task(ddb, "get-conversation", _help(
@@ -437,6 +470,9 @@ def ddb_get_conversation(c, target=None, group=None):
     from bootstrap.ddb.reads import first_group_uuid, get_conversation
     from bootstrap.ddb.table import table_spec
 
+    from bootstrap.values import group_uuid
+
+    group = group_uuid("--group", group) if group is not None else None
     job = Job(c, target=target)
     group = group or first_group_uuid(job.fixtures)
     show_conversation(get_conversation(job.endpoints, table_spec(job.settings), group), title=f"group {group}")
@@ -459,20 +495,28 @@ def ddb_list_conversations(c, target=None, handle=None):
 @_task(ddb, "create-message", _help(
     "target", group="message group UUID", handle="sender's handle (a member of the group)",
     text="message text (1-1024 characters)"))
-def ddb_create_message(c, group, handle, text, target=None):
+def ddb_create_message(c, group=None, handle=None, text=None, target=None):
     """Add a message to an existing message group (pattern C)."""
     from bootstrap import messaging
+    from bootstrap.values import group_uuid, required
 
+    group = group_uuid("--group", required("--group", group, f"the message group's UUID ({GROUPS_SEEN})"))
+    handle = required("--handle", handle, "the sender's handle, a member of the group")
+    text = messaging.validate_text(required("--text", text, "the message text"))
     job = Job(c, target=target)
     _report(messaging.send_message(job.endpoints, job.settings.table_name, group, handle, text))
 
 
 @_task(ddb, "create-group", _help(
     "target", from_="sender's handle", to="receiver's handle", text="first message (1-1024 characters)"))
-def ddb_create_group(c, from_, to, text, target=None):
+def ddb_create_group(c, from_=None, to=None, text=None, target=None):
     """Start a message group between two users with a first message (pattern D)."""
     from bootstrap import messaging
+    from bootstrap.values import required
 
+    from_ = required("--from", from_, "the sender's handle")
+    to = required("--to", to, "the receiver's handle")
+    text = messaging.validate_text(required("--text", text, "the first message's text"))
     job = Job(c, target=target)
     _report(messaging.start_conversation(job.endpoints, job.settings.table_name, from_, to, text))
 
@@ -480,23 +524,25 @@ def ddb_create_group(c, from_, to, text, target=None):
 @_task(ddb, "stream-worker", _help(
     once="apply what is on the stream now, then exit",
     table="DynamoDB table whose stream to read (default: the configured table)",
-    interval="seconds between polls (default 1)",
+    interval="seconds between polls, a number (default 1)",
 ))
-def ddb_stream_worker(c, once=False, table=None, interval=1.0):
+def ddb_stream_worker(c, once=False, table=None, interval=None):
     """Apply the local table's stream to the message groups (pattern E); Ctrl-C stops cleanly."""
     import threading
 
     from bootstrap import streams
     from bootstrap.console import say
     from bootstrap.state import StateDir
+    from bootstrap.values import seconds
 
+    poll_interval = seconds("--interval", interval, default=1.0)
     job = Job(c, table_name=table)
     job.local_only("ddb.stream-worker (production runs the stream Lambda)")
     stop = threading.Event()
     if not once:
         say(f"ddb.stream-worker: watching the stream of {job.settings.table_name}; Ctrl-C to stop")
     result = streams.run_worker(job.endpoints, job.settings.table_name, StateDir(job.settings.state_dir),
-                                once=once, poll_interval=float(interval), stop=stop)
+                                once=once, poll_interval=poll_interval, stop=stop)
     stopped = "; stopped, position saved" if stop.is_set() else ""
     say(f"ddb.stream-worker: applied {result.applied}, skipped {result.skipped}{stopped}")
 
@@ -520,7 +566,7 @@ def ddb_deploy_stream_worker(c, target=None, yes=False, dry_run=False, batch_siz
     deployment = deploy.deploy(job.endpoints, spec, PROJECT_ROOT, dry_run=dry_run)
     if deployment.changes:
         print_table(["part", "change", "detail"], deployment.rows(),
-                    title="plan" if dry_run else f"{spec.function_name}: changes made")
+                    title="plan" if dry_run else f"{spec.function_name}: changes made", wrap={"detail"})
     _report(deployment.step_result())
 
 
@@ -550,7 +596,7 @@ def cognito_list_users(c, target=None, json=False):
         print_json({"pool_id": pool_id, "users": [user.to_json() for user in users]})
         return
     print_table(["handle", "sub", "status", "note"], cognito_lib.user_rows(users),
-                title=f"{pool_id}: {len(users)} users")
+                title=f"{pool_id}: {len(users)} users", wrap={"note"})
 
 
 for _collection in (db, ddb, cognito):

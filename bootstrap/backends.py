@@ -64,7 +64,7 @@ def _engine(settings: Settings, state: StateDir) -> tuple[str, str]:
     if left and settings.ddb_engine == "auto":
         return left, "its process runs since a start that did not finish; `invoke down` stops it"
     return choose_engine(settings.ddb_engine, source, remembered, lambda: availability(settings),
-                         since=_remembered_since(state))
+                         since=_remembered_since(state), remembered_reason=state.get("ddb_engine_reason"))
 
 
 def _backend_name(settings: Settings, state: StateDir) -> tuple[str, str]:
@@ -158,8 +158,10 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
         _forget_ports_of_stopped(backend, state, ports_before)
         raise_together(errors)
     state.update("backend", value=backend.name)
-    if backend.engine:
+    if backend.engine and state.get("ddb_engine") != backend.engine:
+        # The reason it was chosen for, said again while it is kept (choose_engine).
         state.update("ddb_engine", value=backend.engine)
+        state.update("ddb_engine_reason", value=backend.engine_reason)
     state.update("started_at", value=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     return not_running
 

@@ -2,7 +2,7 @@
 
 The app finds a Postgres user by ``cognito_user_id``, which must equal the
 Cognito ``sub`` of the user whose ``preferred_username`` is the user's handle
-(../shared/CONTRACT.md). This module:
+(docs/CONTRACT.md). This module:
 
 - finds or creates the local pool by name and creates one user per fixture
   user (local target only; on prod Cognito is only ever read);
@@ -319,9 +319,14 @@ def stable_ids(endpoints: Endpoints) -> Iterator[MotoIds]:
             ids.seed(secrets.randbits(63))
 
 
-def ensure_user_pool(endpoints: Endpoints, name: str, ids: MotoIds) -> tuple[str, bool]:
-    """The pool's id and whether it was created now."""
+def ensure_user_pool(endpoints: Endpoints, name: str, ids: MotoIds, fresh: bool = False) -> tuple[str, bool]:
+    """The pool's id and whether it was created now; ``fresh`` deletes the pool (and all its users) first."""
     pool_id = find_pool_id(endpoints, name)
+    if pool_id is not None and fresh:
+        with _aws_errors(f"deleting user pool {name}"):
+            endpoints.client("cognito-idp").delete_user_pool(UserPoolId=pool_id)
+        log.info("deleted user pool %s (%s)", name, pool_id)
+        pool_id = None
     if pool_id is not None:
         return pool_id, False
     ids.seed(id_seed(name))
@@ -349,10 +354,13 @@ def seed_users(
     settings: Settings,
     fixtures: "Fixtures | None" = None,
     state: StateDir | None = None,
+    fresh: bool = False,
 ) -> StepResult:
     """Find or create the local pool, create the fixture users it lacks, and remember the pool id.
 
     Local only. ``fixtures`` defaults to ``settings.seeds_dir``; ``state`` to ``settings.state_dir``.
+    ``fresh`` (``up --fresh``) deletes the pool with every user first; on moto the new pool and users
+    get the same ids again (see the module docstring).
     """
     from .fixtures.parse import load_fixtures
 
@@ -364,7 +372,7 @@ def seed_users(
     name = settings.user_pool_name
 
     with stable_ids(endpoints) as ids:
-        pool_id, pool_created = ensure_user_pool(endpoints, name, ids)
+        pool_id, pool_created = ensure_user_pool(endpoints, name, ids, fresh=fresh)
         plan = plan_seed([] if pool_created else list_users(endpoints, pool_id), fixtures.users)
         with _aws_errors(f"creating users in pool {pool_id}"), \
                 progress(len(plan.create), f"creating users in pool {name}", USERS_PROGRESS_THRESHOLD) as advance:
@@ -381,6 +389,8 @@ def seed_users(
     else:
         action = Action.UPDATED if plan.create else Action.UNCHANGED
     detail = f"pool {name} ({pool_id}): {len(plan.create)} users created, {len(plan.existing)} already there"
+    if fresh:
+        detail += " (--fresh: the pool was deleted with all its users and created again)"
     return StepResult(SEED_STEP, action, detail, writes=writes)
 
 
@@ -455,4 +465,4 @@ def print_sync_report(report: SyncReport) -> None:
     rows = sync_rows(report)
     if rows:
         print_table(["handle", "outcome", "detail"], rows,
-                    title=f"pool {report.pool_id}: {len(report.plan.in_sync)} users already in sync")
+                    title=f"pool {report.pool_id}: {len(report.plan.in_sync)} users already in sync", wrap={"detail"})

@@ -411,7 +411,7 @@ def run(settings: Settings, as_json: bool = False) -> bool:
         print_json({"ok": not has_blocker(checks), "checks": [asdict(check) for check in checks]})
     else:
         print_table(["check", "level", "detail", "fix"],
-                    [[c.name, c.level, c.detail, c.fix] for c in checks])
+                    [[c.name, c.level, c.detail, c.fix] for c in checks], wrap={"detail", "fix"})
         blockers = sum(c.level == BLOCKER for c in checks)
         warnings = sum(c.level == WARNING for c in checks)
         say(f"{blockers} blocker(s), {warnings} warning(s)" + (": `invoke up` would fail" if blockers else ""))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import shlex
 import shutil
+from pathlib import Path
 from typing import Iterator
 
 from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
-from .console import print_json, print_table, say
+from .console import print_json, print_line, print_table, say
 from .errors import BootstrapError, ConfigError, NotReadyError, os_errors
 from .guard import require_local
 from .readiness import Deadline, wait_all
@@ -94,7 +95,8 @@ def status(settings: Settings, as_json: bool = False) -> bool:
     with noting_remembered(backend):
         ready_by_name = _readiness(backend)
         for row in status_of(backend):
-            ready = ready_by_name.get(row.name, False)
+            # A port that answers while our process is gone is someone else's: not ready for us.
+            ready = ready_by_name.get(row.name, False) and row.running is not False
             rows.append({**row.__dict__, "ready": ready})
     postgres_user = _postgres_user(backend)
     if as_json:
@@ -104,14 +106,13 @@ def status(settings: Settings, as_json: bool = False) -> bool:
     else:
         _say_backend(backend)
         if postgres_user:
-            say(postgres_user)
+            print_line(postgres_user)
         print_table(
             ["service", "backend", "endpoint", "pid", "running", "ready"],
             [[r["name"], r["backend"], r["endpoint"], r["pid"] or "-", _yes_no(r["running"]), _yes_no(r["ready"])]
              for r in rows],
         )
-    # A port that answers while our process is gone belongs to someone else: not ready for us.
-    return all(r["ready"] and r["running"] is not False for r in rows)
+    return all(r["ready"] for r in rows)
 
 
 def _postgres_user(backend: Backend) -> str | None:
@@ -185,22 +186,25 @@ def explain(settings: Settings) -> None:
         else:
             shown = "" if value is None else str(value)
         rows.append([option.name, shown, settings.sources.get(option.name, "default"), option.help])
-    print_table(["setting", "value", "from", "meaning"], rows)
+    print_table(["setting", "value", "from", "meaning"], rows, wrap={"meaning"})
     if not settings.is_prod:  # prod has no local services; its region's row says where the region came from
         _say_backend(select_backend(settings, StateDir(settings.state_dir)))
 
 
 def _say_backend(backend: Backend) -> None:
-    """Which backend serves, which engine serves DynamoDB, and why (for `status` and `env --explain`)."""
-    say(f"backend: {backend.name} ({backend.reason})")
+    """Which backend serves, which engine serves DynamoDB, and why: part of the answer of `status` and
+    `env --explain`, so on stdout."""
+    print_line(f"backend: {backend.name}; {backend.reason}")
     if backend.engine:
-        say(f"DynamoDB engine: {backend.engine} ({backend.engine_reason})")
+        print_line(f"DynamoDB engine: {backend.engine}; {backend.engine_reason}")
 
 
 ENV_FORMATS = ("shell", "github")
 
 
-def env(settings: Settings, dotenv: str | None = None, fmt: str = "shell") -> None:
+def env(settings: Settings, dotenv: Path | None = None, fmt: str = "shell") -> None:
+    """The app's variables as export lines, as GitHub's environment file lines (``fmt``), or into the file
+    ``dotenv`` (whose folder the caller checked)."""
     if fmt not in ENV_FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(ENV_FORMATS)}")
     if fmt != "shell" and dotenv:
@@ -217,10 +221,8 @@ def env(settings: Settings, dotenv: str | None = None, fmt: str = "shell") -> No
         sys.stdout.write(github_file(variables))
         return
     if dotenv:
-        from pathlib import Path
-
         with os_errors(f"writing {dotenv}"):
-            write_atomic(Path(dotenv), "".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
+            write_atomic(dotenv, "".join(f"{k}={shlex.quote(v)}\n" for k, v in variables.items()))
         say(f"wrote {len(variables)} variables to {dotenv}")
         return
     print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in variables.items()))

@@ -12,17 +12,16 @@ Assumes Linux (psutil reads other processes' environments).
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 import subprocess
 from pathlib import Path
 from typing import Sequence
 
+from .console import say
 from .errors import os_errors
 from .state import StateDir
 
-log = logging.getLogger(__name__)
 
 BIND_ADDRESS = "127.0.0.1"
 
@@ -61,7 +60,7 @@ def choose_port(state: StateDir, service: str, preferred: int) -> int:
             break
     else:
         port = free_port()
-        log.info("port %s for %s is taken; using %s", preferred, service, port)
+        say(f"port {preferred} was taken; {service} listens on {port}")
     if port != remembered:
         state.update("ports", service, value=port)
     return port

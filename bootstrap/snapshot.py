@@ -68,8 +68,12 @@ class SnapshotSummary:
     users: int
     changed_subs: int = 0
 
-    def describe(self) -> str:
-        return f"{self.tables} tables, {self.items} items, {self.pools} user pools, {self.users} users"
+    def describe(self, tables: bool = True) -> str:
+        """What the snapshot holds; ``tables`` False: moto served Cognito only, DynamoDB Local keeps the tables."""
+        cognito = f"{self.pools} user pools, {self.users} users"
+        if not tables:
+            return f"{cognito} (the DynamoDB tables are kept in DynamoDB Local's own files)"
+        return f"{self.tables} tables, {self.items} items, {cognito}"
 
 
 def snapshot_path(state: StateDir) -> Path:
@@ -381,7 +385,7 @@ class Snapshot:
             warn(f"warning: could not save the moto snapshot ({exc}); "
                 f"the previous one, if any, is kept at {snapshot_path(self.state)}")
             return
-        say(f"snapshot: saved {summary.describe()} to {summary.path}")
+        say(f"snapshot: saved {summary.describe(tables)} to {summary.path}")
 
     def restore(self, endpoints: Endpoints, tables: bool = True) -> None:
         """Right after a fresh moto is ready: restore the last snapshot, if there is one."""

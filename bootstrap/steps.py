@@ -17,6 +17,8 @@ class Action(str, Enum):
     SKIPPED = "skipped"
     REMOVED = "removed"
     WOULD_RUN = "would run"
+    STARTED = "started"  # services that were not running and are now (first start or again)
+    PASSED = "passed"  # verify's checks, all of them (a failed one stops up with an error)
 
 
 @dataclass(frozen=True)

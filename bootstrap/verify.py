@@ -437,7 +437,7 @@ def format_checks(checks: Iterable[Check]) -> list[list[str]]:
 
 def verify(settings: Settings, full: bool = False, as_json: bool = False) -> list[Check]:
     """The `invoke verify` task: run the checks, print them, raise when any failed."""
-    from .console import print_json, print_table
+    from .console import print_json, print_line, print_table
     from .fixtures.parse import load_fixtures
     from .backends import endpoints_for
 
@@ -446,6 +446,8 @@ def verify(settings: Settings, full: bool = False, as_json: bool = False) -> lis
     if as_json:
         print_json([c.__dict__ for c in checks])
     else:
-        print_table(["result", "check", "detail"], format_checks(checks))
+        print_table(["result", "check", "detail"], format_checks(checks), wrap={"detail"})
     raise_for_failures(checks)
+    if not as_json:
+        print_line(f"{len(checks)} checks passed")
     return checks

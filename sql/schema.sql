@@ -1,4 +1,4 @@
--- The Cruddur app's tables, exactly as ../shared/CONTRACT.md describes them,
+-- The Cruddur app's tables, exactly as docs/CONTRACT.md describes them,
 -- plus indexes and a foreign key that keep the contract's shapes.
 -- This file declares the tables; `invoke db.schema-load` makes the live ones
 -- match it in place (new tables, columns, defaults, indexes, constraints) and

@@ -261,7 +261,20 @@ BAD_OPTIONS = {
     "group-with-oneself": (["ddb.create-group", "--from", "maren_kiln", "--to", "maren_kiln", "--text", "hi"], {},
                            "maren_kiln cannot start a conversation with themselves"),
     "group-with-unknown-user": (["ddb.create-group", "--from", "maren_kiln", "--to", "ghost_user", "--text", "hi"], {},
-                                "unknown user handle(s): ghost_user"),
+                                "no user 'ghost_user'; the known handles are"),
+    "limit-not-a-number": (["ddb.scan", "--limit", "abc"], {}, "--limit: 'abc' is not a whole number"),
+    "get-conversation-group-not-a-uuid": (["ddb.get-conversation", "--group", "not-a-uuid"], {},
+                                          "--group: 'not-a-uuid' is not a UUID; group ids are listed by"),
+    "get-conversation-group-a-key": (["ddb.get-conversation", "--group", "MSG#2026-01-01T00:00:00+00:00"], {},
+                                     "is a table key, not a UUID"),
+    "list-conversations-unknown-handle": (["ddb.list-conversations", "--handle", "nobody"], {},
+                                          "--handle: no user 'nobody'; the known handles are "),
+    "create-message-without-group": (["ddb.create-message", "--handle", "maren_kiln", "--text", "hi"], {},
+                                     "--group is required: the message group's UUID"),
+    "interval-not-a-number": (["ddb.stream-worker", "--once", "--interval", "often"], {},
+                              "--interval: 'often' is not a number of seconds"),
+    "dotenv-into-a-missing-folder": (["env", "--dotenv", "/nonexistent/dir/.env"], {},
+                                     "--dotenv: the folder '/nonexistent/dir' does not exist"),
 }
 
 
@@ -278,6 +291,7 @@ def test_bad_option_values_exit_2_and_write_nothing(environment: Environment) ->
     }
     assert not wrong
     assert _everything(environment.endpoints) == before
+    assert not Path("/nonexistent").exists()
 
 
 @pytest.mark.both_engines

@@ -322,6 +322,7 @@ def test_tasks_seed_list_sync_and_env(
     tasks.db_update_cognito_user_ids(Context(), dry_run=True)
     human = capsys.readouterr()
     assert "maren_kiln" in human.out and "unchanged" in human.err
+    assert [u["sub"] for u in listed["users"] if not any(u["sub"] in line for line in human.out.splitlines())] == []
 
     variables = lifecycle.env_variables(resolve_settings({}, os.environ, {}))
     assert variables["AWS_COGNITO_USER_POOL_ID"] == listed["pool_id"]

@@ -158,9 +158,11 @@ def test_destructive_tasks_refuse_on_prod_without_yes_and_name_what_they_would_d
         "ddb.drop": (["ddb.drop", "--target", "prod"], {},
                      f"this would delete the DynamoDB table {TABLE} and every item in it{confirm}"),
         "ddb.schema-load --recreate": (["ddb.schema-load", "--recreate", "--target", "prod"], {},
-                                       f"this would drop and recreate the DynamoDB table {TABLE}{confirm}"),
+                                       f"this would drop and recreate the DynamoDB table {TABLE} when its key "
+                                       f"schema differs (every item in it is lost){confirm}"),
         "up --fresh": (["up", "--fresh", "--target", "prod"], {},
-                       f"this would drop the database and the table {TABLE} and rebuild them"),
+                       f"this would drop the Postgres database, drop the DynamoDB table {TABLE} and delete the Cognito user "
+                       f"pool"),
         "target from the environment": (["db.drop"], {"CRUDDUR_TARGET": "prod"}, f"this would drop {contents}"),
     }
     before = _contents(prod)

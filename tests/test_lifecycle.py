@@ -19,7 +19,10 @@ def test_up_status_env_down(cli) -> None:
     import psycopg
 
     cli("up")
-    assert cli("status").returncode == 0
+    status = cli("status")
+    # The answer is on stdout: `invoke status > file` keeps the backend and engine lines with their reasons.
+    assert status.stdout.startswith("backend: embedded; ") and "DynamoDB engine: " in status.stdout, status.stdout
+    assert "((" not in status.stdout and "))" not in status.stdout, status.stdout
     pids = _pids(cli)
     assert all(pids.values())
 
@@ -34,7 +37,9 @@ def test_up_status_env_down(cli) -> None:
 
     cli("down")
     assert not any(psutil.pid_exists(pid) for pid in pids.values())
-    assert cli("status", check=False).returncode == 1
+    stopped = cli("status", "--json", check=False)
+    assert stopped.returncode == 1
+    assert {(row["running"], row["ready"]) for row in json.loads(stopped.stdout)["services"]} == {(False, False)}
 
 
 def test_second_up_reuses_the_running_services(cli) -> None:

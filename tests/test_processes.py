@@ -72,7 +72,8 @@ def test_a_port_something_listens_on_is_not_free() -> None:
     assert port_is_free(free_port())
 
 
-def test_the_remembered_port_wins_then_the_preferred_one_then_any_free_one_which_is_remembered(tmp_path: Path) -> None:
+def test_the_remembered_port_wins_then_the_preferred_one_then_any_free_one_which_is_remembered(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = StateDir(tmp_path)
     remembered, preferred = free_port(), free_port()
     state.update("ports", "moto", value=remembered)
@@ -83,6 +84,8 @@ def test_the_remembered_port_wins_then_the_preferred_one_then_any_free_one_which
         with _taken(preferred):
             chosen = choose_port(state, "moto", preferred)
     assert chosen not in (remembered, preferred) and state.get("ports", "moto") == chosen
+    # Moving to another port is said, once, in the user's words.
+    assert capsys.readouterr().err.count(f"port {preferred} was taken; moto listens on {chosen}") == 1
 
 
 # --- detached processes --------------------------------------------------------

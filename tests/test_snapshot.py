@@ -21,6 +21,7 @@ from bootstrap.snapshot import (
     build_snapshot,
     from_json_item,
     read_snapshot,
+    SnapshotSummary,
     restore_snapshot,
     snapshot_path,
     to_json_value,
@@ -109,6 +110,13 @@ def test_damaged_snapshot_is_moved_aside_and_nothing_restored(tmp_path: Path, ca
     warning = "".join(capsys.readouterr().err.split())  # rich may wrap the long path anywhere
     assert "".join(f"snapshot {path} is damaged: counts say 3 items, the document holds 2".split()) in warning
     assert "(1tables,3items,1pools,1users)arelost" in warning and "reseeds" in warning
+
+
+def test_the_saved_snapshot_says_where_the_tables_are_when_moto_serves_cognito_only() -> None:
+    summary = SnapshotSummary(Path("s.json"), tables=0, items=0, pools=1, users=5)
+    assert summary.describe() == "0 tables, 0 items, 1 user pools, 5 users"
+    assert summary.describe(tables=False) == \
+        "1 user pools, 5 users (the DynamoDB tables are kept in DynamoDB Local's own files)"
 
 
 def test_no_snapshot_means_nothing_to_restore(tmp_path: Path) -> None:

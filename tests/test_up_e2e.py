@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -50,13 +51,15 @@ def _snapshot(cli) -> tuple:
 
 def test_cold_up_verifies_and_second_up_writes_nothing(cli) -> None:
     first = _up_json(cli)
-    assert _actions(first)["services"] == "created"
-    assert _actions(first)["ddb.seed"] in ("created", "updated")
+    assert _actions(first)["services"] == "started"
+    assert _actions(first)["ddb.seed"] == "created"  # the seed of the table the same run created
+    assert _actions(first)["verify"] == "passed"
     before = _snapshot(cli)
 
     second = _up_json(cli)
     actions = _actions(second)
-    assert all(action == "unchanged" for step, action in actions.items()), actions
+    assert all(action == "unchanged" for step, action in actions.items() if step != "verify"), actions
+    assert actions["verify"] == "passed"
     assert sum(step["writes"] for step in second["steps"]) == 0
     assert _snapshot(cli) == before
     assert "password" not in json.dumps(second)
@@ -91,7 +94,7 @@ def test_changed_fixture_applies_just_that_change(cli, tmp_path: Path) -> None:
     conversations.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
 
     actions = _actions(_up_json(cli))
-    changed = {step for step, action in actions.items() if action != "unchanged"}
+    changed = {step for step, action in actions.items() if action not in ("unchanged", "passed")}
     assert changed == {"ddb.seed"}, actions
     cli("verify")
 
@@ -104,7 +107,7 @@ def test_two_concurrent_ups_both_succeed(cli) -> None:
     assert [first.returncode, second.returncode] == [0, 0], outputs
     reports = [json.loads(out) for out, _ in outputs]
     later = max(reports, key=lambda r: sum(a == "unchanged" for a in _actions(r).values()))
-    assert all(a == "unchanged" for a in _actions(later).values()), later
+    assert all(a == "unchanged" for step, a in _actions(later).items() if step != "verify"), later
     cli("verify")
 
 
@@ -137,3 +140,42 @@ def test_up_killed_midway_is_completed_by_the_next_up(cli) -> None:
     process.wait()
     cli("up")
     cli("verify")
+
+
+def test_fresh_rebuilds_the_database_the_table_and_the_user_pool(cli) -> None:
+    """What `up --fresh --yes` names in its prompt goes: an item and a Cognito user added by hand are not kept."""
+    _up_json(cli)
+    endpoints = cli.endpoints()
+    values = cli.exported()
+    table = endpoints.client("dynamodb")
+    table_name = table.list_tables()["TableNames"][0]
+    table.put_item(TableName=table_name, Item={"pk": {"S": "GRP#by-hand"}, "sk": {"S": "2026-01-01T00:00:00+00:00"}})
+    pool_id = values["AWS_COGNITO_USER_POOL_ID"]
+    cognito = endpoints.client("cognito-idp")
+    cognito.admin_create_user(UserPoolId=pool_id, Username="by_hand", MessageAction="SUPPRESS")
+
+    fresh = cli("up", "--fresh", "--yes", "--json")
+    assert "--fresh will drop the Postgres database, drop the DynamoDB table" in fresh.stderr, fresh.stderr
+    report = json.loads(fresh.stdout)
+    details = {step["step"]: (step["action"], step["detail"]) for step in report["steps"]}
+    assert details["ddb.schema-load"][0] == "created" and "--fresh: dropped" in details["ddb.schema-load"][1]
+    assert details["cognito.seed-users"][0] == "created" and "--fresh" in details["cognito.seed-users"][1]
+    assert details["db.create"][0] == "created" and details["verify"][0] == "passed", details
+
+    assert "Item" not in table.get_item(TableName=table_name, Key={"pk": {"S": "GRP#by-hand"},
+                                                                    "sk": {"S": "2026-01-01T00:00:00+00:00"}})
+    users = cognito.list_users(UserPoolId=cli.exported()["AWS_COGNITO_USER_POOL_ID"])["Users"]
+    assert "by_hand" not in {user["Username"] for user in users} and len(users) == 5
+    assert re.fullmatch(r"\d+ checks passed", cli("verify").stdout.strip().splitlines()[-1])
+
+
+def test_keys_and_subs_printed_into_a_pipe_are_whole_on_one_line(cli) -> None:
+    """`invoke ddb.scan | cat`, `invoke cognito.list-users | cat`, even with COLUMNS=40: a line holds each whole."""
+    _up_json(cli)
+    items = json.loads(cli("ddb.scan", "--json").stdout)
+    subs = [user["sub"] for user in json.loads(cli("cognito.list-users", "--json").stdout)["users"]]
+    scanned = cli("ddb.scan", COLUMNS="40").stdout.splitlines()
+    listed = cli("cognito.list-users", COLUMNS="40").stdout.splitlines()
+    assert items and len(subs) == 5
+    assert [i["pk"] for i in items if not any(i["pk"] in line and i["sk"] in line for line in scanned)] == []
+    assert [sub for sub in subs if not any(sub in line for line in listed)] == []

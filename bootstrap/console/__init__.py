@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 # Without a terminal, a line about a piece of work every this many seconds.
 PLAIN_EVERY = 5.0
@@ -34,6 +34,10 @@ PLAIN_EVERY = 5.0
 LIVE_AFTER = 0.5
 # Redraws per second of the live lines: often enough for a seconds counter to tick evenly.
 LIVE_REFRESH = 4
+
+# Wider than anything we print: the width of a stream that is not a terminal, so that a line
+# or a table there is as long as its content (a pipe, `less`, a CI log wraps nothing).
+UNBOUNDED = 100_000
 
 _quiet = False
 
@@ -44,7 +48,11 @@ def console(stderr: bool = False) -> Any:
 
     # No markup, no emoji codes: what we print includes user data (messages,
     # names) that must show exactly as stored, brackets and colons included.
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    made = Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    if not made.is_terminal:
+        # Else rich takes the width of whichever stream is a terminal, or COLUMNS, or 80.
+        made.width = UNBOUNDED
+    return made
 
 
 @contextlib.contextmanager
@@ -76,16 +84,32 @@ def is_live() -> bool:
     return all(c.is_terminal and not c.is_dumb_terminal for c in (console(), console(stderr=True)))
 
 
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None) -> None:
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None,
+                wrap: Collection[str] = ()) -> None:
+    """A table on stdout whose cells people can copy whole.
+
+    Every column not named in ``wrap`` (ids, keys, subs, paths, names, values) is
+    never wrapped or cut; the ``wrap`` columns (free text) wrap between words, and
+    no word is cut. A terminal narrower than that gets lines longer than itself
+    (it folds them on screen; what is copied stays whole). Without a terminal the
+    table is as wide as its content.
+    """
     from rich.table import Table
     from rich.text import Text
 
+    cells = [[Text("" if cell is None else str(cell)) for cell in row] for row in rows]
     table = Table(title=title, show_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
-    console().print(table)
+    for index, column in enumerate(columns):
+        whole = column not in wrap
+        widest = max([len(column), *(row[index].cell_len for row in cells if index < len(row))])
+        table.add_column(column, no_wrap=whole, min_width=widest if whole else None)
+    for row in cells:
+        table.add_row(*row)
+    out = console()
+    needed = out.measure(table, options=out.options.update_width(UNBOUNDED)).minimum
+    if needed > out.width:
+        table.width = needed
+    out.print(table, crop=False)
 
 
 def print_line(text: str) -> None:

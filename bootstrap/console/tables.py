@@ -66,20 +66,21 @@ def show_items(items: Iterable[Mapping[str, str]], as_json: bool = False) -> int
     else:
         print_table([PARTITION_KEY, SORT_KEY, "handle", "message"],
                     [[i.get(PARTITION_KEY), i.get(SORT_KEY), i.get(USER_HANDLE), shorten(i.get(TEXT, ""), MESSAGE_WIDTH)]
-                     for i in items])
+                     for i in items], wrap={"message"})
     return len(items)
 
 
 def show_conversation(listing: ListingLike, title: str) -> None:
     print_table(["time", "from", "message"],
-                [[local_time(i[SORT_KEY]), i.get(USER_HANDLE), i.get(TEXT)] for i in listing.items], title=title)
+                [[local_time(i[SORT_KEY]), i.get(USER_HANDLE), i.get(TEXT)] for i in listing.items], title=title,
+                wrap={"message"})
     _say_capacity(listing)
 
 
 def show_conversations(listing: ListingLike, title: str) -> None:
     rows = [[local_time(i[SORT_KEY]), i.get(USER_HANDLE), shorten(i.get(TEXT, ""), MESSAGE_WIDTH),
              i.get(INDEX_PARTITION_KEY)] for i in listing.items]
-    print_table(["last message", "with", "message", "group"], rows, title=title)
+    print_table(["last message", "with", "message", "group"], rows, title=title, wrap={"message"})
     _say_capacity(listing)
 
 

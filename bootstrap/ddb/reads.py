@@ -102,7 +102,8 @@ def list_conversations(endpoints: Endpoints, spec: TableSpec, user_uuid: str, li
 
 def find_user(endpoints: Endpoints, handle: str) -> UserRef:
     """The Postgres user with ``handle``, as the message items name users."""
-    return find_users(endpoints.postgres_url, [handle])[handle]
+    return find_users(endpoints.postgres_url, [handle], flag="--handle")[handle]
+
 
 
 def first_group_uuid(fixtures: Fixtures) -> str:

@@ -1,4 +1,4 @@
-"""The table contract: the one description of ``cruddur-messages`` (CONTRACT.md, "DynamoDB").
+"""The table contract: the one description of ``cruddur-messages`` (docs/CONTRACT.md, "DynamoDB").
 
 Everything that names the table, its keys, the key formats, the GSI that
 pattern E needs, the stream, or the attributes of the two kinds of item reads

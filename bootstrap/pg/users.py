@@ -1,6 +1,6 @@
 """Every statement on the app's ``users`` table: seeding reads and writes, the Cognito sync, and the checks.
 
-The app finds a user by ``handle`` and by ``cognito_user_id`` (../shared/CONTRACT.md);
+The app finds a user by ``handle`` and by ``cognito_user_id`` (docs/CONTRACT.md);
 a seeded user holds the contract's placeholder ``'MOCK'`` until the Cognito
 sync sets the user's ``sub``. The functions take an open connection and run in
 the caller's transaction, except ``fetch_users`` and ``find_users``, which open their own.
@@ -47,17 +47,19 @@ def fetch_users(url: str) -> dict[str, UserRow]:
 
 
 @database_errors("reading public.users")
-def find_users(url: str, handles: Iterable[str]) -> dict[str, UserRef]:
+def find_users(url: str, handles: Iterable[str], flag: str | None = None) -> dict[str, UserRef]:
     """The users with ``handles``, as the message items name them, in one query whatever the table's size;
-    InputError naming every handle that is not there."""
+    InputError naming every handle that is not there (and ``flag``, the option that gave them) with the known
+    ones, read by a second query only then."""
     wanted = list(dict.fromkeys(handles))
     with connect(url) as conn:
         _require_users_table(conn)
         rows = conn.execute(f"select {_ROW} from public.users where handle = any(%s)", (wanted,)).fetchall()
-    found = {row[1]: UserRow(*row).as_ref() for row in rows}
-    missing = [handle for handle in wanted if handle not in found]
-    if missing:
-        raise InputError(f"unknown user handle(s): {', '.join(missing)} (not in the users table)")
+        found = {row[1]: UserRow(*row).as_ref() for row in rows}
+        missing = [handle for handle in wanted if handle not in found]
+        if missing:
+            known = [row[0] for row in conn.execute("select handle from public.users order by handle")]
+            raise InputError(f"{flag}: " * bool(flag) + unknown_handles(missing, known))
     return found
 
 
@@ -146,3 +148,12 @@ def duplicate_handles(conn: Any) -> list[str]:
     """Handles that more than one user carries (the app needs them unique)."""
     rows = conn.execute("select handle from public.users group by handle having count(*) > 1 order by handle")
     return [handle for (handle,) in rows.fetchall()]
+
+
+def unknown_handles(missing: Iterable[str], known: Iterable[str]) -> str:
+    """Pure: the one line for handles that are not in the users table, listing the ones that are."""
+    names = sorted(known)
+    listed = ", ".join(repr(handle) for handle in missing)
+    if not names:
+        return f"no user {listed}: the users table is empty; run `invoke db.seed` first"
+    return f"no user {listed}; the known handles are {', '.join(names)}"

@@ -110,7 +110,7 @@ def find_installation(settings: Settings) -> Installation | None:
             raise ConfigError(f"{settings.sources.get('dynamodb_local_path', 'dynamodb_local_path')}: "
                               f"{folder} holds no {JAR}; name the folder of DynamoDB Local's jar")
         return Installation(f"{folder} (dynamodb_local_path)", jar_dir=folder)
-    for node_modules, where in ((install_dir(settings) / "node_modules", "the cache (ddb.install-local)"),
+    for node_modules, where in ((install_dir(settings) / "node_modules", "the cache ddb.install-local fills"),
                                 (PROJECT_ROOT / "node_modules", "the project's node_modules")):
         release = _release_dir(node_modules)
         if release:
@@ -185,13 +185,16 @@ def _java_problem(java: Java | None) -> str | None:
 
 
 def choose_engine(setting: str, source: str, remembered: str | None,
-                  available: Callable[[], tuple[bool, str]], since: str = "the last start") -> tuple[str, str]:
+                  available: Callable[[], tuple[bool, str]], since: str = "the last start",
+                  remembered_reason: str | None = None) -> tuple[str, str]:
     """Which engine serves DynamoDB, and why. ``available`` is called only for ``auto`` with nothing remembered
-    (it runs ``java -version``); ``since``: the start the remembered engine comes from."""
+    (it runs ``java -version``); ``since``: the start the remembered engine comes from; a remembered engine keeps
+    the reason it was first chosen for."""
     if setting != "auto":
         return setting, f"chosen by {source}"
     if remembered in DDB_ENGINES[1:]:
-        return remembered, (f"remembered from {since}; `--ddb-engine` another one, or `invoke down --purge`, "
+        first = f"{remembered_reason}; " if remembered_reason else ""
+        return remembered, (f"{first}remembered from {since}; `--ddb-engine` another one, or `invoke down --purge`, "
                             "chooses again")
     ok, why = available()
     return ("dynamodb-local", f"auto: {why}") if ok else ("moto", f"auto: {why}; moto serves DynamoDB")

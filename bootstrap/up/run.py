@@ -230,11 +230,23 @@ def say_waiting() -> None:
 
 def confirm_fresh(settings: Settings, yes: bool) -> None:
     """--fresh destroys data: prod needs --yes; an interactive local run asks once."""
+    import sys
+
+    from ..console import say
     from ..guard import ask_once, require_confirmation
 
-    what = f"drop the database and the table {settings.table_name} and rebuild them from the fixtures"
+    what = fresh_removes(settings)
     require_confirmation(settings, yes, what)
+    if yes or not sys.stdin.isatty():
+        say(f"--fresh will {what}")  # said before acting, also when nobody is asked
     ask_once(yes, f"--fresh will {what}. Continue?", "--fresh cancelled; nothing was changed")
+
+
+def fresh_removes(settings: Settings) -> str:
+    """What --fresh removes and rebuilds, in the words of its prompt: exactly what the steps do with ``fresh``."""
+    return (f"drop the Postgres database, drop the DynamoDB table {settings.table_name} and delete the Cognito "
+            f"user pool {settings.user_pool_name} with all its users (items and users added by hand go too), "
+            "then create them again from the fixtures and sync the users' Cognito ids into Postgres")
 
 
 def step_row(result: StepResult) -> str:
@@ -257,7 +269,7 @@ def print_report(report: UpReport, as_json: bool = False) -> None:
         return
     if report.dry_run:
         print_table(["step", "plan", "why"], [[p.name, p.action.value, p.reason] for p in report.plan],
-                    title="invoke up --dry-run (nothing was changed)")
+                    title="invoke up --dry-run (nothing was changed)", wrap={"why"})
         if report.notes:
             print("db.schema-load would find:\n" + "\n".join(report.notes))
         return

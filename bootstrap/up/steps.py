@@ -10,7 +10,7 @@ succeeds, so an interrupted ``up`` is completed by the next.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from ..config import Endpoints, Settings
@@ -129,7 +129,7 @@ def _run_services(run: Run) -> StepResult:
 
     backend, run.endpoints, started = start_services(run.settings)
     if started:
-        return StepResult("services", Action.CREATED, f"{backend.name}: started {', '.join(started)}")
+        return StepResult("services", Action.STARTED, f"{backend.name}: started {', '.join(started)}")
     return StepResult("services", Action.UNCHANGED, f"{backend.name}: running and ready")
 
 
@@ -184,17 +184,23 @@ def _run_db_seed(run: Run) -> StepResult:
 
 def _plan_ddb_schema(s: Situation) -> tuple[Action, str]:
     if s.fresh:
-        return RUN, "--fresh: recreate the table"
+        return RUN, "--fresh: drop the table and create it again"
     if s.observed.table_matches is None:
         return RUN, "table missing"
     return (SAME, "table matches the spec") if s.observed.table_matches else (RUN, "table differs from the spec")
 
 
 def _run_ddb_schema(run: Run) -> StepResult:
-    from ..ddb.schema import schema_load
+    from ..ddb.schema import drop_table, schema_load
     from ..ddb.table import table_spec
 
-    return schema_load(run.endpoints, table_spec(run.settings), recreate=run.fresh)
+    if not run.fresh:
+        return schema_load(run.endpoints, table_spec(run.settings))
+    # --fresh means every item goes, even when the table matches the spec (recreate= drops only one that differs).
+    dropped = drop_table(run.endpoints, run.settings.table_name)
+    result = schema_load(run.endpoints, table_spec(run.settings))
+    return replace(result, detail=f"{result.detail} (--fresh: dropped and created again)",
+                   writes=result.writes + dropped.writes)
 
 
 def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
@@ -216,13 +222,15 @@ def _run_ddb_seed(run: Run) -> StepResult:
     from ..pg.bookkeeping import write_meta
 
     result = seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
+    if any(r.step == "ddb.schema-load" and r.action is Action.CREATED for r in run.results):
+        result = replace(result, action=Action.CREATED)  # the seed of a new table
     write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
     return result
 
 
 def _plan_cognito_seed(s: Situation) -> tuple[Action, str]:
     if s.fresh:
-        return RUN, "--fresh: check every user"
+        return RUN, "--fresh: delete the pool with its users and create them again"
     if s.observed.pool_id is None:
         return RUN, "user pool missing"
     if s.meta.get(COGNITO_FINGERPRINT) != cognito_fingerprint(s.desired, s.observed.pool_id):
@@ -233,7 +241,7 @@ def _plan_cognito_seed(s: Situation) -> tuple[Action, str]:
 def _run_cognito_seed(run: Run) -> StepResult:
     from .. import cognito
 
-    return cognito.seed_users(run.endpoints, run.settings, run.fixtures)
+    return cognito.seed_users(run.endpoints, run.settings, run.fixtures, fresh=run.fresh)
 
 
 def _plan_cognito_sync(s: Situation) -> tuple[Action, str]:
@@ -265,9 +273,9 @@ def _run_verify(run: Run) -> StepResult:
     report = verify.run_checks(run.settings, run.endpoints, run.fixtures, depth)
     verify.raise_for_failures(report)
     if depth is verify.Depth.SPOT:
-        return StepResult("verify", Action.UNCHANGED,
+        return StepResult("verify", Action.PASSED,
                           f"{len(report)} spot checks passed (`invoke verify` reads every conversation)")
-    return StepResult("verify", Action.UNCHANGED, f"{len(report)} checks passed")
+    return StepResult("verify", Action.PASSED, f"{len(report)} checks passed")
 
 
 PIPELINE: tuple[Step, ...] = (

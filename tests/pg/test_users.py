@@ -14,7 +14,7 @@ from bootstrap.errors import BootstrapError, InputError
 from bootstrap.pg.connection import connect
 from bootstrap.pg.seed import seed
 from bootstrap.pg.users import (MOCK_COGNITO_USER_ID, cognito_user_ids, count_seeded, duplicate_handles, fetch_users,
-                                find_users, lock_users, set_cognito_user_ids)
+                                find_users, lock_users, set_cognito_user_ids, unknown_handles)
 
 from .helpers import FIXTURES, loaded
 
@@ -36,8 +36,8 @@ def test_find_users_reads_only_the_named_users_and_names_the_unknown_ones(users_
     andrew = fetch_users(users_seeded.postgres_url)["andrew"]
     found = find_users(users_seeded.postgres_url, ["andrew", "andrew"])
     assert found == {"andrew": UserRef(andrew.uuid, "andrew", andrew.display_name or "andrew")}
-    with pytest.raises(InputError, match=r"^unknown user handle\(s\): ghost, nobody \(not in the users table\)$"):
-        find_users(users_seeded.postgres_url, ["ghost", "andrew", "nobody"])
+    with pytest.raises(InputError, match=r"^--from: no user 'ghost', 'nobody'; the known handles are andrew, bayko$"):
+        find_users(users_seeded.postgres_url, ["ghost", "andrew", "nobody"], flag="--from")
 
 
 def test_find_users_without_the_table_says_what_to_run(endpoints: Endpoints) -> None:
@@ -77,3 +77,9 @@ def test_duplicate_handles_are_named(endpoints: Endpoints) -> None:
         conn.execute("drop index public.users_handle_key")
         conn.execute("insert into public.users (handle) values ('twin'), ('twin'), ('solo')")
         assert duplicate_handles(conn) == ["twin"]
+
+
+def test_unknown_handles_are_named_with_the_known_ones() -> None:
+    assert unknown_handles(["nobody"], {"tobias_w": 1, "maren_kiln": 2}) == \
+        "no user 'nobody'; the known handles are maren_kiln, tobias_w"
+    assert "run `invoke db.seed` first" in unknown_handles(["nobody"], {})

@@ -49,6 +49,10 @@ def test_choose_engine_says_why() -> None:
     assert dynamodb_local.choose_engine("auto", "default", "moto", never, since="the start on 2026-12-06 02:40 UTC") == (
         "moto", "remembered from the start on 2026-12-06 02:40 UTC; `--ddb-engine` another one, or "
         "`invoke down --purge`, chooses again")
+    # A remembered engine keeps the reason it was first chosen for, in one pair of brackets when shown.
+    engine, why = dynamodb_local.choose_engine("auto", "default", "moto", never,
+                                               remembered_reason="auto: no Java; moto serves DynamoDB")
+    assert why.startswith("auto: no Java; moto serves DynamoDB; remembered from the last start") and "(" not in why
     assert dynamodb_local.choose_engine("auto", "default", None, lambda: (True, "found X")) == (
         "dynamodb-local", "auto: found X")
     engine, why = dynamodb_local.choose_engine("auto", "default", None, lambda: (False, "no Java"))

@@ -75,6 +75,7 @@ def test_beside_dynamodb_local_the_server_keeps_the_user_pools_only(tmp_path: Pa
         assert cognito.name == "cognito" and cognito.url().endswith(f":{settings.cognito_port}")
         endpoints.client("cognito-idp").create_user_pool(PoolName="kept")
         cognito.stop(save=True)
-        assert "snapshot: saved 0 tables, 0 items, 1 user pools, 0 users" in capsys.readouterr().err
+        assert "snapshot: saved 1 user pools, 0 users (the DynamoDB tables are kept in DynamoDB Local's own files)" \
+            in capsys.readouterr().err
     finally:
         cognito.stop()

@@ -36,7 +36,7 @@ def test_find_users_reads_only_the_named_users_and_names_the_unknown_ones(users_
     andrew = fetch_users(users_seeded.postgres_url)["andrew"]
     found = find_users(users_seeded.postgres_url, ["andrew", "andrew"])
     assert found == {"andrew": UserRef(andrew.uuid, "andrew", andrew.display_name or "andrew")}
-    with pytest.raises(InputError, match=r"^--from: no user 'ghost', 'nobody'; the known handles are andrew, bayko$"):
+    with pytest.raises(InputError, match=r"^--from: no user 'ghost', 'nobody'; the known handles are andrew, bayko"):
         find_users(users_seeded.postgres_url, ["ghost", "andrew", "nobody"], flag="--from")
 
 

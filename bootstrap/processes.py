@@ -208,19 +208,21 @@ def _until_it_shows_its_command_line(process: subprocess.Popen[bytes], limit: fl
 
 
 def stop_process(pid: int, grace: float = 5.0) -> None:
-    """Stop gently, then firmly: terminate, wait, kill, wait."""
+    """Stop gently, then firmly: terminate, wait, kill, wait; its children too (a wrapper's server outlives it)."""
     import psutil
 
     try:
         process = psutil.Process(pid)
-        process.terminate()
-        try:
-            process.wait(grace)
-        except psutil.TimeoutExpired:
-            process.kill()
-            process.wait(grace)
+        family = [process, *process.children(recursive=True)]
     except psutil.NoSuchProcess:
         return
+    for signal_them in (psutil.Process.terminate, psutil.Process.kill):
+        for member in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                signal_them(member)
+        _, family = psutil.wait_procs(family, timeout=grace)
+        if not family:
+            return
 
 
 def log_size(path: Path) -> int:

@@ -131,10 +131,12 @@ def cognito_probe(endpoints: Endpoints, log_path: Path | None = None, hint: str 
 class OwnProcess:
     """``inner``, asked only while the process this workspace started is alive and the one listening on ``port``.
 
-    ``pid`` finds that process now (None: it is gone); ``log_start`` is where its start's lines begin in the log.
+    ``name`` is that process's service (the "moto" serving the roles "dynamodb" and "cognito"); ``pid`` finds it now
+    (None: it is gone); ``log_start`` is where its start's lines begin in the log.
     """
 
     inner: Probe
+    name: str
     pid: Callable[[], int | None]
     port: int
     log_start: int | None = None
@@ -164,17 +166,18 @@ class OwnProcess:
         strangers = listeners - ours
         if strangers:
             who = ", ".join(sorted(describe_process(p) for p in strangers))
-            raise PortLostError(f"{self.service}: port {self.port} is held by another program, {who}, "
+            raise PortLostError(f"{self.name}: port {self.port} is held by another program, {who}, "
                                 "not by the process this workspace started")
         if not listeners:
-            raise ServiceError(f"the process this workspace started (pid {pid}) does not listen on port {self.port} yet")
+            raise ServiceError(f"the process this workspace started (pid {pid}) does not listen on port {self.port} "
+                               "yet")
         self.inner.probe()
 
     def _gone(self) -> ServiceExitedError:
         """The error for a process of ours that is gone: its start's last log lines, and why when they say."""
         tail = log_tail(self.log_path, 8, self.log_start or 0)
         if ADDRESS_IN_USE in tail:
-            return lost_port(self.service, self.port)
+            return lost_port(self.name, self.port)
         lines = [f"{self.service} at {self.endpoint}: the process this workspace started for it is gone"
                  + (" (it exited during its start)" if self.log_start is not None else " (not running)") + "."]
         if self.log_path is not None:

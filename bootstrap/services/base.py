@@ -100,7 +100,7 @@ def own_probes(service: LocalProcess, region: str) -> list[Probe]:
     """The probes of a process this workspace starts, one per role: each asks the port only while that process
     is alive and the one listening there (``readiness.OwnProcess``)."""
     return [OwnProcess(role_probe(role, service.url(), region, service.log_path, service.hint()),
-                       service.pid, service.port, service.log_start)
+                       service.name, service.pid, service.port, service.log_start)
             for role in service.roles]
 
 

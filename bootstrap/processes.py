@@ -87,26 +87,32 @@ def lost_port(service: str, port: int) -> PortLostError:
 def port_listeners(port: int, ours: Iterable[int]) -> set[int | None]:
     """The pids holding a listening TCP socket on ``port`` (any address); None for a process we may not look into.
 
-    psutil reads the system's socket table; where that needs privileges (macOS as another user than root), only
-    the processes ``ours`` are asked (a user may always look into their own), so a stranger there goes unseen
-    and ours is simply not listening until it can.
+    psutil's table of every socket maps sockets to processes by reading the processes first: a socket opened
+    meanwhile shows without its process, and on some systems (macOS, as another user than root) the table needs
+    privileges. So the processes ``ours`` are also asked directly (a user may always look into their own), after
+    the table was read: every socket it shows that is theirs is named so. Where the table cannot be read, a
+    stranger goes unseen, and ours is simply not listening until it can.
     """
     import psutil
 
     try:
-        return {c.pid for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+        every = {c.laddr: c.pid for c in psutil.net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
     except psutil.AccessDenied:
-        return {pid for pid in ours if _listens(pid, port)}
+        every = {}
+    own = {address: pid for pid in ours for address in _listening(pid, port)}
+    return {own.get(address, pid) for address, pid in every.items()} | set(own.values())
 
 
-def _listens(pid: int, port: int) -> bool:
+def _listening(pid: int, port: int) -> list[tuple[str, int]]:
+    """The addresses on ``port`` where process ``pid`` listens (none when it is gone)."""
     import psutil
 
     try:
         connections = psutil.Process(pid).net_connections("tcp")
     except psutil.Error:
-        return False
-    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+        return []
+    return [c.laddr for c in connections if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
 
 
 def process_tree(pid: int) -> set[int]:

@@ -246,6 +246,28 @@ def test_a_flag_value_is_the_number_after_the_flag_on_the_command_line(tmp_path:
         stop_process(pid)
 
 
+def test_a_socket_the_table_shows_without_its_process_is_ours_when_our_process_holds_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """psutil's table reads the processes before the sockets: a socket opened meanwhile shows with no pid.
+
+    That moment cannot be caught on purpose, so the table here is the real one with every pid taken out.
+    """
+    state = StateDir(tmp_path).ensure()
+    port = free_port()
+    pid = _wrapped_listener(state, port)
+    every_socket = psutil.net_connections
+    monkeypatch.setattr(psutil, "net_connections",
+                        lambda kind="inet": [c._replace(pid=None) for c in every_socket(kind)])
+    try:
+        tree = process_tree(pid)
+        assert port_listeners(port, tree) == tree - {pid}
+        with _taken() as taken:
+            assert port_listeners(taken, tree) == {None}  # a stranger stays one
+    finally:
+        for member in process_tree(pid):
+            stop_process(member)
+
+
 def test_stopping_a_wrapper_stops_the_server_it_runs_too(tmp_path: Path) -> None:
     state = StateDir(tmp_path).ensure()
     pid = _wrapped_listener(state, free_port())

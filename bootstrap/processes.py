@@ -84,15 +84,68 @@ def lost_port(service: str, port: int) -> PortLostError:
                          f"could listen there ({ADDRESS_IN_USE})")
 
 
-def port_listeners(port: int, ours: Iterable[int]) -> set[int | None]:
-    """The pids holding a listening TCP socket on ``port`` (any address); None for a process we may not look into.
+# The kernel's tables of TCP sockets (Linux): one line per socket, with its local address, state and inode.
+SOCKET_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+LISTEN_STATE = "0A"
 
-    psutil's table of every socket maps sockets to processes by reading the processes first: a socket opened
-    meanwhile shows without its process, and on some systems (macOS, as another user than root) the table needs
-    privileges. So the processes ``ours`` are also asked directly (a user may always look into their own), after
-    the table was read: every socket it shows that is theirs is named so. Where the table cannot be read, a
-    stranger goes unseen, and ours is simply not listening until it can.
+
+def port_listeners(port: int, pid: int) -> set[int | None]:
+    """Who holds a listening TCP socket on ``port`` (any address): ``pid`` or one of its children (a wrapper's
+    server) when it does, and None for every other program (``describe_listeners`` names them, slowly).
+
+    On Linux: the listening sockets' inodes from the kernel's tables, readable by anyone, matched with the socket
+    inodes of our own processes' open files, which a user may always read. psutil's table of every socket would
+    read every process's open files (1.4 s here with 365 processes), and needs privileges on some systems.
+    The tables are read first: a socket of ours opened after them is not listening yet, never a stranger.
     """
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return _port_listeners_elsewhere(port, process_tree(pid))
+    owner = dict.fromkeys(_socket_inodes(pid) & inodes, pid)
+    if inodes - owner.keys():  # someone else, or a child of ours (looking at children reads every process)
+        owner.update({inode: child for child in process_tree(pid) - {pid} for inode in _socket_inodes(child) & inodes})
+    return {owner.get(inode) for inode in inodes}
+
+
+def _listening_inodes(port: int) -> set[int] | None:
+    """The inodes of the listening TCP sockets on ``port``; None without the kernel's tables (not Linux)."""
+    inodes, read = set(), False
+    for table in SOCKET_TABLES:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except FileNotFoundError:  # no IPv6, or not Linux
+            continue
+        read = True
+        for line in lines:
+            # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+            fields = line.split()
+            if fields[3] == LISTEN_STATE and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(int(fields[9]))
+    return inodes if read else None
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process ``pid`` holds open (none when it is gone)."""
+    folder = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(folder)
+    except OSError:
+        return set()
+    inodes = set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"{folder}/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:["):-1]))
+    return inodes
+
+
+def _port_listeners_elsewhere(port: int, ours: set[int]) -> set[int | None]:
+    """``port_listeners`` without the kernel's tables (macOS): psutil's table of every socket, whose pids need
+    privileges there, and our own processes asked directly, after it (a socket opened meanwhile shows without its
+    process). Without privileges a stranger goes unseen, and ours is simply not listening until it can."""
     import psutil
 
     try:
@@ -101,7 +154,7 @@ def port_listeners(port: int, ours: Iterable[int]) -> set[int | None]:
     except psutil.AccessDenied:
         every = {}
     own = {address: pid for pid in ours for address in _listening(pid, port)}
-    return {own.get(address, pid) for address, pid in every.items()} | set(own.values())
+    return {own.get(address) for address in every} | set(own.values())
 
 
 def _listening(pid: int, port: int) -> list[tuple[str, int]]:
@@ -113,6 +166,19 @@ def _listening(pid: int, port: int) -> list[tuple[str, int]]:
     except psutil.Error:
         return []
     return [c.laddr for c in connections if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
+
+
+def describe_listeners(port: int, pid: int) -> str:
+    """The other programs than ``pid`` and its children listening on ``port``, for an error: program and pid each
+    (a slow look, at every process's sockets: only once something is wrong)."""
+    import psutil
+
+    try:
+        pids = {c.pid for c in psutil.net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr.port == port} - process_tree(pid)
+    except psutil.AccessDenied:
+        pids = set()
+    return ", ".join(sorted(describe_process(pid) for pid in pids or {None}))
 
 
 def process_tree(pid: int) -> set[int]:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 
 from .config import Endpoints, mask_url
 from .errors import NotReadyError, PortLostError, ServiceError, ServiceExitedError, os_failure_hint
-from .processes import ADDRESS_IN_USE, describe_process, log_tail, lost_port, port_listeners, process_tree
+from .processes import ADDRESS_IN_USE, describe_listeners, log_tail, lost_port, port_listeners
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -159,13 +159,11 @@ class OwnProcess:
 
     def probe(self) -> None:
         pid = self.pid()
-        ours = process_tree(pid) if pid is not None else set()
-        if not ours:
+        if pid is None:
             raise self._gone()
-        listeners = port_listeners(self.port, ours)
-        strangers = listeners - ours
-        if strangers:
-            who = ", ".join(sorted(describe_process(p) for p in strangers))
+        listeners = port_listeners(self.port, pid)
+        if None in listeners:
+            who = describe_listeners(self.port, pid)
             raise PortLostError(f"{self.name}: port {self.port} is held by another program, {who}, "
                                 "not by the process this workspace started")
         if not listeners:

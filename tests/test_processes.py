@@ -18,10 +18,11 @@ from typing import Iterator, Sequence
 import psutil
 import pytest
 
+from bootstrap import processes
 from bootstrap.processes import (
-    BIND_ADDRESS, DetachedServer, choose_port, command_line, describe_process, find_owned_process, flag_value,
-    free_port, log_size, log_tail, port_is_free, port_listeners, process_alive, process_tree, start_detached,
-    stop_process,
+    BIND_ADDRESS, DetachedServer, choose_port, command_line, describe_listeners, describe_process,
+    find_owned_process, flag_value, free_port, log_size, log_tail, port_is_free, port_listeners, process_alive,
+    process_tree, start_detached, stop_process,
 )
 from bootstrap.state import StateDir
 
@@ -110,7 +111,7 @@ def test_a_taken_preferred_port_of_a_first_start_is_said_too(tmp_path: Path,
 # --- who listens on a port ----------------------------------------------------------
 
 
-def test_the_listener_on_a_port_is_found_among_our_processes_and_strangers(tmp_path: Path) -> None:
+def test_the_listener_on_a_port_is_our_process_or_a_stranger(tmp_path: Path) -> None:
     state = StateDir(tmp_path / ".cruddur")
     server = Listener(state, free_port())
     try:
@@ -118,12 +119,12 @@ def test_the_listener_on_a_port_is_found_among_our_processes_and_strangers(tmp_p
         _wait_for_log(state, "listener", "listening")
         pid = server.pid()
         assert pid is not None and process_tree(pid) == {pid}
-        assert port_listeners(server.port, {pid}) == {pid}
+        assert port_listeners(server.port, pid) == {pid}
         # A stranger: here, this test's own process.
         with _taken() as taken:
-            assert port_listeners(taken, {pid}) == {os.getpid()}
-            assert describe_process(os.getpid()) == f"{psutil.Process().name()} (pid {os.getpid()})"
-        assert port_listeners(free_port(), {pid}) == set()
+            assert port_listeners(taken, pid) == {None}
+            assert describe_listeners(taken, pid) == f"{psutil.Process().name()} (pid {os.getpid()})"
+        assert port_listeners(free_port(), pid) == set()
     finally:
         server.stop()
     assert process_tree(pid) == set()
@@ -138,42 +139,67 @@ def _wrapped_listener(state: StateDir, port: int) -> int:
     return pid
 
 
-def test_a_child_of_our_process_listening_counts_as_ours(tmp_path: Path) -> None:
-    state = StateDir(tmp_path).ensure()
+@pytest.fixture
+def wrapped(tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """A wrapper of ours whose child listens: (the wrapper's pid, the port)."""
     port = free_port()
-    pid = _wrapped_listener(state, port)
-    try:
-        tree = process_tree(pid)
-        assert len(tree) == 2 and pid in tree
-        [listener] = port_listeners(port, tree)
-        assert listener in tree and listener != pid
-    finally:
-        for member in process_tree(pid):
-            stop_process(member)
+    pid = _wrapped_listener(StateDir(tmp_path).ensure(), port)
+    yield pid, port
+    stop_process(pid)
+
+
+def test_a_child_of_our_process_listening_counts_as_ours(wrapped: tuple[int, int]) -> None:
+    pid, port = wrapped
+    tree = process_tree(pid)
+    assert len(tree) == 2 and pid in tree
+    assert port_listeners(port, pid) == tree - {pid}
+
+
+@pytest.fixture
+def without_kernel_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A system without Linux's socket tables (macOS): here, the tables are looked for where there are none."""
+    monkeypatch.setattr(processes, "SOCKET_TABLES", (tmp_path / "no-such-table",))
+
+
+def test_without_the_kernels_tables_psutil_finds_ours_and_strangers(wrapped: tuple[int, int],
+                                                                     without_kernel_tables: None) -> None:
+    pid, port = wrapped
+    assert port_listeners(port, pid) == process_tree(pid) - {pid}
+    with _taken() as taken:
+        assert port_listeners(taken, pid) == {None}
 
 
 def test_where_the_socket_table_needs_privileges_only_our_own_processes_are_asked(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        wrapped: tuple[int, int], without_kernel_tables: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """On macOS a user who is not root may not read the system's socket table (psutil raises AccessDenied).
 
     That system cannot run here, so its refusal is a stand-in; the processes asked instead are real.
     """
-    state = StateDir(tmp_path).ensure()
-    port = free_port()
-    pid = _wrapped_listener(state, port)
+    pid, port = wrapped
 
     def refused(kind: str = "inet") -> list[object]:
         raise psutil.AccessDenied()
 
     monkeypatch.setattr(psutil, "net_connections", refused)
-    try:
-        tree = process_tree(pid)
-        assert port_listeners(port, tree) == tree - {pid}
-        with _taken() as taken:
-            assert port_listeners(taken, tree) == set()  # the stranger goes unseen: ours does not listen there
-    finally:
-        for member in process_tree(pid):
-            stop_process(member)
+    assert port_listeners(port, pid) == process_tree(pid) - {pid}
+    with _taken() as taken:
+        assert port_listeners(taken, pid) == set()  # the stranger goes unseen: ours does not listen there
+        assert describe_listeners(taken, pid) == "a program this user may not look into"
+
+
+def test_a_socket_the_table_shows_without_its_process_is_ours_when_our_process_holds_it(
+        wrapped: tuple[int, int], without_kernel_tables: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """psutil's table reads the processes before the sockets: a socket opened meanwhile shows with no pid.
+
+    That moment cannot be caught on purpose, so the table here is the real one with every pid taken out.
+    """
+    pid, port = wrapped
+    every_socket = psutil.net_connections
+    monkeypatch.setattr(psutil, "net_connections",
+                        lambda kind="inet": [c._replace(pid=None) for c in every_socket(kind)])
+    assert port_listeners(port, pid) == process_tree(pid) - {pid}
+    with _taken() as taken:
+        assert port_listeners(taken, pid) == {None}  # a stranger stays one
 
 
 # --- detached processes --------------------------------------------------------
@@ -244,28 +270,6 @@ def test_a_flag_value_is_the_number_after_the_flag_on_the_command_line(tmp_path:
         assert flag_value(pid, ("--port", "-p")) == expected
     finally:
         stop_process(pid)
-
-
-def test_a_socket_the_table_shows_without_its_process_is_ours_when_our_process_holds_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """psutil's table reads the processes before the sockets: a socket opened meanwhile shows with no pid.
-
-    That moment cannot be caught on purpose, so the table here is the real one with every pid taken out.
-    """
-    state = StateDir(tmp_path).ensure()
-    port = free_port()
-    pid = _wrapped_listener(state, port)
-    every_socket = psutil.net_connections
-    monkeypatch.setattr(psutil, "net_connections",
-                        lambda kind="inet": [c._replace(pid=None) for c in every_socket(kind)])
-    try:
-        tree = process_tree(pid)
-        assert port_listeners(port, tree) == tree - {pid}
-        with _taken() as taken:
-            assert port_listeners(taken, tree) == {None}  # a stranger stays one
-    finally:
-        for member in process_tree(pid):
-            stop_process(member)
 
 
 def test_stopping_a_wrapper_stops_the_server_it_runs_too(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ when the state folder with its pid file is gone. Stopping is gentle, then
 firm: terminate, wait, kill, wait.
 
 A port is ours only while the process we started (or one of its children)
-holds the listening socket on it: ``port_listeners`` asks psutil, which reads
-the system's socket table, and readiness (``bootstrap.readiness.OwnProcess``)
-trusts an answer on the port only then. A port another program took between
+holds the listening socket on it: ``port_listeners`` matches the kernel's
+socket tables with our processes' open files, and readiness
+(``bootstrap.readiness.OwnProcess``) trusts an answer on the port only then. A port another program took between
 choosing it and binding it is given up for a free one (``start_until_ready``).
 
 Assumes Linux (psutil reads other processes' environments).
@@ -103,7 +103,8 @@ def port_listeners(port: int, pid: int) -> set[int | None]:
         return _port_listeners_elsewhere(port, process_tree(pid))
     owner = dict.fromkeys(_socket_inodes(pid) & inodes, pid)
     if inodes - owner.keys():  # someone else, or a child of ours (looking at children reads every process)
-        owner.update({inode: child for child in process_tree(pid) - {pid} for inode in _socket_inodes(child) & inodes})
+        owner.update({inode: child for child in process_tree(pid) - {pid}
+                      for inode in _socket_inodes(child) & inodes})
     return {owner.get(inode) for inode in inodes}
 
 

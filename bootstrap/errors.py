@@ -51,6 +51,14 @@ class NotReadyError(ServiceError):
     """A service did not become ready before its deadline."""
 
 
+class ServiceExitedError(NotReadyError):
+    """A process this workspace started is gone: said at once, with its log, never after waiting out the deadline."""
+
+
+class PortLostError(ServiceExitedError):
+    """Another program listens on the port chosen for a service, which therefore cannot: it is started on another."""
+
+
 class DriftError(BootstrapError):
     """Live state differs from the spec in a way that needs an explicit decision (e.g. --recreate)."""
 

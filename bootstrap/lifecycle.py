@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
+from .backends import endpoints_for, local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
 from .console import print_json, print_line, print_table, say
 from .errors import BootstrapError, ConfigError, NotReadyError, os_errors
@@ -148,11 +148,14 @@ COGNITO_ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"
 
 
 def env_variables(settings: Settings) -> dict[str, str]:
-    """The variables the Cruddur app reads, for the current target."""
+    """The variables the Cruddur app reads, for the local services of this workspace, which must be running.
+
+    Services that are not running are an error, never their remembered or default URLs: another workspace's
+    services may answer there.
+    """
     require_local(settings, "`invoke env` (it describes the local services)",
                   "prod variables come from your deployment")
-    state = StateDir(settings.state_dir)
-    endpoints = local_endpoints(settings, select_backend(settings, state), state)
+    endpoints = endpoints_for(settings)
     variables = {
         "CONNECTION_URL": endpoints.postgres_url,
         "AWS_ENDPOINT_URL": endpoints.aws_endpoint_url or "",

@@ -6,6 +6,12 @@ the service it was started for, so that it can be found (and stopped) even
 when the state folder with its pid file is gone. Stopping is gentle, then
 firm: terminate, wait, kill, wait.
 
+A port is ours only while the process we started (or one of its children)
+holds the listening socket on it: ``port_listeners`` matches the kernel's
+socket tables with our processes' open files, and readiness
+(``bootstrap.readiness.OwnProcess``) trusts an answer on the port only then. A port another program took between
+choosing it and binding it is given up for a free one (``start_until_ready``).
+
 Assumes Linux (psutil reads other processes' environments).
 """
 
@@ -15,15 +21,17 @@ import contextlib
 import os
 import socket
 import subprocess
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 from .console import say
-from .errors import os_errors
+from .errors import PortLostError, os_errors
 from .state import StateDir
 
-
 BIND_ADDRESS = "127.0.0.1"
+# What a server writes to its log when another program holds its port (Postgres, moto, Java alike: strerror).
+ADDRESS_IN_USE = "Address already in use"
 
 # Set in the environment of every process we start, so that our processes can
 # be found (and stopped) even when the state folder with their pid files is gone.
@@ -60,10 +68,140 @@ def choose_port(state: StateDir, service: str, preferred: int) -> int:
             break
     else:
         port = free_port()
-        say(f"port {preferred} was taken; {service} listens on {port}")
+    # The app's URL changes with the port: one line says so, and why.
+    if remembered and port != remembered:
+        say(f"{service}: port {remembered} (from its last start) is taken by another program; using port {port}")
+    elif not remembered and port != preferred:
+        say(f"{service}: port {preferred} is taken by another program; using port {port}")
     if port != remembered:
         state.update("ports", service, value=port)
     return port
+
+
+def lost_port(service: str, port: int) -> PortLostError:
+    """The error for a server whose port another program took between choosing and binding it (its log says so)."""
+    return PortLostError(f"{service}: port {port} was taken by another program before the server started for it "
+                         f"could listen there ({ADDRESS_IN_USE})")
+
+
+# The kernel's tables of TCP sockets (Linux): one line per socket, with its local address, state and inode.
+SOCKET_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+LISTEN_STATE = "0A"
+
+
+def port_listeners(port: int, pid: int) -> set[int | None]:
+    """Who holds a listening TCP socket on ``port`` (any address): ``pid`` or one of its children (a wrapper's
+    server) when it does, and None for every other program (``describe_listeners`` names them, slowly).
+
+    On Linux: the listening sockets' inodes from the kernel's tables, readable by anyone, matched with the socket
+    inodes of our own processes' open files, which a user may always read. psutil's table of every socket would
+    read every process's open files (1.4 s here with 365 processes), and needs privileges on some systems.
+    The tables are read first: a socket of ours opened after them is not listening yet, never a stranger.
+    """
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return _port_listeners_elsewhere(port, process_tree(pid))
+    owner = dict.fromkeys(_socket_inodes(pid) & inodes, pid)
+    if inodes - owner.keys():  # someone else, or a child of ours (looking at children reads every process)
+        owner.update({inode: child for child in process_tree(pid) - {pid}
+                      for inode in _socket_inodes(child) & inodes})
+    return {owner.get(inode) for inode in inodes}
+
+
+def _listening_inodes(port: int) -> set[int] | None:
+    """The inodes of the listening TCP sockets on ``port``; None without the kernel's tables (not Linux)."""
+    inodes, read = set(), False
+    for table in SOCKET_TABLES:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except FileNotFoundError:  # no IPv6, or not Linux
+            continue
+        read = True
+        for line in lines:
+            # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+            fields = line.split()
+            if fields[3] == LISTEN_STATE and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(int(fields[9]))
+    return inodes if read else None
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process ``pid`` holds open (none when it is gone)."""
+    folder = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(folder)
+    except OSError:
+        return set()
+    inodes = set()
+    for fd in fds:
+        try:
+            target = os.readlink(f"{folder}/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:["):-1]))
+    return inodes
+
+
+def _port_listeners_elsewhere(port: int, ours: set[int]) -> set[int | None]:
+    """``port_listeners`` without the kernel's tables (macOS): psutil's table of every socket, whose pids need
+    privileges there, and our own processes asked directly, after it (a socket opened meanwhile shows without its
+    process). Without privileges a stranger goes unseen, and ours is simply not listening until it can."""
+    import psutil
+
+    try:
+        every = {c.laddr: c.pid for c in psutil.net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+    except psutil.AccessDenied:
+        every = {}
+    own = {address: pid for pid in ours for address in _listening(pid, port)}
+    return {own.get(address) for address in every} | set(own.values())
+
+
+def _listening(pid: int, port: int) -> list[tuple[str, int]]:
+    """The addresses on ``port`` where process ``pid`` listens (none when it is gone)."""
+    import psutil
+
+    try:
+        connections = psutil.Process(pid).net_connections("tcp")
+    except psutil.Error:
+        return []
+    return [c.laddr for c in connections if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
+
+
+def describe_listeners(port: int, pid: int) -> str:
+    """The other programs than ``pid`` and its children listening on ``port``, for an error: program and pid each
+    (a slow look, at every process's sockets: only once something is wrong)."""
+    import psutil
+
+    try:
+        pids = {c.pid for c in psutil.net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr.port == port} - process_tree(pid)
+    except psutil.AccessDenied:
+        pids = set()
+    return ", ".join(sorted(describe_process(pid) for pid in pids or {None}))
+
+
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and its descendants (a wrapper's server, Postgres's backends); empty when ``pid`` is gone."""
+    import psutil
+
+    try:
+        return {pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))}
+    except psutil.Error:
+        return set()
+
+
+def describe_process(pid: int | None) -> str:
+    """A stranger on a port, as an error names it: its pid and program, or that it is another user's."""
+    import psutil
+
+    if pid is None:
+        return "a program this user may not look into"
+    try:
+        return f"{psutil.Process(pid).name()} (pid {pid})"
+    except psutil.Error:
+        return f"pid {pid}"
 
 
 # --- processes ---------------------------------------------------------------
@@ -120,31 +258,61 @@ def start_detached(command: Sequence[str], state: StateDir, service: str) -> int
             env={**os.environ, OWNER_VARIABLE: str(state.root), SERVICE_VARIABLE: service},
         )
     state.pid_file(service).write_text(f"{process.pid}\n")
+    _until_it_shows_its_command_line(process)
     return process.pid
 
 
+def _until_it_shows_its_command_line(process: subprocess.Popen[bytes], limit: float = 5.0) -> None:
+    """Until the new process shows its command line (or exits), at most ``limit`` seconds.
+
+    For a few milliseconds after exec the system shows an empty command line; our processes are recognised by
+    theirs (a recycled pid is not ours), so until then a started server would be taken for one that is gone.
+    """
+    import psutil
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if psutil.Process(process.pid).cmdline():
+                return
+        except psutil.Error:
+            return
+        time.sleep(0.005)
+
+
 def stop_process(pid: int, grace: float = 5.0) -> None:
-    """Stop gently, then firmly: terminate, wait, kill, wait."""
+    """Stop gently, then firmly: terminate, wait, kill, wait; its children too (a wrapper's server outlives it)."""
     import psutil
 
     try:
         process = psutil.Process(pid)
-        process.terminate()
-        try:
-            process.wait(grace)
-        except psutil.TimeoutExpired:
-            process.kill()
-            process.wait(grace)
+        family = [process, *process.children(recursive=True)]
     except psutil.NoSuchProcess:
         return
+    for signal_them in (psutil.Process.terminate, psutil.Process.kill):
+        for member in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                signal_them(member)
+        _, family = psutil.wait_procs(family, timeout=grace)
+        if not family:
+            return
 
 
-def log_tail(path: Path | None, lines: int = 15) -> str:
+def log_size(path: Path) -> int:
+    """Where the next lines of a log will begin: its size now (0 when there is none yet)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def log_tail(path: Path | None, lines: int = 15, start: int = 0) -> str:
+    """The last ``lines`` of a log, of what was written from byte ``start`` on (one start's lines, not an earlier's)."""
     if path is None or not path.exists():
         return ""
     with open(path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - 8192))
+        handle.seek(max(start, handle.tell() - 8192))
         text = handle.read().decode("utf-8", "replace")
     return "\n".join(text.splitlines()[-lines:])
 
@@ -162,13 +330,49 @@ class LocalProcess:
     port_flags: tuple[str, ...]
     what: str  # what serves the endpoint, as a readiness failure names it
 
+    # A start that lost its port to another program tries again on a free one, this many times in all.
+    PORT_TRIES = 3
+
     def __init__(self, state: StateDir, preferred_port: int) -> None:
         self.state = state
         self.preferred_port = preferred_port
         self._port: int | None = state.get("ports", self.name)
+        # Where this start's lines begin in the log (None: not started by this run); a failure shows only those.
+        self.log_start: int | None = None
 
     def pid(self) -> int | None:
         raise NotImplementedError
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def stop(self, save: bool = False) -> None:
+        raise NotImplementedError
+
+    def mark_log(self) -> None:
+        """A start begins now: what its log says from here on is this start's."""
+        self.log_start = log_size(self.log_path)
+
+    def start_until_ready(self, launch: Callable[[], bool], wait: Callable[[], None]) -> bool:
+        """``launch`` (which starts the process unless it runs, and says whether it did), then ``wait`` for it.
+
+        When another program took the port first (``PortLostError``), what was started is stopped and started
+        again on a free port, which is remembered and named in one line. Returns whether it was started now.
+        """
+        started, tries = False, 1
+        while True:
+            try:
+                started = launch() or started
+                wait()
+                return started
+            except PortLostError as lost:
+                if tries == self.PORT_TRIES:
+                    raise
+                tries += 1
+                self.stop()
+                self._port = free_port()
+                self.state.update("ports", self.name, value=self._port)
+                say(f"{str(lost).splitlines()[0]}; starting it again on port {self._port}")
 
     @property
     def log_path(self) -> Path:
@@ -226,6 +430,7 @@ class DetachedServer(LocalProcess):
         with os_errors(f"{self.name}: starting"):
             self.state.pid_file(self.name).unlink(missing_ok=True)
             self._port = choose_port(self.state, self.name, self.preferred_port)
+            self.mark_log()
             start_detached(self.command(self._port), self.state, self.name)
         return True
 

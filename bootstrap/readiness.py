@@ -12,6 +12,13 @@ A ``Deadline`` is started once per service, when its start begins: launching
 it (``pg_ctl -w``, a container's healthcheck) and every probe after share it,
 so a service that never answers fails at ``ready_timeout``, not at a multiple.
 
+A process this workspace started is probed through ``OwnProcess``: its probe
+asks the port only while that process is alive and the one listening there,
+so an answer from another workspace's server (or anyone's) never counts. A
+process that is gone is said at once with its log (``ServiceExitedError``,
+never retried), and a port another program holds at once too
+(``PortLostError``: the service starts again on another port).
+
 While it waits, each probe shows a line on the console's board: the service,
 its endpoint, the seconds waited of the deadline and the last error seen.
 """
@@ -27,7 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from .config import Endpoints, mask_url
-from .errors import NotReadyError, os_failure_hint
+from .errors import NotReadyError, PortLostError, ServiceError, ServiceExitedError, os_failure_hint
+from .processes import ADDRESS_IN_USE, describe_listeners, log_tail, lost_port, port_listeners
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -128,6 +136,64 @@ def cognito_probe(endpoints: Endpoints, log_path: Path | None = None, hint: str 
     return probe if hint is None else replace(probe, hint=hint)
 
 
+@dataclass(frozen=True)
+class OwnProcess:
+    """``inner``, asked only while the process this workspace started is alive and the one listening on ``port``.
+
+    ``name`` is that process's service (the "moto" serving the roles "dynamodb" and "cognito"); ``pid`` finds it now
+    (None: it is gone); ``log_start`` is where its start's lines begin in the log.
+    """
+
+    inner: Probe
+    name: str
+    pid: Callable[[], int | None]
+    port: int
+    log_start: int | None = None
+
+    @property
+    def service(self) -> str:
+        return self.inner.service
+
+    @property
+    def endpoint(self) -> str:
+        return self.inner.endpoint
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.inner.log_path
+
+    @property
+    def hint(self) -> str:
+        return self.inner.hint
+
+    def probe(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            raise self._gone()
+        listeners = port_listeners(self.port, pid)
+        if None in listeners:
+            who = describe_listeners(self.port, pid)
+            raise PortLostError(f"{self.name}: port {self.port} is held by another program, {who}, "
+                                "not by the process this workspace started")
+        if not listeners:
+            raise ServiceError(f"the process this workspace started (pid {pid}) does not listen on port {self.port} "
+                               "yet")
+        self.inner.probe()
+
+    def _gone(self) -> ServiceExitedError:
+        """The error for a process of ours that is gone: its start's last log lines, and why when they say."""
+        tail = log_tail(self.log_path, 8, self.log_start or 0)
+        if ADDRESS_IN_USE in tail:
+            return lost_port(self.name, self.port)
+        lines = [f"{self.service} at {self.endpoint}: the process this workspace started for it is gone"
+                 + (" (it exited during its start)" if self.log_start is not None else " (not running)") + "."]
+        if self.log_path is not None:
+            lines.append(f"  log: {self.log_path}")
+            lines.extend("    | " + line for line in tail.splitlines())
+        lines.append(f"  hint: {self.hint}")
+        return ServiceExitedError("\n".join(lines))
+
+
 @dataclass
 class Waiting:
     """One probe being waited for: what its line on the board says. ``started``: when its first try began."""
@@ -156,7 +222,7 @@ def wait_until_ready(probe: Probe, deadline: Deadline, show: bool = True) -> Non
     One try is always made, even when the deadline has passed already (the service's start used it up):
     the error then says why this try failed, not only that time ran out.
     """
-    from tenacity import RetryError, Retrying, wait_random_exponential
+    from tenacity import RetryError, Retrying, retry_if_not_exception_type, wait_random_exponential
 
     from .console import status_line
 
@@ -168,6 +234,8 @@ def wait_until_ready(probe: Probe, deadline: Deadline, show: bool = True) -> Non
 
     retrying = Retrying(
         stop=lambda state: deadline.expired(),
+        # A process that is gone will not come back by waiting: said at once.
+        retry=retry_if_not_exception_type(ServiceExitedError),
         # Never sleep past the deadline: the last try starts at it, not up to a second after.
         wait=lambda state: min(backoff(state), deadline.remaining()),
         before_sleep=remember,
@@ -188,7 +256,10 @@ def wait_all(probes: list[Probe], deadline: Deadline, show: bool = True) -> None
         return
     with ThreadPoolExecutor(max_workers=len(probes)) as pool:
         futures = [pool.submit(wait_until_ready, probe, deadline, show) for probe in probes]
-        raise_together([f.exception() for f in futures if f.exception() is not None])
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    # One service's probes share its process: that it is gone (or lost its port) is said once, as itself.
+    gone = [error for error in errors if isinstance(error, ServiceExitedError)]
+    raise_together(gone[:1] or errors)
 
 
 def raise_together(errors: list[BaseException | None]) -> None:
@@ -204,8 +275,6 @@ def raise_together(errors: list[BaseException | None]) -> None:
 def not_ready(probe: Probe, deadline: Deadline, last: BaseException | None,
               checking_since: float | None = None) -> NotReadyError:
     """The error for ``probe``'s service at its deadline; ``checking_since``: when the probe's own tries began."""
-    from .processes import log_tail
-
     now = deadline.clock()
     waited = f"  waited {deadline.elapsed(now):.1f}s of {deadline.timeout:g}s"
     if checking_since is not None and checking_since - deadline.started >= 0.05:
@@ -221,7 +290,7 @@ def not_ready(probe: Probe, deadline: Deadline, last: BaseException | None,
         tail = log_tail(probe.log_path, 8)
         if tail:
             lines.extend("    | " + line for line in tail.splitlines())
-        if "Address already in use" in tail:  # a stranger took the port between choosing and binding it
+        if ADDRESS_IN_USE in tail:  # a stranger took the port between choosing and binding it
             hint = os_failure_hint(errno.EADDRINUSE, None)
     lines.append(f"  hint: {hint}")
     return NotReadyError("\n".join(lines))

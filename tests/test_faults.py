@@ -233,6 +233,11 @@ class Listener:
         except OSError:
             return
 
+    @property
+    def accepted(self) -> int:
+        """How many connections it accepted: none, when nobody took it for one of our services."""
+        return len(self._accepted)
+
     def close(self) -> None:
         for connection in self._accepted:
             connection.close()
@@ -246,9 +251,13 @@ def test_remembered_ports_taken_by_strangers_fall_back_to_free_ones(cli: Cli) ->
     strangers = [Listener(int(before.postgres_url.rsplit(":", 1)[1].split("/")[0])),
                  Listener(int(before.aws_endpoint_url.rsplit(":", 1)[1]))]
     try:
-        cli("up")
+        up = cli("up")
         after = cli.endpoints()
         assert after.postgres_url != before.postgres_url and after.aws_endpoint_url != before.aws_endpoint_url
+        said = " ".join(up.stderr.split())
+        for stranger in strangers:
+            assert f"port {stranger.port} (from its last start) is taken by another program; using port" in said
+            assert stranger.accepted == 0, "a stranger on a remembered port was asked"
         cli("verify")
     finally:
         for stranger in strangers:

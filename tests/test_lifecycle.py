@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import socket
+from pathlib import Path
 
 import psutil
+import pytest
 
 
 def _pids(cli) -> dict[str, int]:
@@ -40,6 +42,48 @@ def test_up_status_env_down(cli) -> None:
     stopped = cli("status", "--json", check=False)
     assert stopped.returncode == 1
     assert {(row["running"], row["ready"]) for row in json.loads(stopped.stdout)["services"]} == {(False, False)}
+    _env_refuses(cli)
+
+
+def _env_refuses(cli) -> None:
+    """`invoke env` with the services stopped: an error on stderr, nothing on stdout, no file written."""
+    env = cli("env", check=False)
+    assert (env.returncode, env.stdout) == (1, ""), env
+    assert "not running; start the services with `invoke up`" in env.stderr and "Traceback" not in env.stderr
+    dotenv = cli.state_dir.parent / "app.env"
+    assert cli("env", "--dotenv", str(dotenv), check=False).returncode == 1 and not dotenv.exists()
+
+
+def test_env_before_any_start_prints_nothing_and_fails(tmp_path: Path, capsys) -> None:
+    from bootstrap import lifecycle
+    from bootstrap.config import resolve_settings
+    from bootstrap.errors import ServiceError
+
+    settings = resolve_settings({}, {}, {"state_dir": str(tmp_path / ".cruddur"), "backend": "embedded",
+                                         "ddb_engine": "moto"})
+    for dotenv in (None, str(tmp_path / "app.env")):
+        with pytest.raises(ServiceError, match="^postgres, moto not running; start the services with `invoke up`$"):
+            lifecycle.env(settings, dotenv=dotenv)
+    assert capsys.readouterr().out == "" and not (tmp_path / "app.env").exists()
+
+
+def test_a_service_that_exits_at_once_is_said_at_once_with_its_log(cli, tmp_path: Path) -> None:
+    """DynamoDB Local from a folder whose jar is no jar: Java exits at once, and `up` says so, with Java's words."""
+    from bootstrap.services.dynamodb_local import MIN_JAVA, find_java
+
+    java = find_java()
+    if java is None or java.major < MIN_JAVA:
+        pytest.skip(f"Java {MIN_JAVA}+ is needed to run a jar at all")
+    folder = tmp_path / "not-dynamodb-local"
+    folder.mkdir()
+    (folder / "DynamoDBLocal.jar").write_text("not a jar\n")
+    cli.env.update(CRUDDUR_DDB_ENGINE="dynamodb-local", CRUDDUR_DYNAMODB_LOCAL_PATH=str(folder))
+    up = cli("up", "--timeout", "600", check=False)
+    assert up.returncode == 1 and "Traceback" not in up.stderr, up.stderr
+    assert "dynamodb at http://localhost:" in up.stderr
+    assert "the process this workspace started for it is gone (it exited during its start)" in up.stderr
+    assert "| Error: Invalid or corrupt jarfile" in up.stderr
+    assert "was not ready after" not in up.stderr  # not waited out: said when it happened
 
 
 def test_second_up_reuses_the_running_services(cli) -> None:
@@ -110,6 +154,8 @@ def test_a_remembered_backend_that_fails_says_it_was_remembered_and_how_to_choos
     assert "no Docker engine answers at unix:///nonexistent/docker.sock" in result.stderr
     assert ("  the backend docker is remembered from the start on 2026-12-05 10:00 UTC; `--backend` another one, or "
             "`invoke down --purge`, chooses again") in result.stderr
+
+
 def test_env_for_github_is_the_shells_variables_with_their_secrets_masked_on_stderr(stack, capsys) -> None:
     """--format github on the session's running stack: the same variables `eval "$(invoke env)"` gives."""
     from bootstrap import lifecycle
@@ -137,3 +183,28 @@ def test_env_refuses_an_unknown_format_and_github_with_dotenv(tmp_path) -> None:
     with pytest.raises(ConfigError, match="give one of them"):
         lifecycle.env(settings, dotenv=str(tmp_path / ".env"), fmt="github")
     assert not (tmp_path / ".env").exists()
+
+
+@pytest.mark.both_engines
+def test_two_workspaces_started_at_once_both_come_up_on_their_own_ports(cli) -> None:
+    """Two state folders with the same preferred ports, `invoke up` in both at the same moment (one port, or more,
+    goes to whichever binds it first): both verify, each on its own ports, served by its own processes."""
+    from urllib.parse import urlsplit
+
+    from tests.helpers import run_concurrently
+
+    workspaces = [str(cli.state_dir), str(cli.state_dir.parent / "other" / ".cruddur")]
+    try:
+        ups = run_concurrently(cli.env, [(["up"], {"CRUDDUR_STATE_DIR": w}) for w in workspaces])
+        assert [up.returncode for up in ups] == [0, 0], [up.stderr for up in ups]
+        assert not any("Traceback" in up.stderr for up in ups)
+        ports, pids = [], []
+        for workspace in workspaces:
+            status = json.loads(cli("status", "--json", CRUDDUR_STATE_DIR=workspace).stdout)
+            assert all(row["running"] and row["ready"] for row in status["services"]), status
+            ports.append({urlsplit(row["endpoint"]).port for row in status["services"]})
+            pids.append({row["pid"] for row in status["services"]})
+            cli("verify", CRUDDUR_STATE_DIR=workspace)
+        assert not ports[0] & ports[1] and not pids[0] & pids[1], (ports, pids)
+    finally:
+        cli("down", check=False, CRUDDUR_STATE_DIR=workspaces[1])

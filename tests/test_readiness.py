@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import sys
 from pathlib import Path
 
 import pytest
 
 from bootstrap.config import Endpoints
-from bootstrap.errors import NotReadyError, ServiceError
-from bootstrap.processes import free_port
-from bootstrap.readiness import Deadline, PostgresProbe, dynamodb_probe, raise_together, wait_until_ready
+from bootstrap.errors import NotReadyError, PortLostError, ServiceError, ServiceExitedError
+from bootstrap.processes import free_port, log_size, process_alive, start_detached, stop_process
+from bootstrap.readiness import (
+    Deadline, OwnProcess, PostgresProbe, dynamodb_probe, raise_together, wait_until_ready,
+)
+from bootstrap.state import StateDir
 
 
 def test_readiness_timeout_names_service_endpoint_error_and_log(tmp_path) -> None:
@@ -101,3 +108,58 @@ def test_a_server_whose_port_was_taken_before_it_bound_says_so(tmp_path: Path) -
     with pytest.raises(NotReadyError) as caught:
         wait_until_ready(dynamodb_probe(endpoints, log), Deadline(0.5))
     assert "hint: another program took the port: run `invoke up` again, it chooses a free port" in str(caught.value)
+
+
+# --- our own process: alive, and the one listening ------------------------------------------------
+
+
+def _server(tmp_path: Path, script: str) -> tuple[StateDir, int, int]:
+    """A process of ours running ``script``; its log begins with an earlier start's line about a taken port."""
+    state = StateDir(tmp_path / ".cruddur").ensure()
+    state.log_file("server").write_text("an earlier start: OSError: [Errno 98] Address already in use\n")
+    start = log_size(state.log_file("server"))
+    return state, start_detached([sys.executable, "-c", script], state, "server"), start
+
+
+def _own(state: StateDir, pid: int, start: int, port: int) -> OwnProcess:
+    inner = dynamodb_probe(Endpoints("", f"http://localhost:{port}", "us-east-1"), state.log_file("server"))
+    return OwnProcess(inner, "server", lambda: pid if process_alive(pid) else None, port, start)
+
+
+def test_a_process_of_ours_that_exits_is_said_at_once_with_its_starts_log(tmp_path: Path) -> None:
+    state, pid, start = _server(tmp_path, "import sys; print('FATAL: boom', flush=True); sys.exit(3)")
+    deadline = Deadline(600)
+    with pytest.raises(ServiceExitedError) as caught:
+        wait_until_ready(_own(state, pid, start, free_port()), deadline, show=False)
+    message = str(caught.value)
+    assert not isinstance(caught.value, PortLostError)
+    assert "the process this workspace started for it is gone (it exited during its start)" in message
+    assert "| FATAL: boom" in message and str(state.log_file("server")) in message
+    assert "Address already in use" not in message  # an earlier start's line is not this one's
+    assert deadline.elapsed() < 60, "the exit was waited out instead of said at once"
+
+
+def test_a_process_of_ours_that_could_not_bind_its_port_lost_it(tmp_path: Path) -> None:
+    state, pid, start = _server(tmp_path, "print('OSError: [Errno 98] Address already in use')")
+    port = free_port()
+    with pytest.raises(PortLostError, match=f"^server: port {port} was taken by another program before the server "
+                                            "started for it could listen there"):
+        wait_until_ready(_own(state, pid, start, port), Deadline(600), show=False)
+
+
+def test_a_stranger_on_our_port_is_said_at_once_and_never_asked(tmp_path: Path) -> None:
+    state, pid, start = _server(tmp_path, "import time; time.sleep(600)")
+    try:
+        with contextlib.closing(socket.socket()) as stranger:
+            stranger.bind(("127.0.0.1", 0))
+            stranger.listen()
+            port = stranger.getsockname()[1]
+            with pytest.raises(PortLostError, match=f"^server: port {port} is held by another program, .*"
+                                                    f"\\(pid {os.getpid()}\\), not by the process this workspace "
+                                                    "started$"):
+                wait_until_ready(_own(state, pid, start, port), Deadline(600), show=False)
+            stranger.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                stranger.accept()  # nobody connected: the stranger was never asked
+    finally:
+        stop_process(pid)

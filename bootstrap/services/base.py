@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 from ..config import Endpoints, local_key_id_problem, with_database
-from ..readiness import Deadline, PostgresProbe, Probe, cognito_probe, dynamodb_probe
+from ..processes import LocalProcess
+from ..readiness import Deadline, OwnProcess, PostgresProbe, Probe, cognito_probe, dynamodb_probe
 
 LOCAL_HOST = "localhost"
 
@@ -99,6 +100,14 @@ def role_probe(role: str, url: str, region: str, log_path: Path | None, hint: st
     if role == "dynamodb":
         return dynamodb_probe(aws_endpoints(url, region), log_path, hint, _credentials_hint())
     return cognito_probe(aws_endpoints(url, region), log_path, hint)
+
+
+def own_probes(service: LocalProcess, region: str) -> list[Probe]:
+    """The probes of a process this workspace starts, one per role: each asks the port only while that process
+    is alive and the one listening there (``readiness.OwnProcess``)."""
+    return [OwnProcess(role_probe(role, service.url(), region, service.log_path, service.hint()),
+                       service.name, service.pid, service.port, service.log_start)
+            for role in service.roles]
 
 
 def _credentials_hint() -> str | None:

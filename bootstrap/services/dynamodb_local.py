@@ -36,7 +36,7 @@ from ..errors import ConfigError, ServiceError, os_errors
 from ..processes import DetachedServer
 from ..readiness import Deadline, Probe, wait_all
 from ..state import StateDir
-from .base import role_probe
+from .base import own_probes
 
 log = logging.getLogger(__name__)
 
@@ -290,10 +290,9 @@ class DynamoDBLocal(DetachedServer):
                 "-port", str(port)]
 
     def probes(self) -> list[Probe]:
-        return [role_probe("dynamodb", self.url(), self.settings.region, self.log_path, self.hint())]
+        return own_probes(self, self.settings.region)
 
     def start(self, deadline: Deadline) -> "DynamoDBLocal":
         """Start (or find running) and wait until it answers; its tables are on disk, nothing to restore."""
-        self.launch()
-        wait_all(self.probes(), deadline)
+        self.start_until_ready(self.launch, lambda: wait_all(self.probes(), deadline))
         return self

@@ -21,7 +21,7 @@ from ..config import Endpoints, Settings
 from ..processes import BIND_ADDRESS, DetachedServer
 from ..readiness import Deadline, Probe, wait_all
 from ..state import StateDir
-from .base import aws_endpoints, role_probe
+from .base import aws_endpoints, own_probes
 
 
 class Keeper(Protocol):
@@ -57,12 +57,11 @@ class MotoServer(DetachedServer):
         return [sys.executable, "-m", "moto.server", "-H", BIND_ADDRESS, "-p", str(port)]
 
     def probes(self) -> list[Probe]:
-        return [role_probe(role, self.url(), self.region, self.log_path, self.hint()) for role in self.roles]
+        return own_probes(self, self.region)
 
     def start(self, deadline: Deadline) -> "MotoServer":
         """Start (or find running), wait until it answers, and put back what the last ``down`` saved, if started now."""
-        started = self.launch()
-        wait_all(self.probes(), deadline)
+        started = self.start_until_ready(self.launch, lambda: wait_all(self.probes(), deadline))
         if started and self.keeper is not None:
             # Beside DynamoDB Local, which keeps its tables on disk itself, only the user pools are ours to keep.
             self.keeper.restore(self._endpoints(), tables="dynamodb" in self.roles)

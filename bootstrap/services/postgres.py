@@ -31,10 +31,13 @@ from .postgres_user import (
     SYSTEM_USER, WHY_SYSTEM_USER, Placement, closed_parent, ensure_system_dir, ensure_system_user, instance_dir, own_folder,
     place_data, reachable_binaries, running_as_root,
 )
-from ..processes import BIND_ADDRESS, LocalProcess, choose_port, command_line, log_tail, process_alive, stop_process
+from ..processes import (
+    ADDRESS_IN_USE, BIND_ADDRESS, LocalProcess, choose_port, command_line, log_size, log_tail, lost_port, process_alive,
+    stop_process,
+)
 from ..readiness import Deadline, Probe, not_ready, wait_all
 from ..state import StateDir
-from .base import LOCAL_HOST, role_probe
+from .base import LOCAL_HOST, own_probes
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +108,21 @@ class EmbeddedPostgres(LocalProcess):
         return self.pid() is not None
 
     def probes(self) -> list[Probe]:
-        return [role_probe("postgres", self.url(), self.settings.region, self.log_path, self.hint())]
+        return own_probes(self, self.settings.region)
 
     def start(self, deadline: Deadline) -> "EmbeddedPostgres":
         self.state.ensure()
+        self.start_until_ready(lambda: self._launch(deadline), lambda: wait_all(self.probes(), deadline))
+        return self
+
+    def _launch(self, deadline: Deadline) -> bool:
+        """Start the server unless it runs; whether it was started now."""
         if self.is_running():
             log.info("postgres already running, pid %s", self.pid())
-        else:
-            with os_errors("postgres: starting"):
-                self._start(deadline)
-        wait_all(self.probes(), deadline)
-        return self
+            return False
+        with os_errors("postgres: starting"):
+            self._start(deadline)
+        return True
 
     def _start(self, deadline: Deadline) -> None:
         self._port = choose_port(self.state, self.name, self.preferred_port)
@@ -130,6 +137,7 @@ class EmbeddedPostgres(LocalProcess):
         # (as root, Postgres's user need not reach the state folder's logs).
         # pg_ctl waits (-w) for what remains of the deadline, in whole seconds; our probe gets what is left then.
         seconds = max(1, math.ceil(deadline.remaining()))
+        self.mark_log()
         try:
             self._pg_ctl(
                 "-w", "-t", str(seconds),
@@ -140,6 +148,8 @@ class EmbeddedPostgres(LocalProcess):
             )
         except ServiceError:
             if self.pid() is None:
+                if ADDRESS_IN_USE in log_tail(self.log_path, start=self.log_start or 0):
+                    raise lost_port(self.name, self._port) from None  # started again on another port
                 raise  # the server is gone: it failed, and its log says why
             # Still starting when pg_ctl gave up: not ready by the deadline, said the way every probe says it.
             raise not_ready(self.probes()[0], deadline, ServiceError(
@@ -280,13 +290,14 @@ class EmbeddedPostgres(LocalProcess):
         # As root: the system user with its own group only (not root's groups).
         identity: dict[str, Any] = (dict(zip(("user", "group"), ensure_system_user()), extra_groups=[])
                                     if running_as_root() else {})
+        start = log_size(self.log_path)
         with open(self.log_path, "ab") as log_file:
             result = subprocess.run(
                 command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, check=False, **identity,
             )
         if result.returncode != 0:
-            tail = log_tail(self.log_path)
+            tail = log_tail(self.log_path, start=start)  # this command's lines, not an earlier one's
             hint = failure_hint(tail, self.port, self.data_dir)
             raise ServiceError(f"postgres: {program} failed (exit {result.returncode}); log {self.log_path}:\n{tail}"
                                + (f"\nhint: {hint}" if hint else ""))
@@ -294,7 +305,7 @@ class EmbeddedPostgres(LocalProcess):
 
 def failure_hint(log_text: str, port: int, data_dir: Path) -> str | None:
     """Pure: a fix for the operating-system failures Postgres reports in its log, or None."""
-    if "Address already in use" in log_text:
+    if ADDRESS_IN_USE in log_text:
         return (f"port {port} was taken by another program after it was chosen: run `invoke up` again, "
                 "it chooses a free port")
     if "No space left on device" in log_text:

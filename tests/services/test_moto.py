@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from bootstrap.readiness import Deadline
+import psutil
+import pytest
+
+from bootstrap.processes import port_listeners
+from bootstrap.readiness import Deadline, wait_all
 from bootstrap.services.base import aws_endpoints
 from bootstrap.services.moto import MotoServer
 from bootstrap.snapshot import Snapshot, snapshot_path
@@ -79,3 +86,43 @@ def test_beside_dynamodb_local_the_server_keeps_the_user_pools_only(tmp_path: Pa
             in capsys.readouterr().err
     finally:
         cognito.stop()
+
+
+class _LateMoto(MotoServer):
+    """A moto server that binds its port a second after it starts, as a slow server does: time for a stranger."""
+
+    def command(self, port: int) -> list[str]:
+        return ["sh", "-c", f"sleep 1; exec {shlex.join(super().command(port))}"]
+
+
+def test_a_port_taken_before_the_server_listens_is_given_up_for_a_free_one(tmp_path: Path, capsys) -> None:
+    settings = make_settings(tmp_path / ".cruddur")
+    state = StateDir(settings.state_dir)
+    moto = _LateMoto(settings, state)
+    strangers: list[socket.socket] = []
+
+    def launch_then_lose_the_port() -> bool:
+        started = moto.launch()
+        if not strangers:  # the first start only: another program takes the port it chose
+            strangers.append(socket.create_server(("127.0.0.1", moto.port)))
+        return started
+
+    try:
+        # show=False: no waiting lines, which a loaded machine would add to what is said.
+        assert moto.start_until_ready(launch_then_lose_the_port,
+                                      lambda: wait_all(moto.probes(), Deadline(120), show=False))
+        lost = strangers[0].getsockname()[1]
+        assert moto.port != lost and state.get("ports", "moto") == moto.port
+        said = " ".join(capsys.readouterr().err.split())
+        assert said == (f"moto: port {lost} is held by another program, {psutil.Process().name()} "
+                        f"(pid {os.getpid()}), not by the process this workspace started; "
+                        f"starting it again on port {moto.port}")
+        pid = moto.pid()
+        assert pid is not None and port_listeners(moto.port, pid) == {pid}
+        strangers[0].setblocking(False)
+        with pytest.raises(BlockingIOError):
+            strangers[0].accept()  # nobody connected: the stranger was never asked
+    finally:
+        moto.stop()
+        for stranger in strangers:
+            stranger.close()

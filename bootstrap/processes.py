@@ -150,11 +150,12 @@ def _port_listeners_elsewhere(port: int, ours: set[int]) -> set[int | None]:
     import psutil
 
     try:
-        every = {c.laddr: c.pid for c in psutil.net_connections("tcp")
-                 if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+        # A socket without an address has an empty tuple as its laddr: getattr passes over it.
+        every = {tuple(c.laddr): c.pid for c in psutil.net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN and getattr(c.laddr, "port", None) == port}
     except psutil.AccessDenied:
         every = {}
-    own = {address: pid for pid in ours for address in _listening(pid, port)}
+    own = {tuple(address): pid for pid in ours for address in _listening(pid, port)}
     return {own.get(address) for address in every} | set(own.values())
 
 
@@ -176,7 +177,7 @@ def describe_listeners(port: int, pid: int) -> str:
 
     try:
         pids = {c.pid for c in psutil.net_connections("tcp")
-                if c.status == psutil.CONN_LISTEN and c.laddr.port == port} - process_tree(pid)
+                if c.status == psutil.CONN_LISTEN and getattr(c.laddr, "port", None) == port} - process_tree(pid)
     except psutil.AccessDenied:
         pids = set()
     return ", ".join(sorted(describe_process(pid) for pid in pids or {None}))

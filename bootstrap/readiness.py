@@ -258,7 +258,7 @@ def wait_all(probes: list[Probe], deadline: Deadline, show: bool = True) -> None
         futures = [pool.submit(wait_until_ready, probe, deadline, show) for probe in probes]
         errors = [f.exception() for f in futures if f.exception() is not None]
     # One service's probes share its process: that it is gone (or lost its port) is said once, as itself.
-    gone = [error for error in errors if isinstance(error, ServiceExitedError)]
+    gone: list[BaseException | None] = [error for error in errors if isinstance(error, ServiceExitedError)]
     raise_together(gone[:1] or errors)
 
 

@@ -109,6 +109,7 @@ ns = Collection()
 db = Collection("db")
 ddb = Collection("ddb")
 cognito = Collection("cognito")
+state = Collection("state")
 
 
 def _task(collection: Collection, name: str | None = None, help: dict[str, str] | None = None) -> Callable[..., Any]:
@@ -502,6 +503,70 @@ def cognito_list_users(c, target=None, json=False):
                 title=f"{pool_id}: {len(users)} users")
 
 
-for _collection in (db, ddb, cognito):
+# --- state: named states of the whole local environment ----------------------------
+
+STATE_NAME_HELP = "the state's name: 1-32 lowercase letters, digits, '-' or '_'"
+
+
+@_task(state, "save", _help("target", name=STATE_NAME_HELP))
+def state_save(c, name, target=None):
+    """Save the app database, the table and the user pool as they are now, as state NAME (replacing an older one)."""
+    from bootstrap.states import store
+
+    job = Job(c, target=target)
+    saved = store.save(job.settings, name)
+    _report_line(f"state.save: saved {saved.describe()} to {saved.folder}")
+
+
+@_task(state, "load", _help("target", name=STATE_NAME_HELP))
+def state_load(c, name, target=None):
+    """Bring the database, table and user pool back exactly to state NAME (Cognito ids too); says what it replaced.
+
+    `invoke state.load seeded` is the quick way back to the environment as `up` seeded it.
+    """
+    from bootstrap.states import store
+
+    job = Job(c, target=target)
+    report = store.load(job.settings, name)
+    for line in report.lines:
+        _report_line(f"state.load: {line}")
+    _report_line(f"state.load: loaded state {name}")
+
+
+@_task(state, "list", _help("target", json="print machine-readable JSON"))
+def state_list(c, target=None, json=False):
+    """List the saved states: name, when, size, engine and what each holds."""
+    from dataclasses import asdict
+
+    from bootstrap.console import print_json, print_table
+    from bootstrap.states import store
+
+    rows = store.list_states(Job(c, target=target).settings)
+    if json:
+        print_json({"states": [asdict(row) for row in rows]})
+        return
+    print_table(["name", "saved at", "engine", "size", "holds"],
+                [[r.name, r.created_at, r.engine, store.human_size(r.size), r.holds] for r in rows],
+                title=f"{len(rows)} saved states")
+
+
+@_task(state, "delete", _help("target", name=STATE_NAME_HELP))
+def state_delete(c, name, target=None):
+    """Delete state NAME: its files and its saved database."""
+    from bootstrap.errors import ConfigError
+    from bootstrap.states import store
+
+    if not store.delete(Job(c, target=target).settings, name):
+        raise ConfigError(f"there is no state named {name!r}; `invoke state.list` shows the saved ones")
+    _report_line(f"state.delete: deleted state {name}")
+
+
+def _report_line(text: str) -> None:
+    from bootstrap.console import print_line
+
+    print_line(text)
+
+
+for _collection in (db, ddb, cognito, state):
     ns.add_collection(_collection)
 ns.configure({"cruddur": {}})

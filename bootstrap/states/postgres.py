@@ -1,0 +1,119 @@
+"""A state's Postgres part: the app database kept as a template database of the same server.
+
+Saving copies the app database with ``CREATE DATABASE <state db> TEMPLATE
+<app db>`` (Postgres copies a database only while no one else is connected
+to it, so the app's other sessions are ended first; the copy then takes no
+connections, so it stays exactly as saved). Loading copies it back under a
+temporary name, and only then drops the app database and renames the copy:
+until that moment the app database is untouched. Each state database is
+named ``<app db>__state__<state name>``. Version 15 and later choose how the
+copy is made (``STRATEGY``): FILE_COPY copies the files at the cost of two
+checkpoints, quicker for anything but a tiny database; WAL_LOG (their
+default) writes every block to the WAL, quicker for a tiny one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..config import Endpoints
+from ..pg.connection import connect, database_errors
+from ..pg.database import terminate_sessions
+
+STATE_INFIX = "__state__"
+LOADING_SUFFIX = "__loading"
+# Below this size the WAL_LOG copy is the quicker one (measured on embedded Postgres 18: a few MB).
+FILE_COPY_FROM_BYTES = 32 * 1024 * 1024
+# Another session may connect between ending the sessions and copying; the copy is tried again this often.
+COPY_ATTEMPTS = 5
+
+
+def state_database(endpoints: Endpoints, state: str) -> str:
+    return f"{endpoints.database_name}{STATE_INFIX}{state}"
+
+
+@database_errors("saving the database")
+def save_database(endpoints: Endpoints, state: str) -> int:
+    """Copy the app database into the state's database (replacing an older one); its size in bytes."""
+    from psycopg import sql
+
+    target = state_database(endpoints, state)
+    staging = target + LOADING_SUFFIX
+    with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
+        _drop(conn, staging)
+        _copy(conn, endpoints.database_name, staging)
+        _drop(conn, target)
+        conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(staging), sql.Identifier(target)))
+        conn.execute(sql.SQL("alter database {} allow_connections false").format(sql.Identifier(target)))
+        return _size(conn, target)
+
+
+@database_errors("loading the database")
+def load_database(endpoints: Endpoints, state: str) -> None:
+    """Replace the app database by a copy of the state's; the app database is untouched until the copy is whole."""
+    from psycopg import sql
+
+    source = state_database(endpoints, state)
+    staging = endpoints.database_name + LOADING_SUFFIX
+    with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
+        _drop(conn, staging)
+        _copy(conn, source, staging)
+        _drop(conn, endpoints.database_name)
+        conn.execute(sql.SQL("alter database {} rename to {}").format(
+            sql.Identifier(staging), sql.Identifier(endpoints.database_name)))
+
+
+@database_errors("deleting a saved database")
+def delete_database(endpoints: Endpoints, state: str) -> bool:
+    """Drop the state's database; whether there was one."""
+    with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
+        return _drop(conn, state_database(endpoints, state))
+
+
+@database_errors("reading saved databases")
+def saved_sizes(endpoints: Endpoints) -> dict[str, int]:
+    """The state name -> size in bytes of every state database of the app database."""
+    prefix = endpoints.database_name + STATE_INFIX
+    with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
+        rows = conn.execute("select datname, pg_database_size(oid) from pg_database where starts_with(datname, %s)",
+                            (prefix,)).fetchall()
+    return {name.removeprefix(prefix): size for name, size in rows if not name.endswith(LOADING_SUFFIX)}
+
+
+def server_version(endpoints: Endpoints) -> str:
+    with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
+        return str(conn.execute("show server_version").fetchone()[0])
+
+
+def _copy(conn: Any, source: str, target: str) -> None:
+    from psycopg import errors, sql
+
+    strategy = sql.SQL("")
+    if conn.info.server_version >= 150000:
+        chosen = "file_copy" if _size(conn, source) >= FILE_COPY_FROM_BYTES else "wal_log"
+        strategy = sql.SQL(" strategy {}").format(sql.SQL(chosen))
+    statement = sql.SQL("create database {} template {}{}").format(sql.Identifier(target), sql.Identifier(source),
+                                                                   strategy)
+    for attempt in range(COPY_ATTEMPTS):
+        terminate_sessions(conn, source)
+        try:
+            conn.execute(statement)
+            return
+        except errors.ObjectInUse:
+            if attempt == COPY_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def _drop(conn: Any, name: str) -> bool:
+    from psycopg import sql
+
+    exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone() is not None
+    if exists:
+        conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+    return exists
+
+
+def _size(conn: Any, name: str) -> int:
+    return int(conn.execute("select pg_database_size(%s)", (name,)).fetchone()[0])

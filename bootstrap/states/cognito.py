@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..cognito import MotoIds, find_pool_id, paginate, stable_ids
 from ..config import Endpoints
@@ -139,8 +139,9 @@ def load_pool(endpoints: Endpoints, saved: Mapping[str, Any]) -> tuple[str, Pool
         for username in deleted:
             client.admin_delete_user(UserPoolId=pool_id, Username=username)
         created = [user for username, user in wanted.items() if present.get(username) != user]
+        sign_in = saved["create"].get("UsernameAttributes", ())
         for user in created:
-            new_ids += int(_create_user(client, ids, pool_id, user) != user["sub"])
+            new_ids += int(_create_user(client, ids, pool_id, user, sign_in) != user["sub"])
     unchanged = len(wanted) - len(created)
     removed = len([username for username in deleted if username not in wanted])
     return pool_id, PoolLoad(recreated, len(created), removed, unchanged, clients_created, clients_deleted, new_ids)
@@ -165,14 +166,22 @@ def _load_clients(client: Any, ids: MotoIds, pool_id: str, saved: list[dict[str,
     return len(missing), len(extra), new_ids
 
 
-def _create_user(client: Any, ids: MotoIds, pool_id: str, user: Mapping[str, Any]) -> str | None:
-    """Create one saved user with its sub (disabled again if it was); the sub it got."""
+def _create_user(client: Any, ids: MotoIds, pool_id: str, user: Mapping[str, Any],
+                 sign_in: Sequence[str]) -> str | None:
+    """Create one saved user with its sub (disabled again if it was); the sub it got.
+
+    In a pool that signs in by email or phone number the username is the sub itself, and the user is created
+    by that attribute.
+    """
     if user["sub"]:
         _seed(ids, [uuid.UUID(user["sub"])])
-    response = client.admin_create_user(UserPoolId=pool_id, Username=user["username"],
+    values = {a["Name"]: a["Value"] for a in user["attributes"]}
+    username = next((values[name] for name in sign_in if name in values and user["username"] == user["sub"]),
+                    user["username"])
+    response = client.admin_create_user(UserPoolId=pool_id, Username=username,
                                         MessageAction="SUPPRESS", UserAttributes=user["attributes"])
     if not user["enabled"]:
-        client.admin_disable_user(UserPoolId=pool_id, Username=user["username"])
+        client.admin_disable_user(UserPoolId=pool_id, Username=response["User"]["Username"])
     return next((a["Value"] for a in response["User"].get("Attributes", ()) if a["Name"] == "sub"), None)
 
 

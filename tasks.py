@@ -561,6 +561,29 @@ def state_delete(c, name, target=None):
     _report_line(f"state.delete: deleted state {name}")
 
 
+@_task(state, "export", _help("target", name=STATE_NAME_HELP,
+                                file="the archive to write (replaced whole, or left untouched on failure)"))
+def state_export(c, name, file, target=None):
+    """Write saved state NAME as one archive FILE to share: the database dump, the table, the user pool, a manifest."""
+    from bootstrap.states import archive, store
+
+    exported = archive.export_state(Job(c, target=target).settings, name, file)
+    _report_line(f"state.export: wrote state {name} to {exported.path} ({store.human_size(exported.size)})")
+
+
+@_task(state, "import", _help("target", file="an archive written by `invoke state.export`",
+                              name="keep it under this name (default: the name it was saved under)"))
+def state_import(c, file, name=None, target=None):
+    """Check archive FILE whole, keep it as a saved state and load it; a damaged, newer or foreign file changes
+    nothing."""
+    from bootstrap.states import archive
+
+    kept, report = archive.import_state(Job(c, target=target).settings, file, name)
+    for line in report.lines:
+        _report_line(f"state.import: {line}")
+    _report_line(f"state.import: imported and loaded state {kept}")
+
+
 def _report_line(text: str) -> None:
     from bootstrap.console import print_line
 

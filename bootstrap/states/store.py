@@ -65,7 +65,7 @@ def exclusive(settings: Settings, what: str) -> Any:
     return StateDir(settings.state_dir).exclusive("up", on_wait=refuse)
 
 
-def _local_endpoints(settings: Settings, what: str) -> Endpoints:
+def local_endpoints(settings: Settings, what: str) -> Endpoints:
     from ..backends import endpoints_for
 
     require_local(settings, what)
@@ -78,7 +78,7 @@ def _local_endpoints(settings: Settings, what: str) -> Endpoints:
 def save(settings: Settings, name: str) -> SavedState:
     """`state.save NAME`: the app database, table and user pool as they are now."""
     check_name(name)
-    endpoints = _local_endpoints(settings, "state.save")
+    endpoints = local_endpoints(settings, "state.save")
     with exclusive(settings, "save the state"):
         return save_unlocked(settings, endpoints, name)
 
@@ -114,7 +114,7 @@ def save_unlocked(settings: Settings, endpoints: Endpoints, name: str, fixtures:
             users=len(pool["users"]) if pool else None, fixtures=_fixtures_fingerprint(fixtures), parts=parts)
         write_atomic(staging / MANIFEST_FILE, json.dumps(manifest, indent=1) + "\n")
         size = postgres.save_database(endpoints, name)
-        _replace_folder(staging, final)
+        replace_folder(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return SavedState(name, final, manifest, size)
@@ -132,7 +132,7 @@ def _fixtures_fingerprint(fixtures: Any) -> str:
     return "/".join((fixtures.users_fingerprint, fixtures.activities_fingerprint, fixtures.conversations_fingerprint))
 
 
-def _replace_folder(staging: Path, final: Path) -> None:
+def replace_folder(staging: Path, final: Path) -> None:
     old = final.with_name(f".{final.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -153,7 +153,7 @@ class LoadReport:
 def load(settings: Settings, name: str) -> LoadReport:
     """`state.load NAME`: bring the database, table and pool back to the state; says what it replaced."""
     check_name(name)
-    endpoints = _local_endpoints(settings, "state.load")
+    endpoints = local_endpoints(settings, "state.load")
     with exclusive(settings, "load the state"):
         return load_unlocked(settings, endpoints, name)
 
@@ -205,7 +205,7 @@ def list_states(settings: Settings) -> list[StateRow]:
         if states.is_dir() else []
     if not folders:
         return []
-    sizes = postgres.saved_sizes(_local_endpoints(settings, "state.list"))
+    sizes = postgres.saved_sizes(local_endpoints(settings, "state.list"))
     rows = []
     for folder in folders:
         manifest, problems = read_manifest(folder)
@@ -225,7 +225,7 @@ def _files(folder: Path) -> Iterator[Path]:
 def delete(settings: Settings, name: str) -> bool:
     """`state.delete NAME`: its folder and its database; whether there was such a state."""
     check_name(name)
-    endpoints = _local_endpoints(settings, "state.delete")
+    endpoints = local_endpoints(settings, "state.delete")
     with exclusive(settings, "delete the state"):
         folder = state_folder(StateDir(settings.state_dir).root, name)
         had_database = postgres.delete_database(endpoints, name)

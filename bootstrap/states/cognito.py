@@ -115,20 +115,26 @@ def _pages(call: Any, field: str, **arguments: Any) -> list[dict[str, Any]]:
 # --- loading -------------------------------------------------------------------------
 
 
-def load_pool(endpoints: Endpoints, saved: Mapping[str, Any]) -> tuple[str, PoolLoad]:
-    """Make the pool named as saved hold exactly the saved clients and users, with their ids; its id and what changed."""
+def load_pool(endpoints: Endpoints, saved: Mapping[str, Any], name: str | None = None) -> tuple[str, PoolLoad]:
+    """Make the pool named as saved hold exactly the saved clients and users, with their ids; its id and what changed.
+
+    Given another ``name`` (a pytest worker's own pool), that pool gets the saved users with their subs, under an id
+    of its own: moto keeps pools by id, so the saved id stays the saved pool's.
+    """
     client = endpoints.client("cognito-idp")
-    name = saved["name"]
+    name = name or saved["name"]
+    wanted_id = saved["id"] if name == saved["name"] else None
     new_ids = 0
     with aws_errors(f"loading user pool {name}"), stable_ids(endpoints) as ids:
         pool_id = find_pool_id(endpoints, name)
-        recreated = pool_id != saved["id"]
+        recreated = pool_id is None or (wanted_id is not None and pool_id != wanted_id)
         if recreated:
             if pool_id is not None:
                 client.delete_user_pool(UserPoolId=pool_id)
-            _seed(ids, [_uuid_of(saved["id"].partition("_")[2])])
+            if wanted_id is not None:
+                _seed(ids, [_uuid_of(wanted_id.partition("_")[2])])
             pool_id = client.create_user_pool(PoolName=name, **saved["create"])["UserPool"]["Id"]
-            new_ids += int(pool_id != saved["id"])
+            new_ids += int(wanted_id is not None and pool_id != wanted_id)
         clients_created, clients_deleted, new = _load_clients(client, ids, pool_id, saved["clients"], recreated)
         new_ids += new
         present = {} if recreated else {user["username"]: user for user in

@@ -60,18 +60,25 @@ def save_database(endpoints: Endpoints, state: str) -> int:
 
 
 @database_errors("loading the database")
-def load_database(endpoints: Endpoints, state: str) -> None:
-    """Replace the app database by a copy of the state's; the app database is untouched until the copy is whole."""
+def load_database(endpoints: Endpoints, state: str, into: str | None = None) -> None:
+    """Replace the app database (or the database ``into``) by a copy of the state's; it is untouched until the
+    copy is whole."""
     from psycopg import sql
 
     source = state_database(endpoints, state)
-    staging = endpoints.database_name + LOADING_SUFFIX
+    target = into or endpoints.database_name
+    staging = target + LOADING_SUFFIX
     with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
         _drop(conn, staging)
         _copy(conn, source, staging)
-        _drop(conn, endpoints.database_name)
-        conn.execute(sql.SQL("alter database {} rename to {}").format(
-            sql.Identifier(staging), sql.Identifier(endpoints.database_name)))
+        _drop(conn, target)
+        conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(staging), sql.Identifier(target)))
+
+
+@database_errors("dropping a database")
+def drop_database(endpoints: Endpoints, name: str) -> None:
+    with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
+        _drop(conn, name)
 
 
 @database_errors("deleting a saved database")
@@ -199,3 +206,62 @@ def _run_tool(name: str, url: str, arguments: list[str], url_flag: str | None = 
     if result.returncode != 0:
         reason = " ".join(result.stderr.split())[-400:] or f"exit {result.returncode}"
         raise ServiceError(f"{name} failed on {mask_url(url)}: {reason}")
+
+
+# --- a pytest worker's database: reset by rewriting only the tables a test wrote -------
+
+TRACKING_SCHEMA = "cruddur_seeded"
+
+
+@database_errors("preparing a test database")
+def track_changes(url: str) -> None:
+    """In a test database just loaded: keep a copy of every app table's rows and sequence, and note (by statement
+    triggers) each table a test writes, so that ``reset_changes`` rewrites only those."""
+    from psycopg import sql
+
+    schema = sql.Identifier(TRACKING_SCHEMA)
+    with connect(url) as conn:
+        tables = _public_tables(conn)
+        conn.execute(sql.SQL("create schema {}").format(schema))
+        conn.execute(sql.SQL("create table {}.changed (name text primary key)").format(schema))
+        conn.execute(sql.SQL("create table {}.sequences as select sequencename as name, last_value, "
+                             "last_value is not null as called from pg_sequences where schemaname = 'public'")
+                     .format(schema))
+        conn.execute(sql.SQL(
+            "create function {}.note() returns trigger language plpgsql as $$ begin "
+            "insert into {}.changed values (tg_table_name) on conflict do nothing; return null; end $$"
+        ).format(schema, schema))
+        for table in tables:
+            public, kept = sql.Identifier("public", table), sql.Identifier(TRACKING_SCHEMA, table)
+            conn.execute(sql.SQL("create table {} as select * from {}").format(kept, public))
+            conn.execute(sql.SQL("create trigger cruddur_note_change after insert or update or delete or truncate "
+                                 "on {} for each statement execute function {}.note()").format(public, schema))
+        conn.commit()
+
+
+def reset_changes(conn: Any) -> list[str]:
+    """Give the tables a test wrote their tracked rows back (and every sequence its value); the tables rewritten.
+
+    ``conn``: a connection to the test database that the caller keeps open between resets (it saves a connect).
+    """
+    from psycopg import sql
+
+    schema = sql.Identifier(TRACKING_SCHEMA)
+    changed = [row[0] for row in conn.execute(sql.SQL("delete from {}.changed returning name").format(schema))]
+    if changed:
+        # Replica mode skips triggers, foreign keys' included, so the tables can be rewritten in any order.
+        conn.execute("set local session_replication_role = replica")
+        for table in changed:
+            public, kept = sql.Identifier("public", table), sql.Identifier(TRACKING_SCHEMA, table)
+            conn.execute(sql.SQL("delete from {}").format(public))
+            conn.execute(sql.SQL("insert into {} overriding system value select * from {}").format(public, kept))
+        conn.execute(sql.SQL("select setval(format('public.%I', name), coalesce(last_value, 1), called) "
+                             "from {}.sequences").format(schema))
+    conn.commit()
+    return changed
+
+
+def _public_tables(conn: Any) -> list[str]:
+    rows = conn.execute("select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                        "where n.nspname = 'public' and c.relkind in ('r', 'p') order by 1").fetchall()
+    return [name for (name,) in rows]

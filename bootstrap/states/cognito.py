@@ -137,20 +137,32 @@ def load_pool(endpoints: Endpoints, saved: Mapping[str, Any], name: str | None =
             new_ids += int(wanted_id is not None and pool_id != wanted_id)
         clients_created, clients_deleted, new = _load_clients(client, ids, pool_id, saved["clients"], recreated)
         new_ids += new
-        present = {} if recreated else {user["username"]: user for user in
-                                        map(user_record, _pages(client.list_users, "Users", UserPoolId=pool_id,
-                                                                Limit=PAGE_SIZE))}
-        wanted = {user["username"]: user for user in saved["users"]}
-        deleted = [username for username, user in present.items() if wanted.get(username) != user]
-        for username in deleted:
-            client.admin_delete_user(UserPoolId=pool_id, Username=username)
-        created = [user for username, user in wanted.items() if present.get(username) != user]
-        sign_in = saved["create"].get("UsernameAttributes", ())
-        for user in created:
-            new_ids += int(_create_user(client, ids, pool_id, user, sign_in) != user["sub"])
-    unchanged = len(wanted) - len(created)
+        created, removed, unchanged, new = _sync_users(client, ids, pool_id, saved, recreated)
+        new_ids += new
+    return pool_id, PoolLoad(recreated, created, removed, unchanged, clients_created, clients_deleted, new_ids)
+
+
+def load_users(endpoints: Endpoints, pool_id: str, saved: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """Make the users of pool ``pool_id`` exactly the saved ones (the pool and its clients as they are);
+    (created, deleted, unchanged, ids that could not be given back)."""
+    with aws_errors(f"loading the users of {pool_id}"), stable_ids(endpoints) as ids:
+        return _sync_users(endpoints.client("cognito-idp"), ids, pool_id, saved, False)
+
+
+def _sync_users(client: Any, ids: MotoIds, pool_id: str, saved: Mapping[str, Any],
+                new_pool: bool) -> tuple[int, int, int, int]:
+    present = {} if new_pool else {user["username"]: user for user in
+                                   map(user_record, _pages(client.list_users, "Users", UserPoolId=pool_id,
+                                                           Limit=PAGE_SIZE))}
+    wanted = {user["username"]: user for user in saved["users"]}
+    deleted = [username for username, user in present.items() if wanted.get(username) != user]
+    for username in deleted:
+        client.admin_delete_user(UserPoolId=pool_id, Username=username)
+    created = [user for username, user in wanted.items() if present.get(username) != user]
+    sign_in = saved["create"].get("UsernameAttributes", ())
+    new_ids = sum(int(_create_user(client, ids, pool_id, user, sign_in) != user["sub"]) for user in created)
     removed = len([username for username in deleted if username not in wanted])
-    return pool_id, PoolLoad(recreated, len(created), removed, unchanged, clients_created, clients_deleted, new_ids)
+    return len(created), removed, len(wanted) - len(created), new_ids
 
 
 def _load_clients(client: Any, ids: MotoIds, pool_id: str, saved: list[dict[str, Any]],

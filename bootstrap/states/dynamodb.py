@@ -47,6 +47,10 @@ class TableLoad:
                 f"{self.unchanged} unchanged")
 
 
+# GetRecords' largest page: a shorter one means the shard is read to its end.
+STREAM_PAGE = 1000
+
+
 def shape_file(folder: Path, table: str) -> Path:
     return folder / f"{table}.json"
 
@@ -131,3 +135,97 @@ def _saved_items(folder: Path, table: str) -> Iterator[dict[str, Any]]:
         for line in handle:
             if line.strip():
                 yield from_json_item(json.loads(line)["Item"])
+
+
+# --- a pytest worker's table: reset through its stream ------------------------------
+
+
+class TableChanges:
+    """The keys written in a table since the last look, read from its stream (the table's spec gives it one).
+
+    A scan to find what a test changed costs as much as the table is big; the
+    stream names just the keys written, on every engine. Each shard's next
+    iterator is kept, so a look is one GetRecords per shard; the shards are
+    listed again when one closes (a split).
+    """
+
+    def __init__(self, endpoints: Endpoints, table: str) -> None:
+        self._streams = endpoints.client("dynamodbstreams")
+        with aws_errors(f"reading the stream of {table}"):
+            arn = endpoints.client("dynamodb").describe_table(TableName=table)["Table"].get("LatestStreamArn")
+        if not arn:
+            raise ConfigError(f"table {table} has no stream; it cannot be reset by what changed")
+        self._arn = arn
+        self._after: dict[str, str] = {}
+        self._iterators: dict[str, str | None] = {}  # None: a closed shard, read to its end
+        self._list_shards = True
+        self.keys()  # from now on
+
+    def keys(self) -> list[dict[str, Any]]:
+        """The key of every item written since the last call (each once)."""
+        seen: dict[str, dict[str, Any]] = {}
+        read: set[str] = set()
+        with aws_errors("reading a table's stream"):
+            while True:
+                if self._list_shards:  # at first, and after a shard closed: its children hold the newer records
+                    self._list_shards = False
+                    self._add_new_shards()
+                for shard_id, iterator in list(self._iterators.items()):
+                    if iterator is not None and shard_id not in read:
+                        self._read(shard_id, seen)
+                        read.add(shard_id)
+                if not self._list_shards:
+                    break
+        return list(seen.values())
+
+    def _add_new_shards(self) -> None:
+        shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"].get("Shards", [])
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                after = self._after.get(shard_id)
+                position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after
+                            else {"ShardIteratorType": "TRIM_HORIZON"})
+                self._iterators[shard_id] = self._streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=shard_id, **position).get("ShardIterator")
+
+    def _read(self, shard_id: str, seen: dict[str, dict[str, Any]]) -> None:
+        iterator = self._iterators[shard_id]
+        while iterator:
+            response = self._streams.get_records(ShardIterator=iterator, Limit=STREAM_PAGE)
+            records = response.get("Records", [])
+            for record in records:
+                keys = record["dynamodb"]["Keys"]
+                seen[key_of(keys, sorted(keys))] = keys
+            if records:
+                self._after[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            iterator = response.get("NextShardIterator")
+            self._iterators[shard_id] = iterator
+            if iterator is None:
+                self._list_shards = True
+            if len(records) < STREAM_PAGE:
+                return
+
+
+def saved_items(folder: Path, table: str) -> dict[str, dict[str, Any]]:
+    """The saved items by key text (``key_of`` with the saved key names)."""
+    key_names = [part["AttributeName"] for part in saved_shape(folder, table)["KeySchema"]]
+    return {key_of(item, key_names): item for item in _saved_items(folder, table)}
+
+
+def undo_changes(endpoints: Endpoints, table: str, changes: TableChanges, saved: dict[str, dict[str, Any]],
+                 key_names: list[str]) -> int:
+    """Put back the saved item of every key written since the last look, or delete it if none was saved;
+    the number of keys put back or deleted."""
+    touched = changes.keys()
+    if not touched:
+        return 0
+    requests = []
+    for keys in touched:
+        item = saved.get(key_of(keys, key_names))
+        requests.append({"PutRequest": {"Item": item}} if item is not None else {"DeleteRequest": {"Key": keys}})
+    client = endpoints.client("dynamodb")
+    with aws_errors(f"resetting table {table}"):
+        written = write_requests(client, table, requests, len(requests), workers=1)
+    changes.keys()  # our own writes are not the next test's
+    return written

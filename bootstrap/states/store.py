@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -179,18 +180,29 @@ def load_unlocked(settings: Settings, endpoints: Endpoints, name: str) -> LoadRe
 
     folder, manifest = checked_state(settings, endpoints, name)
     before = describe_row_counts(table_row_counts(endpoints))
-    postgres.load_database(endpoints, name)
-    lines = [f"database {endpoints.database_name}: replaced ({before}) by the state's "
-             f"({describe_row_counts(manifest['postgres']['rows'])})"]
-    saved_table = manifest["dynamodb"]["table"]
-    if manifest["dynamodb"]["items"] is not None:
-        loaded = dynamodb.load_table(endpoints, folder / DYNAMODB_FOLDER, saved_table, settings.table_name)
-        lines.append(loaded.describe(settings.table_name))
-    if manifest["cognito"]["users"] is not None:
+
+    def load_database() -> str:
+        postgres.load_database(endpoints, name)
+        return (f"database {endpoints.database_name}: replaced ({before}) by the state's "
+                f"({describe_row_counts(manifest['postgres']['rows'])})")
+
+    def load_table() -> str:
+        loaded = dynamodb.load_table(endpoints, folder / DYNAMODB_FOLDER, manifest["dynamodb"]["table"],
+                                     settings.table_name)
+        return loaded.describe(settings.table_name)
+
+    def load_pool() -> str:
         saved_pool = json.loads((folder / COGNITO_FILE).read_text(encoding="utf-8"))
         pool_id, pool = cognito.load_pool(endpoints, saved_pool)
         StateDir(settings.state_dir).update("user_pool_id", value=pool_id)
-        lines.append(pool.describe(saved_pool["name"]))
+        return pool.describe(saved_pool["name"])
+
+    parts = [load_database]
+    parts += [load_table] if manifest["dynamodb"]["items"] is not None else []
+    parts += [load_pool] if manifest["cognito"]["users"] is not None else []
+    # The three services are independent: each waits on its own round trips, at the same time.
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        lines = [future.result() for future in [pool.submit(part) for part in parts]]
     return LoadReport(name, lines)
 
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.commands import _purged, fresh_cli, say, timed
+from benchmarks.commands import purged, fresh_cli, say, timed
 from benchmarks.figures import Figure, Target, median
 from bootstrap.backends import endpoints_for
 from bootstrap.config import resolve_settings
@@ -29,7 +29,7 @@ RESET_SAMPLES = 15
 
 
 def measure_states(root: Path, runs: int, engine: str, cold_median: float) -> list[Figure]:
-    with _purged(fresh_cli(root, engine)) as cli:
+    with purged(fresh_cli(root, engine)) as cli:
         timed(cli, "up")
         loads = []
         for run in range(runs * 3):

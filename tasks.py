@@ -146,6 +146,7 @@ ns = Collection()
 db = Collection("db")
 ddb = Collection("ddb")
 cognito = Collection("cognito")
+state = Collection("state")
 
 
 # The only short flags, each meaning the same in every task that has it (invoke's own would give
@@ -163,15 +164,46 @@ class _Task(Task[Callable[..., Any]]):
         return opts
 
 
-def _task(collection: Collection, name: str | None = None, help: dict[str, str] | None = None) -> Callable[..., Any]:
-    """Declare a task of ``collection``: its name and flag help, with our errors turned into exits."""
+def _task(collection: Collection, name: str | None = None, help: dict[str, str] | None = None,
+          positional: list[str] | None = None) -> Callable[..., Any]:
+    """Declare a task of ``collection``: its name and flag help, with our errors turned into exits.
+
+    ``positional``: arguments also given as bare words (``invoke state.save mine``). Each has the default ""
+    rather than none, so that invoke does not refuse a missing one (naming a Python parameter) before the
+    task can: the task checks it (``values.required``), and `TASK --help` reaches ``_help_as_value``.
+    """
 
     def declare(body: Callable[..., Any]) -> Any:
-        made = task(name=name, help=help or {}, klass=_Task, auto_shortflags=False)(_friendly(body))
+        task_name = name or body.__name__
+        full_name = f"{collection.name}.{task_name}" if collection.name else task_name
+        made = task(name=name, help=help or {}, klass=_Task, auto_shortflags=False, positional=positional or [])(
+            _friendly(_help_as_value(body, full_name)))
         collection.add_task(made)
         return made
 
     return declare
+
+
+HELP_WORDS = ("--help", "-h")
+
+
+def _help_as_value(body: Callable[..., Any], full_name: str) -> Callable[..., Any]:
+    """`invoke state.save --help` shows the help, as for every other task.
+
+    Invoke hands a task's positional argument whatever word comes next, ``--help`` included, so without
+    this it would save a state named "--help". No task takes such a word as a value.
+    """
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(value, str) and value in HELP_WORDS for value in (*args[1:], *kwargs.values())):
+            from invoke import Program
+
+            Program(namespace=ns, binary="invoke").run(["invoke", "--help", full_name], exit=False)
+            return None
+        return body(*args, **kwargs)
+
+    return wrapper
 
 
 # --- environment ------------------------------------------------------------------
@@ -599,6 +631,110 @@ def cognito_list_users(c, target=None, json=False):
                 title=f"{pool_id}: {len(users)} users", wrap={"note"})
 
 
-for _collection in (db, ddb, cognito):
+# --- state: named states of the whole local environment ----------------------------
+
+STATE_NAME_HELP = "the state's name: 1-32 lowercase letters, digits, '-' or '_'"
+
+
+@_task(state, "save", _help("target", name=STATE_NAME_HELP), positional=["name"])
+def state_save(c, name="", target=None):
+    """Save the app database, the table and the user pool as they are now, as state NAME (replacing an older one)."""
+    from bootstrap.states import store
+
+    job = Job(c, target=target)
+    saved = store.save(job.settings, _state_name(name))
+    _report_line(f"state.save: saved {saved.describe()} to {saved.folder}")
+
+
+@_task(state, "load", _help("target", name=STATE_NAME_HELP), positional=["name"])
+def state_load(c, name="", target=None):
+    """Bring the database, table and user pool back exactly to state NAME (Cognito ids too); says what it replaced.
+
+    `invoke state.load seeded` is the quick way back to the environment as `up` seeded it.
+    """
+    from bootstrap.states import store
+
+    name = _state_name(name)
+    job = Job(c, target=target)
+    report = store.load(job.settings, name)
+    for line in report.lines:
+        _report_line(f"state.load: {line}")
+    _report_line(f"state.load: loaded state {name}")
+
+
+@_task(state, "list", _help("target", json="print machine-readable JSON"))
+def state_list(c, target=None, json=False):
+    """List the saved states: name, when, size, engine and what each holds."""
+    from dataclasses import asdict
+
+    from bootstrap.console import print_json, print_table
+    from bootstrap.states import store
+
+    rows = store.list_states(Job(c, target=target).settings)
+    if json:
+        print_json({"states": [asdict(row) for row in rows]})
+        return
+    print_table(["name", "saved at", "engine", "size", "holds"],
+                [[r.name, r.created_at, r.engine, store.human_size(r.size), r.holds] for r in rows],
+                title=f"{len(rows)} saved states")
+
+
+@_task(state, "delete", _help("target", name=STATE_NAME_HELP), positional=["name"])
+def state_delete(c, name="", target=None):
+    """Delete state NAME: its files and its saved database."""
+    from bootstrap.errors import ConfigError
+    from bootstrap.states import store
+
+    name = _state_name(name)
+    if not store.delete(Job(c, target=target).settings, name):
+        raise ConfigError(f"there is no state named {name!r}; `invoke state.list` shows the saved ones")
+    _report_line(f"state.delete: deleted state {name}")
+
+
+@_task(state, "export", _help("target", name=STATE_NAME_HELP,
+                                file="the archive to write (replaced whole, or left untouched on failure)"),
+       positional=["name", "file"])
+def state_export(c, name="", file="", target=None):
+    """Write saved state NAME as one archive FILE to share: the database dump, the table, the user pool, a manifest."""
+    from bootstrap.states import archive, store
+
+    from bootstrap.values import new_file, required
+
+    name = _state_name(name)
+    path = new_file("--file", required("--file", file, "the archive to write, e.g. mine.tar"))
+    exported = archive.export_state(Job(c, target=target).settings, name, str(path))
+    _report_line(f"state.export: wrote state {name} to {exported.path} ({store.human_size(exported.size)})")
+
+
+@_task(state, "import", _help("target", file="an archive written by `invoke state.export`",
+                              name="keep it under this name (default: the name it was saved under)"),
+       positional=["file"])
+def state_import(c, file="", name=None, target=None):
+    """Check archive FILE whole, keep it as a saved state and load it; a damaged, newer or foreign file changes
+    nothing."""
+    from bootstrap.states import archive
+
+    from bootstrap.values import required
+
+    file = required("--file", file, "an archive written by `invoke state.export`")
+    kept, report = archive.import_state(Job(c, target=target).settings, file, name)
+    for line in report.lines:
+        _report_line(f"state.import: {line}")
+    _report_line(f"state.import: imported and loaded state {kept}")
+
+
+def _state_name(name: str) -> str:
+    from bootstrap.values import required
+
+    return required("--name", name, STATE_NAME_HELP)
+
+
+def _report_line(text: str) -> None:
+    from bootstrap.console import print_line
+
+    print_line(text)
+
+
+for _collection in (db, ddb, cognito, state):
     ns.add_collection(_collection)
 ns.configure({"cruddur": {}})

@@ -78,7 +78,7 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 @contextlib.contextmanager
-def _purged(cli: Cli) -> Iterator[Cli]:
+def purged(cli: Cli) -> Iterator[Cli]:
     """``cli``, then ``invoke down --purge``: stop what its state folder started and delete it (never raises)."""
     try:
         yield cli
@@ -103,7 +103,7 @@ def compile_project() -> None:
 def measure_cold_up(root: Path, runs: int, engine: str) -> list[float]:
     samples = []
     for run in range(runs):
-        with _purged(fresh_cli(root, engine)) as cli:
+        with purged(fresh_cli(root, engine)) as cli:
             samples.append(timed(cli, "up"))
         say(f"  cold up on {engine} {run + 1}/{runs}: {samples[-1]:.2f}s")
     return samples
@@ -112,7 +112,7 @@ def measure_cold_up(root: Path, runs: int, engine: str) -> list[float]:
 def measure_warm_up(root: Path, runs: int, engine: str, sizes: Sizes | None = None
                     ) -> tuple[list[float], list[Figure]]:
     """Warm ``up`` times; with ``sizes``, then the peak RSS runs in the same state folder."""
-    with _purged(fresh_cli(root, engine)) as cli:
+    with purged(fresh_cli(root, engine)) as cli:
         say(f"  cold up on {engine} to prepare the warm runs")
         timed(cli, "up")
         warm = []

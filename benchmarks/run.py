@@ -18,6 +18,7 @@ from benchmarks.figures import (
     ENGINES, TARGETS, Figure, Options, figure_rows, header, median, messages, parse_args, report_json, sizes_for, title_line,
 )
 from benchmarks.inprocess import embedded_stack, measure_cognito_sync, measure_seeding
+from benchmarks.states import measure_states
 from bootstrap.config import resolve_settings
 from bootstrap.console import print_json, print_table
 from bootstrap.services.dynamodb_local import availability
@@ -47,6 +48,9 @@ def run_benchmark(options: Options) -> list[Figure]:
             cold[engine] = measure_cold_up(root, runs, engine)
             figures.append(Figure(f"invoke up on {engine}, cold", tuple(cold[engine]), "s", TARGETS["cold"],
                                   detail="no .cruddur/ → verified"))
+        for engine in engines:
+            say(f"named states on {engine}: state.load seeded ({runs * 3} runs) and the pytest plugin's reset")
+            figures.extend(measure_states(root, runs, engine, median(cold[engine])))
         for engine in engines:
             with_rss = sizes if engine == "moto" else None
             say(f"warm invoke up on {engine} ({fast} runs)"

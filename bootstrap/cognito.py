@@ -291,8 +291,9 @@ class MotoIds:
         self._url = f"{endpoints.endpoint_for('cognito-idp')}/moto-api/seed" if endpoints.is_local_aws else None
         self.used = False
 
-    def seed(self, value: int) -> None:
-        """Seed the endpoint's generator; an endpoint that can't be seeded is not asked again."""
+    def seed(self, value: int | str) -> None:
+        """Seed the endpoint's generator (``value`` an int, or one in decimal digits: ``str()`` refuses very long
+        ones); an endpoint that can't be seeded is not asked again."""
         import urllib.error
         import urllib.request
 

@@ -30,7 +30,6 @@ pure, reading and writing the services is thin.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -46,6 +45,7 @@ from .ddb.table import create_arguments_of
 from .ddb.writer import write_requests
 from .errors import BootstrapError, aws_errors
 from .state import StateDir, write_atomic
+from .states.items import from_json_item, to_json_value
 
 log = logging.getLogger(__name__)
 
@@ -81,35 +81,6 @@ def snapshot_path(state: StateDir) -> Path:
 
 
 # --- the document (pure) -----------------------------------------------------------
-
-
-def to_json_value(value: Any) -> Any:
-    """An attribute value as botocore returns it, in DynamoDB's JSON wire form (binary as base64)."""
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, Mapping):
-        return {key: to_json_value(inner) for key, inner in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_json_value(inner) for inner in value]
-    return value
-
-
-def from_json_value(value: Mapping[str, Any]) -> dict[str, Any]:
-    """The inverse of ``to_json_value`` for one attribute value ({type: content})."""
-    kind, content = next(iter(value.items()))
-    if kind == "B":
-        return {kind: base64.b64decode(content)}
-    if kind == "BS":
-        return {kind: [base64.b64decode(member) for member in content]}
-    if kind == "M":
-        return {kind: {name: from_json_value(inner) for name, inner in content.items()}}
-    if kind == "L":
-        return {kind: [from_json_value(inner) for inner in content]}
-    return {kind: content}
-
-
-def from_json_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: from_json_value(value) for name, value in item.items()}
 
 
 def build_snapshot(tables: Sequence[Mapping[str, Any]], pools: Sequence[Mapping[str, Any]],

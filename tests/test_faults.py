@@ -404,7 +404,8 @@ SECRET = "pw-never-shown-7c1"
 # Values for the tasks' required arguments: well-formed, so that the fault is what stops the task. A new task
 # with a required argument of another name fails the walk below until its value is added here.
 REQUIRED_VALUES = {"group": "5ae290ed-55d1-47a0-bc6d-fe2bc2700399", "handle": "andrewbrown", "from_": "andrewbrown",
-                   "to": "bayko", "text": "hello", "file": "up.json"}
+                   "to": "bayko", "text": "hello", "file": "up.json",
+                   "name": "mine"}
 
 
 def _fault_scenarios(tmp_path: Path) -> dict[str, dict[str, str]]:

@@ -58,7 +58,7 @@ def drop_database(endpoints: Endpoints) -> StepResult:
     if not database_exists(endpoints):
         return StepResult("db.drop", Action.UNCHANGED, f"database {name} does not exist")
     with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
-        terminated = _terminate_sessions(conn, name)
+        terminated = terminate_sessions(conn, name)
         # "with (force)" also ends sessions that connected after the terminate above.
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
     return StepResult("db.drop", Action.REMOVED, f"database {name} (ended {terminated} other sessions)", writes=1)
@@ -138,14 +138,14 @@ def list_sessions(endpoints: Endpoints) -> list[Session]:
 def kill_sessions(endpoints: Endpoints) -> StepResult:
     """Terminate every other client session on the app database."""
     with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
-        terminated = _terminate_sessions(conn, endpoints.database_name)
+        terminated = terminate_sessions(conn, endpoints.database_name)
     if not terminated:
         return StepResult("db.kill-sessions", Action.UNCHANGED, f"no other sessions on {endpoints.database_name}")
     return StepResult("db.kill-sessions", Action.REMOVED,
                       f"terminated {terminated} sessions on {endpoints.database_name}", writes=terminated)
 
 
-def _terminate_sessions(conn: Any, database: str) -> int:
+def terminate_sessions(conn: Any, database: str) -> int:
     row = conn.execute(
         f"select count(*) filter (where terminated) from"
         f" (select pg_terminate_backend(pid) as terminated {_OTHER_SESSIONS}) as t",

@@ -54,7 +54,10 @@ class MotoServer(DetachedServer):
         self.keeper = keeper
 
     def command(self, port: int) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", BIND_ADDRESS, "-p", str(port)]
+        # No limit on int digits: a named state's saved Cognito ids come back through a very long seed
+        # (bootstrap.states.moto_random).
+        return [sys.executable, "-X", "int_max_str_digits=0", "-m", "moto.server", "-H", BIND_ADDRESS,
+                "-p", str(port)]
 
     def probes(self) -> list[Probe]:
         return own_probes(self, self.region)

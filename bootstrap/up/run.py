@@ -106,7 +106,17 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
             body = (functools.partial(step.run, run) if planned.runs
                     else functools.partial(StepResult, planned.name, planned.action, planned.reason))
             _run_step(run, step.name, body, on_step, on_start)
+        _record_seeded(run)
         return UpReport(plan, run.results, run.endpoints, time.monotonic() - started, False)
+
+
+def _record_seeded(run: Run) -> None:
+    """Keep the environment just seeded and verified as the state ``seeded`` (``invoke state.load seeded``)."""
+    from ..states.store import record_seeded
+
+    assert run.endpoints is not None  # the services step found or started them
+    changed = any(r.writes for r in run.results if r.step != "services")
+    record_seeded(run.settings, run.endpoints, changed, run.fixtures)
 
 
 def _run_step(run: Run, name: str, body: Callable[[], StepResult],

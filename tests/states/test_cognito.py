@@ -1,0 +1,58 @@
+"""A state's user pool on the session's real moto server: ids, clients and users (with their subs) come back exactly."""
+
+from __future__ import annotations
+
+import uuid
+
+from bootstrap.config import Endpoints
+from bootstrap.states.cognito import load_pool, save_pool
+
+
+def _everything(endpoints: Endpoints, name: str) -> dict:
+    saved = save_pool(endpoints, name)
+    assert saved is not None
+    return saved
+
+
+def _attribute(user: dict, name: str) -> str:
+    return next(a["Value"] for a in user["attributes"] if a["Name"] == name)
+
+
+def test_pool_clients_and_users_come_back_with_their_ids(stack) -> None:
+    endpoints: Endpoints = stack.endpoints
+    client = endpoints.client("cognito-idp")
+    name = f"pool-{uuid.uuid4().hex[:8]}"
+    pool_id = client.create_user_pool(PoolName=name, UsernameAttributes=["email"],
+                                      Schema=[{"Name": "team", "AttributeDataType": "String"}])["UserPool"]["Id"]
+    client.create_user_pool_client(UserPoolId=pool_id, ClientName="web", GenerateSecret=True)
+    for handle in ("ann", "bob"):
+        client.admin_create_user(UserPoolId=pool_id, Username=f"{handle}@example.com", MessageAction="SUPPRESS",
+                                 UserAttributes=[{"Name": "preferred_username", "Value": handle},
+                                                 {"Name": "custom:team", "Value": "red"}])
+    client.admin_disable_user(UserPoolId=pool_id, Username="bob@example.com")
+    saved = _everything(endpoints, name)
+    enabled = {_attribute(user, "preferred_username"): user["enabled"] for user in saved["users"]}
+    assert enabled == {"ann": True, "bob": False}
+
+    # Changed: a user added, one's attribute changed, one deleted, a client added.
+    client.admin_create_user(UserPoolId=pool_id, Username="cat@example.com", MessageAction="SUPPRESS")
+    usernames = {_attribute(user, "preferred_username"): user["username"] for user in saved["users"]}
+    client.admin_update_user_attributes(UserPoolId=pool_id, Username=usernames["ann"],
+                                        UserAttributes=[{"Name": "preferred_username", "Value": "annie"}])
+    client.admin_delete_user(UserPoolId=pool_id, Username=usernames["bob"])
+    client.create_user_pool_client(UserPoolId=pool_id, ClientName="extra")
+    loaded_id, report = load_pool(endpoints, saved)
+    assert loaded_id == pool_id and not report.pool_recreated and report.new_ids == 0
+    assert (report.users_created, report.users_deleted, report.clients_deleted) == (2, 1, 1)
+    assert _everything(endpoints, name) == saved
+
+    # Gone altogether: the pool comes back with its id, its client's id and secret, and every sub.
+    client.delete_user_pool(UserPoolId=pool_id)
+    loaded_id, report = load_pool(endpoints, saved)
+    assert loaded_id == pool_id and report.pool_recreated and report.new_ids == 0
+    assert _everything(endpoints, name) == saved
+    assert "2 users created" in report.describe(name)
+
+
+def test_a_missing_pool_is_no_part(stack) -> None:
+    assert save_pool(stack.endpoints, f"missing-{uuid.uuid4().hex[:8]}") is None

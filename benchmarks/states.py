@@ -18,7 +18,7 @@ from pathlib import Path
 from benchmarks.commands import purged, fresh_cli, say, timed
 from benchmarks.figures import Figure, Target, median
 from bootstrap.backends import endpoints_for
-from bootstrap.config import resolve_settings
+from bootstrap.config import Settings, resolve_settings
 
 TARGETS = {
     "load_share": Target(0.30, "×"),
@@ -50,7 +50,7 @@ def measure_states(root: Path, runs: int, engine: str, cold_median: float) -> li
     ]
 
 
-def _resets(settings, runs: int) -> tuple[list[float], list[float]]:
+def _resets(settings: Settings, runs: int) -> tuple[list[float], list[float]]:
     import psycopg
 
     from bootstrap.ddb.schema import schema_load

@@ -45,7 +45,7 @@ class CruddurEnv:
 
     def boto3_session(self) -> Any:
         """A boto3 session with the local credentials and region; pass ``endpoint_url`` to its clients."""
-        import boto3
+        import boto3  # type: ignore[import-untyped]  # boto3 ships no types; the session is used as Any
 
         return boto3.Session(aws_access_key_id=LOCAL_AWS_ACCESS_KEY_ID,
                              aws_secret_access_key=LOCAL_AWS_SECRET_ACCESS_KEY, region_name=self.region)

@@ -133,8 +133,9 @@ def load_pool(endpoints: Endpoints, saved: Mapping[str, Any], name: str | None =
                 client.delete_user_pool(UserPoolId=pool_id)
             if wanted_id is not None:
                 _seed(ids, [_uuid_of(wanted_id.partition("_")[2])])
-            pool_id = client.create_user_pool(PoolName=name, **saved["create"])["UserPool"]["Id"]
+            pool_id = str(client.create_user_pool(PoolName=name, **saved["create"])["UserPool"]["Id"])
             new_ids += int(wanted_id is not None and pool_id != wanted_id)
+        assert pool_id is not None  # found, or created just now
         clients_created, clients_deleted, new = _load_clients(client, ids, pool_id, saved["clients"], recreated)
         new_ids += new
         created, removed, unchanged, new = _sync_users(client, ids, pool_id, saved, recreated)

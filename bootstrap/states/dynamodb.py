@@ -99,6 +99,7 @@ def load_table(endpoints: Endpoints, folder: Path, saved_name: str, table: str) 
             client.create_table(**{**shape, "TableName": table})
             wait_until_active(client, table)
         else:
+            assert description is not None  # not created: it was described
             live_keys = [part["AttributeName"] for part in description["KeySchema"]]
             if live_keys != key_names:
                 raise ConfigError(f"table {table} is keyed by {live_keys}, the saved one by {key_names}; "

@@ -106,7 +106,7 @@ def server_version(endpoints: Endpoints) -> str:
 def _copy(conn: Any, source: str, target: str) -> None:
     from psycopg import errors, sql
 
-    strategy = sql.SQL("")
+    strategy: sql.Composable = sql.SQL("")
     if conn.info.server_version >= 150000:
         chosen = "file_copy" if _size(conn, source) >= FILE_COPY_FROM_BYTES else "wal_log"
         strategy = sql.SQL(" strategy {}").format(sql.SQL(chosen))

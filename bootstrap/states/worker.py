@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ class WorkerEnvironment:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.endpoints.postgres_url)
         with ThreadPoolExecutor(max_workers=3) as pool:
-            futures = [pool.submit(postgres.reset_changes, self._conn),
+            futures: list[Future[object]] = [pool.submit(postgres.reset_changes, self._conn),
                        pool.submit(dynamodb.undo_changes, self.endpoints, self.table_name, self.changes,
                                    self.saved_items, self.key_names)]
             if self.saved_pool is not None and self.endpoints.user_pool_id:

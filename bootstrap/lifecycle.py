@@ -5,30 +5,36 @@ from __future__ import annotations
 import contextlib
 import shlex
 import shutil
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .backends import local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
 from .console import print_json, print_table, say
 from .errors import ConfigError, NotReadyError, RefusedError
 from .readiness import Deadline, wait_all
-from .services.base import Backend
+from .services.base import Backend, Service
 from .snapshot import Snapshot
 from .state import StateDir, write_atomic
 
 
-def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
+def start_services(settings: Settings, on_ready: Callable[[tuple[str, ...], Endpoints], None] | None = None
+                   ) -> tuple[Backend, Endpoints, list[str]]:
     """Start (or reuse) the local services, each until it is ready; also say which were started.
 
     Each service waits for itself under one deadline of ``ready_timeout``; a fresh moto server puts back
-    the snapshot of the last ``down`` itself.
+    the snapshot of the last ``down`` itself. ``on_ready`` hears each service's roles as soon as it is
+    ready, with the endpoints known then, while the others may still be starting.
     """
     if settings.is_prod:
         raise RefusedError("the prod target has no local services to start")
     state = StateDir(settings.state_dir).ensure()
     backend = select_backend(settings, state, keeper=Snapshot(state))
     _check_engine(settings, backend)
-    started = start_all(backend, state, settings.ready_timeout)
+    def ready(service: Service) -> None:
+        if on_ready is not None:
+            on_ready(service.roles, local_endpoints(settings, backend, state))
+
+    started = start_all(backend, state, settings.ready_timeout, on_ready=ready)
     # Read after the start: a restored snapshot may have changed the remembered pool id.
     return backend, local_endpoints(settings, backend, state), started
 

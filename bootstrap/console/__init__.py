@@ -76,13 +76,15 @@ def is_live() -> bool:
     return all(c.is_terminal and not c.is_dumb_terminal for c in (console(), console(stderr=True)))
 
 
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None) -> None:
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None,
+                whole: int = 0) -> None:
+    """``whole``: the first this many columns never fold (names to find a row by); the others fold to fit."""
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=title, show_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):
+        table.add_column(column, overflow="fold", no_wrap=index < whole)
     for row in rows:
         table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     console().print(table)

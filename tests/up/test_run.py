@@ -8,6 +8,7 @@ them; a dry run looks at a state folder with nothing started.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,9 @@ def test_a_dry_run_on_stopped_services_plans_every_step_and_starts_nothing(tmp_p
 
     document = report.to_json()
     assert (document["dry_run"], document["endpoints"], document["notes"]) == (True, None, [])
-    assert document["steps"] == [{"step": p.name, "action": p.action.value, "detail": p.reason} for p in report.plan]
+    assert document["steps"] == [{"step": p.name, "action": p.action.value, "detail": p.reason, "needs": list(p.needs)}
+                                 for p in report.plan]
+    assert document["steps"][1]["needs"] == ["postgres"]
     print_report(report, as_json=True)
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(document))
 
@@ -84,3 +87,37 @@ def test_observe_reads_the_running_services_before_and_after_the_steps_ran(stack
     assert set(after.meta) <= {value for name, value in vars(meta).items() if name.isupper()}
     planned = {p.name: p.action for p in plan_up(after, desired_state(settings, FIXTURES, after.meta))}
     assert {planned[name] for name in SEEDING} == {Action.UNCHANGED}
+
+
+@pytest.mark.both_engines
+def test_a_failed_step_stops_what_needs_it_and_the_rest_finishes(stack: Stack, table_name: str) -> None:
+    """A table whose keys differ from the spec cannot be repaired in place: ddb.schema-load fails. Its
+    dependents (ddb.seed, verify) are not run; Postgres's steps and Cognito's run to their end."""
+    import psycopg
+
+    from bootstrap.errors import BootstrapError
+
+    database, pool = f"t_{uuid.uuid4().hex[:12]}", f"pool-{uuid.uuid4().hex[:8]}"
+    settings = stack.settings.with_values(pg_database=database, table_name=table_name, user_pool_name=pool)
+    client = stack.endpoints.client("dynamodb")
+    client.create_table(TableName=table_name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    remembered_pool = stack.state.get("user_pool_id")
+    rows: list[StepResult] = []
+    try:
+        with pytest.raises(BootstrapError, match=f"table {table_name} differs from the spec"):
+            up(settings, on_step=rows.append)
+    finally:
+        drop_table(stack.endpoints, table_name)
+        stack.state.update("user_pool_id", value=remembered_pool)
+        with psycopg.connect(stack.endpoints.admin_postgres_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{database}" with (force)')
+    actions = {row.step: row.action for row in rows}
+    assert [row.step for row in rows] == [step.name for step in PIPELINE], "every row, in order"
+    assert actions["ddb.schema-load"] is Action.FAILED
+    assert (actions["ddb.seed"], actions["verify"]) == (Action.SKIPPED, Action.SKIPPED)
+    assert next(r.detail for r in rows if r.step == "ddb.seed") == "not run: ddb.schema-load failed"
+    assert {actions[name] for name in ("db.create", "db.schema-load", "db.seed", "cognito.seed-users")} == {
+        Action.CREATED}
+    assert actions["db.update-cognito-user-ids"] is Action.UPDATED

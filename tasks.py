@@ -293,7 +293,9 @@ def db_update_cognito_user_ids(c, target=None, json=False, dry_run=False):
 
     job = Job(c, target=target)
     pool_id = cognito_lib.resolve_pool_id(job.endpoints, job.settings)
-    report = cognito_lib.sync_report(job.endpoints, pool_id, dry_run=dry_run)
+    # Locally the fixtures' users are what the pool holds: recorded as up records it.
+    report = cognito_lib.sync_report(job.endpoints, pool_id, dry_run=dry_run,
+                                     fixtures=None if job.settings.is_prod else job.fixtures)
     if json:
         print_json(report.to_json())
         return

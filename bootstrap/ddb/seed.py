@@ -21,11 +21,11 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..config import Endpoints, Settings
 from ..errors import BootstrapError, aws_errors
-from ..fixtures.model import ConversationFixture, Fixtures
-from ..meta import DDB_SEED_EPOCH, DDB_SEED_PENDING
+from ..fixtures.model import ConversationFixture, Fixtures, ddb_seed_fingerprint
+from ..meta import DDB_SEED_EPOCH, DDB_SEED_FINGERPRINT, DDB_SEED_PENDING
 from ..pg.bookkeeping import read_meta, write_meta
 from ..pg.users import fetch_users
-from ..steps import Action, StepResult
+from ..steps import DDB_SEED, Action, StepResult
 from .placement import (
     SeedConversation,
     SeededGroup,
@@ -78,7 +78,9 @@ def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtu
     write_meta(endpoints.postgres_url, record.pending_values())
     result = seed_conversations(endpoints, spec, fixtures.conversations, users, epoch, synthetic=synthetic,
                                 prune=earlier != (record,), earlier=earlier)
-    write_meta(endpoints.postgres_url, {**record.meta_values(), DDB_SEED_PENDING: ""})
+    # The fingerprint too, whoever ran the seed (`up` or `invoke ddb.seed`): the next `up` knows it is done.
+    fingerprint = ddb_seed_fingerprint(fixtures.conversations_fingerprint, fixtures.users_fingerprint)
+    write_meta(endpoints.postgres_url, {**record.meta_values(), DDB_SEED_PENDING: "", DDB_SEED_FINGERPRINT: fingerprint})
     return result
 
 
@@ -130,7 +132,7 @@ def seed_conversations(
     detail = f"{groups} conversations, {written} items in {spec.name}"
     if removed:
         detail += f"; removed {removed} items of an earlier seed"
-    return StepResult("ddb.seed", Action.UPDATED, detail, writes=written + removed)
+    return StepResult(DDB_SEED, Action.UPDATED, detail, writes=written + removed)
 
 
 def seed_is_present(endpoints: Endpoints, table: str, key: tuple[str, str] | None) -> bool:

@@ -12,11 +12,11 @@ its fingerprint after it succeeds, so an interrupted ``up`` is completed by the 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..config import Endpoints, Settings
+from ..fixtures import model as fixture_fingerprints
 from ..meta import (
     ACTIVITIES_FINGERPRINT, COGNITO_FINGERPRINT, DDB_SEED_FINGERPRINT, DDB_SEED_PENDING, SCHEMA_CATALOG, SCHEMA_CHECKSUM,
     USERS_FINGERPRINT,
@@ -67,16 +67,11 @@ class PlannedStep:
 
 
 def ddb_seed_fingerprint(desired: Desired) -> str:
-    """What the DynamoDB seed depends on: the conversations and the users they name."""
-    return _digest(desired.conversations_fingerprint, desired.users_fingerprint)
+    return fixture_fingerprints.ddb_seed_fingerprint(desired.conversations_fingerprint, desired.users_fingerprint)
 
 
 def cognito_fingerprint(desired: Desired, pool_id: str | None) -> str:
-    return _digest(desired.users_fingerprint, pool_id or "")
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return fixture_fingerprints.cognito_fingerprint(desired.users_fingerprint, pool_id)
 
 
 RUN, SAME = Action.WOULD_RUN, Action.UNCHANGED
@@ -224,11 +219,8 @@ def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
 
 def _run_ddb_seed(run: Run) -> StepResult:
     from ..ddb.seed import seed_from_fixtures
-    from ..pg.bookkeeping import write_meta
 
-    result = seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
-    write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
-    return result
+    return seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
 
 
 def _plan_cognito_seed(s: Situation) -> tuple[Action, str]:
@@ -257,12 +249,9 @@ def _plan_cognito_sync(s: Situation) -> tuple[Action, str]:
 
 def _run_cognito_sync(run: Run) -> StepResult:
     from .. import cognito
-    from ..pg.bookkeeping import write_meta
 
     pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
-    result = cognito.sync_user_ids(run.endpoints, pool_id)
-    write_meta(run.endpoints.postgres_url, {COGNITO_FINGERPRINT: cognito_fingerprint(run.desired, pool_id)})
-    return result
+    return cognito.sync_user_ids(run.endpoints, pool_id, run.fixtures)
 
 
 def _plan_verify(s: Situation) -> tuple[Action, str]:

@@ -126,7 +126,7 @@ def _task(collection: Collection, name: str | None = None, help: dict[str, str] 
 
 
 @_task(ns, help=_help(
-    "target", "backend", "ddb_engine", "ready_timeout",
+    "target", "backend", "ddb_engine", "ready_timeout", "ephemeral",
     fresh="rebuild both databases and the user pool from nothing (asks first when interactive)",
     yes="do not ask; required with --fresh on the prod target",
     dry_run="print the plan and change nothing, not even starting services",
@@ -134,11 +134,13 @@ def _task(collection: Collection, name: str | None = None, help: dict[str, str] 
     quiet="print only the summary line and errors (no step rows, no progress)",
 ))
 def up(c, target=None, backend=None, ddb_engine=None, timeout=None, fresh=False, yes=False, dry_run=False,
-       json=False, quiet=False):
+       json=False, quiet=False, ephemeral=False):
     """Bring up a ready, seeded, verified environment; a rerun changes only what changed."""
     from bootstrap.up import run as pipeline
 
-    job = Job(c, target=target, backend=backend, ddb_engine=ddb_engine, ready_timeout=timeout)
+    # Without the flag, CRUDDUR_EPHEMERAL or invoke.yaml decides.
+    job = Job(c, target=target, backend=backend, ddb_engine=ddb_engine, ready_timeout=timeout,
+              ephemeral=ephemeral or None)
     pipeline.run_task(job.settings, fresh=fresh, yes=yes, dry_run=dry_run, json=json, quiet=quiet)
 
 

@@ -30,11 +30,14 @@ def start_services(settings: Settings, on_ready: Callable[[tuple[str, ...], Endp
     state = StateDir(settings.state_dir).ensure()
     backend = select_backend(settings, state, keeper=Snapshot(state))
     _check_engine(settings, backend)
+    _check_ephemeral(settings, backend, state)
     def ready(service: Service) -> None:
         if on_ready is not None:
             on_ready(service.roles, local_endpoints(settings, backend, state))
 
     started = start_all(backend, state, settings.ready_timeout, on_ready=ready)
+    if settings.ephemeral and not state.get(EPHEMERAL):
+        state.update(EPHEMERAL, value=True)
     # Read after the start: a restored snapshot may have changed the remembered pool id.
     return backend, local_endpoints(settings, backend, state), started
 
@@ -46,6 +49,54 @@ def _check_engine(settings: Settings, backend: Backend) -> None:
             f"DynamoDB is served by {backend.engine}, which still runs, but ddb_engine is {settings.ddb_engine} "
             f"({settings.sources.get('ddb_engine')}): run `invoke down` first (it keeps both engines' data), "
             "then `invoke up` starts the new engine")
+
+
+# In the state file while what runs (or ran last) keeps nothing across `down`: `status`, `down` and the next
+# `up` read it.
+EPHEMERAL = "ephemeral"
+EPHEMERAL_WHAT = ("DynamoDB Local in memory, Postgres without fsync, synchronous commits or full-page writes, "
+                  "moto without a snapshot")
+
+
+def _check_ephemeral(settings: Settings, backend: Backend, state: StateDir) -> None:
+    """Ephemeral and kept data never mix: entering ephemeral mode needs no kept data; leaving it starts clean."""
+    was = bool(state.get(EPHEMERAL))
+    if settings.ephemeral and backend.name != "embedded":
+        raise ConfigError(f"ephemeral mode ({settings.sources.get('ephemeral')}) is for the embedded backend; "
+                          f"the {backend.name} backend keeps its services' data as they do")
+    if settings.ephemeral and not was and _holds_data(backend, state):
+        raise ConfigError(
+            f"ephemeral mode ({settings.sources.get('ephemeral')}) keeps nothing across `invoke down`, but "
+            f"{state.root} holds data kept on disk: `invoke down --purge` first (it deletes that data), or use "
+            "another state folder (CRUDDUR_STATE_DIR)")
+    if was and not settings.ephemeral:
+        say("starting clean: the last `invoke up` was ephemeral (--ephemeral or CRUDDUR_EPHEMERAL), "
+            "so none of its data is kept")
+        stop_all(backend)
+        _discard_data(backend, state)
+        state.update(EPHEMERAL, value=None)
+
+
+def _holds_data(backend: Backend, state: StateDir) -> bool:
+    from .snapshot import snapshot_path
+
+    if any(service.is_running() for service in backend.services):
+        return True
+    postgres = backend.serving("postgres")
+    folders = [getattr(postgres, "data_dir", state.data_dir("postgres")), state.data_dir("dynamodb")]
+    return snapshot_path(state).exists() or any(folder.is_dir() and any(folder.iterdir()) for folder in folders)
+
+
+def _discard_data(backend: Backend, state: StateDir) -> None:
+    """What an ephemeral run left: Postgres's data folder, a snapshot (none is written, but be sure)."""
+    from .snapshot import snapshot_path
+
+    postgres = backend.serving("postgres")
+    for folder in (getattr(postgres, "data_dir", state.data_dir("postgres")), state.data_dir("dynamodb")):
+        shutil.rmtree(folder, ignore_errors=True)
+    snapshot_path(state).unlink(missing_ok=True)
+    for service in backend.services:
+        service.purge()
 
 
 @contextlib.contextmanager
@@ -64,8 +115,13 @@ def down(settings: Settings, purge: bool = False) -> None:
         raise RefusedError("`invoke down` stops local services only; it has nothing to do on prod")
     state = StateDir(settings.state_dir)
     backend = select_backend(settings, state, keeper=Snapshot(state))
-    stopped = stop_all(backend, save=not purge)  # --purge deletes the snapshot anyway
+    ephemeral = bool(state.get(EPHEMERAL))
+    stopped = stop_all(backend, save=not purge and not ephemeral)  # --purge deletes the snapshot anyway
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if ephemeral and not purge:
+        _discard_data(backend, state)
+        # The mark stays: the next `up` says why it starts clean.
+        say(f"ephemeral: its data went with it ({EPHEMERAL_WHAT}); the next `invoke up` starts clean")
     if purge:
         for service in backend.services:
             service.purge()
@@ -86,12 +142,16 @@ def status(settings: Settings, as_json: bool = False) -> bool:
         ready = ready_by_name.get(row.name, False)
         rows.append({**row.__dict__, "ready": ready})
     postgres_user = _postgres_user(backend)
+    ephemeral = bool(state.get(EPHEMERAL))
     if as_json:
         print_json({"backend": backend.name, "reason": backend.reason, "ddb_engine": backend.engine,
+                    "ephemeral": ephemeral,
                     "ddb_engine_reason": backend.engine_reason or None, "services": rows,
                     "postgres_user": postgres_user})
     else:
         _say_backend(backend)
+        if ephemeral:
+            say(f"ephemeral: {EPHEMERAL_WHAT}; the data goes with `invoke down`")
         if postgres_user:
             say(postgres_user)
         print_table(

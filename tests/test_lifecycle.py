@@ -6,6 +6,7 @@ import json
 import socket
 
 import psutil
+import pytest
 
 
 def _pids(cli) -> dict[str, int]:
@@ -86,3 +87,23 @@ def test_explain_shows_every_setting_with_its_source_and_never_the_password(caps
     assert "eu-west-1" in out and "env AWS_DEFAULT_REGION" in out
     assert all(option.name in out for option in OPTIONS)
     console.console.cache_clear()
+
+
+@pytest.mark.both_engines
+def test_ephemeral_keeps_nothing_says_so_and_a_normal_up_after_it_starts_clean(cli) -> None:
+    cli("up", "--ephemeral")
+    status = cli("status")
+    assert "ephemeral:" in status.stderr and json.loads(cli("status", "--json").stdout)["ephemeral"] is True
+    if cli.env["CRUDDUR_DDB_ENGINE"] == "dynamodb-local":
+        from bootstrap.processes import command_line
+
+        assert "-inMemory" in command_line(_pids(cli)["dynamodb"])
+    down = cli("down")
+    assert "its data went with it" in down.stderr
+    assert not (cli.state_dir / "postgres").exists() and not (cli.state_dir / "snapshots" / "moto.json").exists()
+    again = cli("up")
+    assert "starting clean: the last `invoke up` was ephemeral" in again.stderr
+    assert json.loads(cli("status", "--json").stdout)["ephemeral"] is False
+    cli("down")
+    refused = cli("up", "--ephemeral", check=False)
+    assert refused.returncode == 2 and "holds data kept on disk" in refused.stdout + refused.stderr

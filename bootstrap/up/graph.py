@@ -53,6 +53,7 @@ class Graph:
         self._running = 0
         self._all_ended = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
+        self._heard: BaseException | None = None  # the first failure of on_end, raised by run at the end
 
     def mark(self, name: str, error: BaseException | None = None) -> None:
         """An event happened (or, with ``error``, will not); marking it again changes nothing."""
@@ -70,6 +71,8 @@ class Graph:
                 self._start_ready()
                 self._settle()
             self._all_ended.wait()
+        if self._heard is not None:
+            raise self._heard
         return dict(self._outcomes)
 
     # --- under the lock ---
@@ -99,8 +102,11 @@ class Graph:
 
     def _end(self, name: str, outcome: Outcome) -> None:
         self._outcomes[name] = outcome
-        if self._on_end is not None:
-            self._on_end(name, outcome)
+        if self._on_end is not None and self._heard is None:
+            try:
+                self._on_end(name, outcome)
+            except BaseException as exc:  # noqa: BLE001 -- e.g. a closed stdout: the graph still ends, run raises it
+                self._heard = exc
         if not outcome.ok:
             root = outcome.blocked_by or name
             for other in self._dependents(name):

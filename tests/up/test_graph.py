@@ -93,3 +93,16 @@ def test_an_event_marked_failed_stops_what_needs_it() -> None:
 def test_needs_must_name_nodes_and_never_loop(nodes: list[Node], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Graph(nodes)
+
+
+def test_a_listener_that_fails_does_not_hang_the_graph_and_its_error_is_raised_at_the_end() -> None:
+    """As when stdout is a pipe closed early (BrokenPipeError while a row is printed)."""
+    ran: list[str] = []
+
+    def deaf(name: str, outcome: Outcome) -> None:
+        raise BrokenPipeError("stdout closed")
+
+    graph = Graph([Node("a", (), lambda: ran.append("a")), Node("b", ("a",), lambda: ran.append("b"))], on_end=deaf)
+    with pytest.raises(BrokenPipeError):
+        graph.run()
+    assert ran == ["a", "b"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 import threading
 import time
@@ -73,7 +74,16 @@ def is_live() -> bool:
     """Whether work in progress is drawn as live lines: both streams are a capable terminal, and not quiet."""
     if _quiet:
         return False
+    if not _may_be_terminals():
+        return False  # said without importing rich: a warm `up` in a pipe or CI never needs it
     return all(c.is_terminal and not c.is_dumb_terminal for c in (console(), console(stderr=True)))
+
+
+def _may_be_terminals() -> bool:
+    """False when rich would certainly not see two terminals: a stream is no tty and nothing forces one."""
+    if os.environ.get("FORCE_TERMINAL") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return True
+    return all(getattr(stream, "isatty", lambda: False)() for stream in (sys.stdout, sys.stderr))
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None,
@@ -91,10 +101,13 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], title:
 
 
 def print_line(text: str) -> None:
-    """One line of results on stdout, written at once (a pipe or CI log sees it when it happens)."""
-    from rich.text import Text
+    """One line of results on stdout, written at once (a pipe or CI log sees it when it happens).
 
-    console().print(Text(text), soft_wrap=True)  # a line stays one line in a log, whatever its width
+    Written plainly, as rich would write an unstyled line with soft wrap: a line stays one line in a
+    log, whatever its width, and rich is not imported for it. Under live lines, stdout is rich's
+    proxy, which puts the line above them.
+    """
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

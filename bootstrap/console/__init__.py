@@ -273,6 +273,10 @@ def progress(total: int | None, description: str, threshold: int = 0) -> Iterato
     if _quiet or (total is not None and total <= threshold):
         yield lambda count: None
         return
+    if not is_live():
+        with _plain_progress(total, description) as advance:
+            yield advance
+        return
     with activity():
         bars = _board.bars()
         task_id = bars.add_task(description, total=total, visible=total is not None)
@@ -286,6 +290,27 @@ def progress(total: int | None, description: str, threshold: int = 0) -> Iterato
                 yield lambda count: bars.advance(task_id, count)
         finally:
             bars.remove_task(task_id)
+
+
+@contextlib.contextmanager
+def _plain_progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+    """Progress without a terminal: a plain line every ``PLAIN_EVERY`` seconds, counted here (no rich to import)."""
+    lock = threading.Lock()
+    began = time.monotonic()
+    done = [0]
+
+    def advance(count: int) -> None:
+        with lock:
+            done[0] += count
+
+    def line() -> str:
+        elapsed = time.monotonic() - began
+        rate = done[0] / elapsed if elapsed > 0 and done[0] else None
+        remaining = (total - done[0]) / rate if rate and total is not None else None
+        return describe_progress(description, done[0], total, rate, remaining)
+
+    with status_line(line):
+        yield advance
 
 
 def describe_progress(description: str, done: int, total: int | None, rate: float | None,

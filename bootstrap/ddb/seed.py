@@ -114,6 +114,11 @@ def seed_conversations(
 
         start = synthetic_start(conversations)
         moved_on = _group_items_moved_on(client, spec, placed, epoch)
+        # Read before writing, while the table is smallest (moto answers a query by looking through the whole
+        # table or index): the fixture groups' seeded items this run does not write. What it writes is kept anyway.
+        stale_fixtures = list(_stale_fixture_keys(
+            client, spec, placed, epoch, itertools.chain.from_iterable(record.fixture_groups() for record in earlier),
+            frozenset(moved_on.values()))) if prune else []
         everything = itertools.chain(placed, synthetic_conversations(synthetic, start) if synthetic else ())
         total = sum(len(c.messages) + 2 for c in placed) + (synthetic.item_count if synthetic else 0)
         requests = ({"PutRequest": {"Item": to_attributes(item)}} for c in everything for item in c.items(epoch)
@@ -121,11 +126,8 @@ def seed_conversations(
         written = write_requests(client, spec.name, requests, total, workers, retry)
         removed = 0
         if prune:
-            gone = itertools.chain.from_iterable(record.fixture_groups() for record in earlier)
-            stale = itertools.chain(
-                _stale_fixture_keys(client, spec, placed, epoch, gone, frozenset(moved_on.values())),
-                *(stale_synthetic_keys(record, synthetic, epoch, start) for record in earlier),
-            )
+            stale = itertools.chain(stale_fixtures,
+                                    *(stale_synthetic_keys(record, synthetic, epoch, start) for record in earlier))
             removed = write_requests(client, spec.name, map(_delete_request, stale), None, workers, retry,
                                      f"removing items of earlier seeds from {spec.name}")
     groups = len(placed) + (synthetic.groups if synthetic else 0)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from ..config import Endpoints, Settings
 from ..meta import DDB_SEED_EPOCH
-from ..steps import DB_SCHEMA_LOAD, Action, StepResult
+from ..steps import COGNITO_SEED_USERS, DB_SCHEMA_LOAD, DDB_SEED, Action, StepResult
 from .graph import Outcome
 from .steps import PIPELINE, ROLES, STEPS, Desired, Observed, PlannedStep, Run, Situation, Step, plan_step, plan_up
 
@@ -130,6 +130,9 @@ class _Up:
         self.on_step = on_step
         self.shown = 0
         self.lock = threading.RLock()
+        # One moto server serving DynamoDB and Cognito draws every id from one seeded generator: the pool and its
+        # users get their stable ids only when no DynamoDB work runs on that server meanwhile (see _step).
+        self.dynamodb_steps_done = threading.Event()
         observing = [Node(f"ready:{role}") for role in ROLES] + [
             Node("postgres", ("ready:postgres",), self._observe_postgres),
             # The seed's probe item is where the epoch recorded in Postgres puts it.
@@ -184,6 +187,8 @@ class _Up:
                     self.graph.mark(f"ready:{role}", exc)
                 raise
         else:
+            if step.name == COGNITO_SEED_USERS and run.endpoints is not None and not run.endpoints.cognito_endpoint_url:
+                self.dynamodb_steps_done.wait()
             with self.lock:
                 assert run.desired is not None  # every step but the services' needs Postgres, observed
                 planned = plan_step(step, Situation(self.observed, run.desired, run.fresh, dict(self.planned)))
@@ -199,6 +204,8 @@ class _Up:
 
     def _ended(self, name: str, outcome: Outcome) -> None:
         """A node ended (under the graph's lock): a failed or stopped step gets its row; rows go out in order."""
+        if name == DDB_SEED:
+            self.dynamodb_steps_done.set()
         with self.lock:
             if name in STEPS and not outcome.ok:
                 if outcome.error is not None:

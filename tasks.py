@@ -210,7 +210,7 @@ def _help_as_value(body: Callable[..., Any], full_name: str) -> Callable[..., An
 
 
 @_task(ns, help=_help(
-    "target", "backend", "ddb_engine", "ready_timeout",
+    "target", "backend", "ddb_engine", "ready_timeout", "ephemeral",
     fresh="drop the database, the table and the user pool with its users, then rebuild all three from the fixtures "
           "(says what it removes and asks first when interactive)",
     yes="do not ask; required with --fresh on the prod target",
@@ -219,11 +219,13 @@ def _help_as_value(body: Callable[..., Any], full_name: str) -> Callable[..., An
     quiet="print only the summary line and errors (no step rows, no progress)",
 ))
 def up(c, target=None, backend=None, ddb_engine=None, timeout=None, fresh=False, yes=False, dry_run=False,
-       json=False, quiet=False):
+       json=False, quiet=False, ephemeral=False):
     """Bring up a ready, seeded, verified environment; a rerun changes only what changed."""
     from bootstrap.up import run as pipeline
 
-    job = Job(c, target=target, backend=backend, ddb_engine=ddb_engine, ready_timeout=timeout)
+    # Without the flag, CRUDDUR_EPHEMERAL or invoke.yaml decides.
+    job = Job(c, target=target, backend=backend, ddb_engine=ddb_engine, ready_timeout=timeout,
+              ephemeral=ephemeral or None)
     pipeline.run_task(job.settings, fresh=fresh, yes=yes, dry_run=dry_run, json=json, quiet=quiet)
 
 
@@ -406,7 +408,9 @@ def db_update_cognito_user_ids(c, target=None, json=False, dry_run=False):
 
     job = Job(c, target=target)
     pool_id = cognito_lib.resolve_pool_id(job.endpoints, job.settings)
-    report = cognito_lib.sync_report(job.endpoints, pool_id, dry_run=dry_run)
+    # Locally the fixtures' users are what the pool holds: recorded as up records it.
+    report = cognito_lib.sync_report(job.endpoints, pool_id, dry_run=dry_run,
+                                     fixtures=None if job.settings.is_prod else job.fixtures)
     if json:
         print_json(report.to_json())
         return

@@ -36,6 +36,7 @@ class Options:
     runs: int = 3
     quick: bool = False
     json: bool = False
+    floors: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--quick", action="store_true",
                         help="a fast smoke run: one run each and a tenth of the data (targets are for full size)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    parser.add_argument("--floors", action="store_true",
+                        help="only each user-facing time beside its floor (cold up beside DynamoDB Local alone, "
+                             "warm up beside a process asking each service one question, ddb.seed from the shell "
+                             "beside the raw ceiling, ephemeral beside on disk)")
     args = parser.parse_args(argv)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")
-    return Options(runs=runs, quick=args.quick, json=args.json)
+    return Options(runs=runs, quick=args.quick, json=args.json, floors=args.floors)
 
 
 def sizes_for(options: Options) -> Sizes:

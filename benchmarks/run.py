@@ -17,6 +17,7 @@ from benchmarks.commands import compile_project, measure_cold_up, measure_list, 
 from benchmarks.figures import (
     ENGINES, TARGETS, Figure, Options, figure_rows, header, median, messages, parse_args, report_json, sizes_for, title_line,
 )
+from benchmarks.floors import measure_floors
 from benchmarks.inprocess import embedded_stack, measure_cognito_sync, measure_seeding
 from benchmarks.states import measure_states
 from bootstrap.config import resolve_settings
@@ -42,6 +43,10 @@ def run_benchmark(options: Options) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="cruddur-bench-") as temp:
         root = Path(temp)
         compile_project()
+        say("each user-facing time beside its floor, in this run")
+        figures.extend(measure_floors(root, runs, fast, engines))
+        if options.floors:
+            return figures
         cold: dict[str, list[float]] = {}
         for engine in engines:
             say(f"cold invoke up on {engine} ({runs} runs)")

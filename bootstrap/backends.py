@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from typing import Callable
 
 from .config import Endpoints, Settings, mask_url
 from .errors import ConfigError, NotReadyError, ServiceError
@@ -130,9 +131,10 @@ def _external_services(settings: Settings, reason: str) -> tuple[Service, ...]:
                             sources.get("aws_endpoint_url", "AWS_ENDPOINT_URL"), settings.region))
 
 
-def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[str]:
+def start_all(backend: Backend, state: StateDir, ready_timeout: float,
+              on_ready: Callable[[Service], None] | None = None) -> list[str]:
     """Start every service of the backend concurrently, each until it answers within ``ready_timeout`` of its own
-    start; return the names of those that were not running.
+    start; return the names of those that were not running. ``on_ready`` hears each one as soon as it answers.
 
     Every failure is reported after all were tried (every service not ready, or the first other failure). When a
     service could not be started at all, what this call started is stopped again. Services that only did not
@@ -146,6 +148,8 @@ def start_all(backend: Backend, state: StateDir, ready_timeout: float) -> list[s
 
     def start(service: Service) -> None:
         service.start(Deadline(ready_timeout))  # one deadline per service, from when its own start begins
+        if on_ready is not None:
+            on_ready(service)
 
     with ThreadPoolExecutor(max_workers=len(backend.services)) as pool:
         futures = [pool.submit(start, service) for service in backend.services]

@@ -35,6 +35,8 @@ from .console import progress
 from .errors import BootstrapError, ConfigError, RefusedError, ServiceError, aws_errors
 from .guard import require_local
 from .state import StateDir
+from .steps import COGNITO_SEED_USERS as SEED_STEP
+from .steps import COGNITO_SYNC as SYNC_STEP
 from .steps import Action, StepResult
 
 if TYPE_CHECKING:
@@ -46,8 +48,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 60
 # Reading or creating more users than this shows progress (done of total, rate, time left).
 USERS_PROGRESS_THRESHOLD = 100
-SEED_STEP = "cognito.seed-users"
-SYNC_STEP = "db.update-cognito-user-ids"
 
 T = TypeVar("T")
 
@@ -414,9 +414,16 @@ def _postgres_errors(endpoints: Endpoints) -> Iterator[None]:
         raise ServiceError(f"cannot reach Postgres at {mask_url(endpoints.postgres_url)}: {first_line}") from None
 
 
-def sync_report(endpoints: Endpoints, pool_id: str, dry_run: bool = False) -> SyncReport:
-    """Read every Cognito user, then set ``users.cognito_user_id`` by handle in one statement and transaction."""
-    from .pg import users
+def sync_report(endpoints: Endpoints, pool_id: str, dry_run: bool = False,
+                fixtures: "Fixtures | None" = None) -> SyncReport:
+    """Read every Cognito user, then set ``users.cognito_user_id`` by handle in one statement and transaction.
+
+    ``fixtures`` (local only): also record, in that transaction, that the fixture users are seeded and synced
+    in this pool, so that the next ``up`` finds it done whether ``up`` or this task did it.
+    """
+    from .fixtures.model import cognito_fingerprint
+    from .meta import COGNITO_FINGERPRINT
+    from .pg import bookkeeping, users
     from .pg.connection import connect
 
     cognito_users = list_users(endpoints, pool_id)
@@ -425,13 +432,15 @@ def sync_report(endpoints: Endpoints, pool_id: str, dry_run: bool = False) -> Sy
         written = 0
         if not dry_run:
             written = users.set_cognito_user_ids(conn, [(u.handle, u.sub) for u in plan.updates])
+            if fixtures is not None:
+                bookkeeping.write(conn, {COGNITO_FINGERPRINT: cognito_fingerprint(fixtures.users_fingerprint, pool_id)})
     log.debug("sync of pool %s: %s", pool_id, plan)
     return SyncReport(pool_id, plan, written, dry_run)
 
 
-def sync_user_ids(endpoints: Endpoints, pool_id: str) -> StepResult:
+def sync_user_ids(endpoints: Endpoints, pool_id: str, fixtures: "Fixtures | None" = None) -> StepResult:
     """The sync as one step of ``invoke up``."""
-    return sync_report(endpoints, pool_id).step_result()
+    return sync_report(endpoints, pool_id, fixtures=fixtures).step_result()
 
 
 # --- output --------------------------------------------------------------------------

@@ -77,6 +77,15 @@ def _batch_size(text: str) -> int:
     return value
 
 
+def _switch(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be 1/true/yes/on or 0/false/no/off")
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
@@ -109,6 +118,9 @@ OPTIONS: tuple[Option, ...] = (
            "`dynamodb-local` on PATH, the global node_modules)", ("CRUDDUR_DYNAMODB_LOCAL_PATH",)),
     Option("cognito_port", 5000, "Cognito endpoint port when DynamoDB Local serves DynamoDB (a free one is chosen "
            "if taken)", ("CRUDDUR_COGNITO_PORT",), parse=_port),
+    Option("ephemeral", False, "embedded backend: keep nothing across `invoke down` for speed (DynamoDB Local in "
+           "memory, Postgres without fsync, synchronous commits or full-page writes); for CI and throwaway workspaces",
+           ("CRUDDUR_EPHEMERAL",), parse=_switch),
     Option("ready_timeout", 60.0, "seconds to wait for each service to become ready",
            ("CRUDDUR_READY_TIMEOUT",), parse=_positive_float),
     Option("state_dir", str(PROJECT_ROOT / ".cruddur"), "folder for runtime state",
@@ -164,6 +176,7 @@ class Settings:
     ddb_engine: str
     dynamodb_local_path: str | None
     cognito_port: int
+    ephemeral: bool
     ready_timeout: float
     state_dir: Path
     seeds_dir: Path

@@ -6,7 +6,7 @@ import contextlib
 import shlex
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .backends import endpoints_for, local_endpoints, select_backend, start_all, status_of, stop_all
 from .config import LOCAL_AWS_ACCESS_KEY_ID, LOCAL_AWS_SECRET_ACCESS_KEY, Endpoints, Settings
@@ -14,23 +14,33 @@ from .console import print_json, print_line, print_table, say
 from .errors import BootstrapError, ConfigError, NotReadyError, os_errors
 from .guard import require_local
 from .readiness import Deadline, wait_all
-from .services.base import Backend
+from .services.base import Backend, Service
 from .snapshot import Snapshot
 from .state import StateDir, write_atomic
 
 
-def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
+def start_services(settings: Settings, on_ready: Callable[[tuple[str, ...], Endpoints], None] | None = None
+                   ) -> tuple[Backend, Endpoints, list[str]]:
     """Start (or reuse) the local services, each until it is ready; also say which were started.
 
     Each service waits for itself under one deadline of ``ready_timeout``; a fresh moto server puts back
-    the snapshot of the last ``down`` itself.
+    the snapshot of the last ``down`` itself. ``on_ready`` hears each service's roles as soon as it is
+    ready, with the endpoints known then, while the others may still be starting.
     """
     require_local(settings, "starting local services")
     state = StateDir(settings.state_dir).ensure()
     backend = select_backend(settings, state, keeper=Snapshot(state))
     _check_engine(settings, backend)
+    _check_ephemeral(settings, backend, state)
+
+    def ready(service: Service) -> None:
+        if on_ready is not None:
+            on_ready(service.roles, local_endpoints(settings, backend, state))
+
     with noting_remembered(backend):
-        started = start_all(backend, state, settings.ready_timeout)
+        started = start_all(backend, state, settings.ready_timeout, on_ready=ready)
+    if settings.ephemeral and not state.get(EPHEMERAL):
+        state.update(EPHEMERAL, value=True)
     # Read after the start: a restored snapshot may have changed the remembered pool id.
     return backend, local_endpoints(settings, backend, state), started
 
@@ -42,6 +52,54 @@ def _check_engine(settings: Settings, backend: Backend) -> None:
             f"DynamoDB is served by {backend.engine}, which still runs, but ddb_engine is {settings.ddb_engine} "
             f"({settings.sources.get('ddb_engine')}): run `invoke down` first (it keeps both engines' data), "
             "then `invoke up` starts the new engine")
+
+
+# In the state file while what runs (or ran last) keeps nothing across `down`: `status`, `down` and the next
+# `up` read it.
+EPHEMERAL = "ephemeral"
+EPHEMERAL_WHAT = ("DynamoDB Local in memory, Postgres without fsync, synchronous commits or full-page writes, "
+                  "moto without a snapshot")
+
+
+def _check_ephemeral(settings: Settings, backend: Backend, state: StateDir) -> None:
+    """Ephemeral and kept data never mix: entering ephemeral mode needs no kept data; leaving it starts clean."""
+    was = bool(state.get(EPHEMERAL))
+    if settings.ephemeral and backend.name != "embedded":
+        raise ConfigError(f"ephemeral mode ({settings.sources.get('ephemeral')}) is for the embedded backend; "
+                          f"the {backend.name} backend keeps its services' data as they do")
+    if settings.ephemeral and not was and _holds_data(backend, state):
+        raise ConfigError(
+            f"ephemeral mode ({settings.sources.get('ephemeral')}) keeps nothing across `invoke down`, but "
+            f"{state.root} holds data kept on disk: `invoke down --purge` first (it deletes that data), or use "
+            "another state folder (CRUDDUR_STATE_DIR)")
+    if was and not settings.ephemeral:
+        say("starting clean: the last `invoke up` was ephemeral (--ephemeral or CRUDDUR_EPHEMERAL), "
+            "so none of its data is kept")
+        stop_all(backend)
+        _discard_data(backend, state)
+        state.update(EPHEMERAL, value=None)
+
+
+def _holds_data(backend: Backend, state: StateDir) -> bool:
+    from .snapshot import snapshot_path
+
+    if any(service.is_running() for service in backend.services):
+        return True
+    postgres = backend.serving("postgres")
+    folders = [getattr(postgres, "data_dir", state.data_dir("postgres")), state.data_dir("dynamodb")]
+    return snapshot_path(state).exists() or any(folder.is_dir() and any(folder.iterdir()) for folder in folders)
+
+
+def _discard_data(backend: Backend, state: StateDir) -> None:
+    """What an ephemeral run left: Postgres's data folder, a snapshot (none is written, but be sure)."""
+    from .snapshot import snapshot_path
+
+    postgres = backend.serving("postgres")
+    for folder in (getattr(postgres, "data_dir", state.data_dir("postgres")), state.data_dir("dynamodb")):
+        shutil.rmtree(folder, ignore_errors=True)
+    snapshot_path(state).unlink(missing_ok=True)
+    for service in backend.services:
+        service.purge()
 
 
 @contextlib.contextmanager
@@ -74,9 +132,14 @@ def down(settings: Settings, purge: bool = False) -> None:
     require_local(settings, "`invoke down` (it stops local services)")
     state = StateDir(settings.state_dir)
     backend = select_backend(settings, state, keeper=Snapshot(state))
+    ephemeral = bool(state.get(EPHEMERAL))
     with noting_remembered(backend):
-        stopped = stop_all(backend, save=not purge)  # --purge deletes the snapshot anyway
+        stopped = stop_all(backend, save=not purge and not ephemeral)  # --purge deletes the snapshot anyway
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if ephemeral and not purge:
+        _discard_data(backend, state)
+        # The mark stays: the next `up` says why it starts clean.
+        say(f"ephemeral: its data went with it ({EPHEMERAL_WHAT}); the next `invoke up` starts clean")
     if purge:
         for service in backend.services:
             service.purge()
@@ -99,12 +162,16 @@ def status(settings: Settings, as_json: bool = False) -> bool:
             ready = ready_by_name.get(row.name, False) and row.running is not False
             rows.append({**row.__dict__, "ready": ready})
     postgres_user = _postgres_user(backend)
+    ephemeral = bool(state.get(EPHEMERAL))
     if as_json:
         print_json({"backend": backend.name, "reason": backend.reason, "ddb_engine": backend.engine,
+                    "ephemeral": ephemeral,
                     "ddb_engine_reason": backend.engine_reason or None, "services": rows,
                     "postgres_user": postgres_user})
     else:
         _say_backend(backend)
+        if ephemeral:
+            print_line(f"ephemeral: {EPHEMERAL_WHAT}; the data goes with `invoke down`")
         if postgres_user:
             print_line(postgres_user)
         print_table(

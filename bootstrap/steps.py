@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from enum import Enum
 
+# The steps of ``invoke up``, each also a task of its own: every result and plan takes its name from here.
+SERVICES = "services"
+DB_CREATE = "db.create"
+DB_SCHEMA_LOAD = "db.schema-load"
+DB_SEED = "db.seed"
+DDB_SCHEMA_LOAD = "ddb.schema-load"
+DDB_SEED = "ddb.seed"
+COGNITO_SEED_USERS = "cognito.seed-users"
+COGNITO_SYNC = "db.update-cognito-user-ids"
+VERIFY = "verify"
+
 
 class Action(str, Enum):
     CREATED = "created"
@@ -16,6 +27,7 @@ class Action(str, Enum):
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
     REMOVED = "removed"
+    FAILED = "failed"
     WOULD_RUN = "would run"
     STARTED = "started"  # services that were not running and are now (first start or again)
     PASSED = "passed"  # verify's checks, all of them (a failed one stops up with an error)

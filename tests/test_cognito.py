@@ -209,6 +209,24 @@ def test_sync_of_150_users_with_one_missing_handle_then_nothing_to_do(
     assert len(cognito.user_rows(cognito.list_users(endpoints, pool_id))) == 151
 
 
+def test_the_sync_given_the_fixtures_records_their_fingerprint_as_up_does(endpoints: Endpoints,
+                                                                          pool_settings: Settings) -> None:
+    from bootstrap.fixtures.model import cognito_fingerprint
+    from bootstrap.meta import COGNITO_FINGERPRINT
+    from bootstrap.pg.bookkeeping import read_meta
+
+    fixtures = fixtures_of("ann", "bob")
+    cognito.seed_users(endpoints, pool_settings, fixtures)
+    pool_id = cognito.find_pool_id(endpoints, pool_settings.user_pool_name)
+    load_schema(endpoints)
+    insert_users(endpoints, ["ann", "bob"])
+    cognito.sync_report(endpoints, pool_id, dry_run=True, fixtures=fixtures)
+    assert COGNITO_FINGERPRINT not in read_meta(endpoints.postgres_url), "a dry run records nothing"
+    cognito.sync_user_ids(endpoints, pool_id, fixtures)
+    assert read_meta(endpoints.postgres_url)[COGNITO_FINGERPRINT] == cognito_fingerprint(fixtures.users_fingerprint,
+                                                                                         pool_id)
+
+
 def test_sync_without_schema_says_what_to_do(endpoints: Endpoints, pool_settings: Settings) -> None:
     cognito.seed_users(endpoints, pool_settings, fixtures_of("ann"))
     pool_id = cognito.find_pool_id(endpoints, pool_settings.user_pool_name)

@@ -222,3 +222,12 @@ def test_prod_clients_use_the_normal_credential_chain_never_the_local_dummy_keys
     from bootstrap.config import LOCAL_AWS_ACCESS_KEY_ID
 
     assert result.stdout.split() == ["AKIAPRODCHAINTEST", LOCAL_AWS_ACCESS_KEY_ID]
+
+
+def test_ephemeral_is_a_switch_from_the_environment_or_the_flag() -> None:
+    assert resolve_settings({}, {}).ephemeral is False
+    assert resolve_settings({}, {"CRUDDUR_EPHEMERAL": "1"}).ephemeral is True
+    assert resolve_settings({}, {"CRUDDUR_EPHEMERAL": "no"}).ephemeral is False
+    assert resolve_settings({}, {}, {"ephemeral": True}).ephemeral is True
+    with pytest.raises(ConfigError, match="CRUDDUR_EPHEMERAL: invalid value 'maybe' for ephemeral"):
+        resolve_settings({}, {"CRUDDUR_EPHEMERAL": "maybe"})

@@ -208,3 +208,23 @@ def test_two_workspaces_started_at_once_both_come_up_on_their_own_ports(cli) -> 
         assert not ports[0] & ports[1] and not pids[0] & pids[1], (ports, pids)
     finally:
         cli("down", check=False, CRUDDUR_STATE_DIR=workspaces[1])
+
+
+@pytest.mark.both_engines
+def test_ephemeral_keeps_nothing_says_so_and_a_normal_up_after_it_starts_clean(cli) -> None:
+    cli("up", "--ephemeral")
+    status = cli("status")
+    assert "ephemeral:" in status.stdout and json.loads(cli("status", "--json").stdout)["ephemeral"] is True
+    if cli.env["CRUDDUR_DDB_ENGINE"] == "dynamodb-local":
+        from bootstrap.processes import command_line
+
+        assert "-inMemory" in command_line(_pids(cli)["dynamodb"])
+    down = cli("down")
+    assert "its data went with it" in down.stderr
+    assert not (cli.state_dir / "postgres").exists() and not (cli.state_dir / "snapshots" / "moto.json").exists()
+    again = cli("up")
+    assert "starting clean: the last `invoke up` was ephemeral" in again.stderr
+    assert json.loads(cli("status", "--json").stdout)["ephemeral"] is False
+    cli("down")
+    refused = cli("up", "--ephemeral", check=False)
+    assert refused.returncode == 2 and "holds data kept on disk" in refused.stdout + refused.stderr

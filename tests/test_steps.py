@@ -21,5 +21,5 @@ def test_a_result_defaults_to_no_detail_no_writes_and_no_time() -> None:
 
 def test_every_action_prints_as_its_word() -> None:
     assert [action.value for action in Action] == ["created", "updated", "unchanged", "skipped", "removed",
-                                                   "would run", "started", "passed"]
+                                                   "failed", "would run", "started", "passed"]
     assert {StepResult("x", action).to_json()["action"] for action in Action} == {action.value for action in Action}

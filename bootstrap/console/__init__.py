@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 import threading
 import time
@@ -81,7 +82,16 @@ def is_live() -> bool:
     """Whether work in progress is drawn as live lines: both streams are a capable terminal, and not quiet."""
     if _quiet:
         return False
+    if not _may_be_terminals():
+        return False  # said without importing rich: a warm `up` in a pipe or CI never needs it
     return all(c.is_terminal and not c.is_dumb_terminal for c in (console(), console(stderr=True)))
+
+
+def _may_be_terminals() -> bool:
+    """False when rich would certainly not see two terminals: a stream is no tty and nothing forces one."""
+    if os.environ.get("FORCE_TERMINAL") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return True
+    return all(getattr(stream, "isatty", lambda: False)() for stream in (sys.stdout, sys.stderr))
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None,
@@ -113,10 +123,13 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], title:
 
 
 def print_line(text: str) -> None:
-    """One line of results on stdout, written at once (a pipe or CI log sees it when it happens)."""
-    from rich.text import Text
+    """One line of results on stdout, written at once (a pipe or CI log sees it when it happens).
 
-    console().print(Text(text), soft_wrap=True)  # a line stays one line in a log, whatever its width
+    Written plainly, as rich would write an unstyled line with soft wrap: a line stays one line in a
+    log, whatever its width, and rich is not imported for it. Under live lines, stdout is rich's
+    proxy, which puts the line above them.
+    """
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -294,6 +307,10 @@ def progress(total: int | None, description: str, threshold: int = 0) -> Iterato
     if _quiet or (total is not None and total <= threshold):
         yield lambda count: None
         return
+    if not is_live():
+        with _plain_progress(total, description) as advance:
+            yield advance
+        return
     with activity():
         bars = _board.bars()
         task_id = bars.add_task(description, total=total, visible=total is not None)
@@ -307,6 +324,27 @@ def progress(total: int | None, description: str, threshold: int = 0) -> Iterato
                 yield lambda count: bars.advance(task_id, count)
         finally:
             bars.remove_task(task_id)
+
+
+@contextlib.contextmanager
+def _plain_progress(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+    """Progress without a terminal: a plain line every ``PLAIN_EVERY`` seconds, counted here (no rich to import)."""
+    lock = threading.Lock()
+    began = time.monotonic()
+    done = [0]
+
+    def advance(count: int) -> None:
+        with lock:
+            done[0] += count
+
+    def line() -> str:
+        elapsed = time.monotonic() - began
+        rate = done[0] / elapsed if elapsed > 0 and done[0] else None
+        remaining = (total - done[0]) / rate if rate and total is not None else None
+        return describe_progress(description, done[0], total, rate, remaining)
+
+    with status_line(line):
+        yield advance
 
 
 def describe_progress(description: str, done: int, total: int | None, rate: float | None,

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from ..config import Endpoints
 from ..console import say
 from ..errors import DriftError, ServiceError, aws_errors
-from ..steps import Action, StepResult
+from ..steps import DDB_SCHEMA_LOAD, Action, StepResult
 from .plan import Change, TableAction, TablePlan, plan_table, update_arguments
 from .table import TableSpec
 
@@ -49,7 +49,7 @@ def schema_load(endpoints: Endpoints, spec: TableSpec, recreate: bool = False) -
 
 
 def _schema_result(spec: TableSpec, plan: TablePlan) -> StepResult:
-    step = "ddb.schema-load"
+    step = DDB_SCHEMA_LOAD
     if not plan.actions:
         return StepResult(step, Action.UNCHANGED, f"table {spec.name} matches the spec")
     if plan.differences and plan.actions[0].change is Change.DELETE_TABLE:

@@ -21,11 +21,11 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..config import Endpoints, Settings
 from ..errors import BootstrapError, aws_errors
-from ..fixtures.model import ConversationFixture, Fixtures
-from ..meta import DDB_SEED_EPOCH, DDB_SEED_PENDING
+from ..fixtures.model import ConversationFixture, Fixtures, ddb_seed_fingerprint
+from ..meta import DDB_SEED_EPOCH, DDB_SEED_FINGERPRINT, DDB_SEED_PENDING
 from ..pg.bookkeeping import read_meta, write_meta
 from ..pg.users import fetch_users
-from ..steps import Action, StepResult
+from ..steps import DDB_SEED, Action, StepResult
 from .placement import (
     SeedConversation,
     SeededGroup,
@@ -78,7 +78,9 @@ def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtu
     write_meta(endpoints.postgres_url, record.pending_values())
     result = seed_conversations(endpoints, spec, fixtures.conversations, users, epoch, synthetic=synthetic,
                                 prune=earlier != (record,), earlier=earlier)
-    write_meta(endpoints.postgres_url, {**record.meta_values(), DDB_SEED_PENDING: ""})
+    # The fingerprint too, whoever ran the seed (`up` or `invoke ddb.seed`): the next `up` knows it is done.
+    fingerprint = ddb_seed_fingerprint(fixtures.conversations_fingerprint, fixtures.users_fingerprint)
+    write_meta(endpoints.postgres_url, {**record.meta_values(), DDB_SEED_PENDING: "", DDB_SEED_FINGERPRINT: fingerprint})
     return result
 
 
@@ -112,6 +114,11 @@ def seed_conversations(
 
         start = synthetic_start(conversations)
         moved_on = _group_items_moved_on(client, spec, placed, epoch)
+        # Read before writing, while the table is smallest (moto answers a query by looking through the whole
+        # table or index): the fixture groups' seeded items this run does not write. What it writes is kept anyway.
+        stale_fixtures = list(_stale_fixture_keys(
+            client, spec, placed, epoch, itertools.chain.from_iterable(record.fixture_groups() for record in earlier),
+            frozenset(moved_on.values()))) if prune else []
         everything = itertools.chain(placed, synthetic_conversations(synthetic, start) if synthetic else ())
         total = sum(len(c.messages) + 2 for c in placed) + (synthetic.item_count if synthetic else 0)
         requests = ({"PutRequest": {"Item": to_attributes(item)}} for c in everything for item in c.items(epoch)
@@ -119,18 +126,15 @@ def seed_conversations(
         written = write_requests(client, spec.name, requests, total, workers, retry)
         removed = 0
         if prune:
-            gone = itertools.chain.from_iterable(record.fixture_groups() for record in earlier)
-            stale = itertools.chain(
-                _stale_fixture_keys(client, spec, placed, epoch, gone, frozenset(moved_on.values())),
-                *(stale_synthetic_keys(record, synthetic, epoch, start) for record in earlier),
-            )
+            stale = itertools.chain(stale_fixtures,
+                                    *(stale_synthetic_keys(record, synthetic, epoch, start) for record in earlier))
             removed = write_requests(client, spec.name, map(_delete_request, stale), None, workers, retry,
                                      f"removing items of earlier seeds from {spec.name}")
     groups = len(placed) + (synthetic.groups if synthetic else 0)
     detail = f"{groups} conversations, {written} items in {spec.name}"
     if removed:
         detail += f"; removed {removed} items of an earlier seed"
-    return StepResult("ddb.seed", Action.UPDATED, detail, writes=written + removed)
+    return StepResult(DDB_SEED, Action.UPDATED, detail, writes=written + removed)
 
 
 def seed_is_present(endpoints: Endpoints, table: str, key: tuple[str, str] | None) -> bool:

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ..config import Endpoints, mask_url
 from ..console import say
 from ..errors import BootstrapError, ConfigError, ServiceError
-from ..steps import Action, StepResult
+from ..steps import DB_CREATE, Action, StepResult
 from .connection import APP_TABLES, connect, database_errors, existing_tables
 
 # Databases this tool must never drop, whatever the URL says.
@@ -32,19 +32,19 @@ def database_exists(endpoints: Endpoints) -> bool:
     return row is not None
 
 
-@database_errors("db.create")
+@database_errors(DB_CREATE)
 def create_database(endpoints: Endpoints) -> StepResult:
     """Create the app database if it is missing."""
     from psycopg import errors, sql
 
     if database_exists(endpoints):
-        return StepResult("db.create", Action.UNCHANGED, f"database {endpoints.database_name} exists")
+        return StepResult(DB_CREATE, Action.UNCHANGED, f"database {endpoints.database_name} exists")
     with connect(endpoints.admin_postgres_url, autocommit=True) as conn:
         try:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(endpoints.database_name)))
         except errors.DuplicateDatabase:
-            return StepResult("db.create", Action.UNCHANGED, f"database {endpoints.database_name} exists")
-    return StepResult("db.create", Action.CREATED, f"database {endpoints.database_name}", writes=1)
+            return StepResult(DB_CREATE, Action.UNCHANGED, f"database {endpoints.database_name} exists")
+    return StepResult(DB_CREATE, Action.CREATED, f"database {endpoints.database_name}", writes=1)
 
 
 @database_errors("db.drop")

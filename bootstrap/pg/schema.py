@@ -19,7 +19,7 @@ from ..config import PROJECT_ROOT, Endpoints
 from ..errors import BootstrapError, RefusedError
 from ..fixtures.model import Fixtures
 from ..meta import ACTIVITIES_FINGERPRINT, SCHEMA_CATALOG, SCHEMA_CHECKSUM, USERS_FINGERPRINT
-from ..steps import Action, StepResult
+from ..steps import DB_SCHEMA_LOAD, Action, StepResult
 from . import bookkeeping, catalog, users
 from .connection import connect, database_errors, lock_writers, one_line
 from .diff import Catalog, Change, diff, qualified
@@ -105,7 +105,7 @@ class _Rejected(Exception):
         self.change, self.reason = change, reason
 
 
-@database_errors("db.schema-load")
+@database_errors(DB_SCHEMA_LOAD)
 def load_schema(endpoints: Endpoints, force: bool = False) -> StepResult:
     """Make the live app tables match sql/schema.sql in one transaction, keeping every row.
 
@@ -127,14 +127,14 @@ def load_schema(endpoints: Endpoints, force: bool = False) -> StepResult:
             bookkeeping.forget(conn, [USERS_FINGERPRINT, ACTIVITIES_FINGERPRINT])
         bookkeeping.write(conn, {SCHEMA_CHECKSUM: schema_checksum(), SCHEMA_CATALOG: after.fingerprint()})
     if plan.unchanged:
-        return StepResult("db.schema-load", Action.UNCHANGED, "the tables match sql/schema.sql")
+        return StepResult(DB_SCHEMA_LOAD, Action.UNCHANGED, "the tables match sql/schema.sql")
     if not live.tables:
-        return StepResult("db.schema-load", Action.CREATED,
+        return StepResult(DB_SCHEMA_LOAD, Action.CREATED,
                           f"created {', '.join(qualified(t.name) for t in desired.tables)}", writes=writes)
     detail = plan.applied_summary()
     if rebuilt:
         detail += f"; rebuilt {', '.join(qualified(t) for t in rebuilt)} empty (db.seed puts the fixtures back)"
-    return StepResult("db.schema-load", Action.UPDATED, detail, writes=writes)
+    return StepResult(DB_SCHEMA_LOAD, Action.UPDATED, detail, writes=writes)
 
 
 def _evolve(conn: Any, live: Catalog, desired: Catalog, plan: SchemaPlan,

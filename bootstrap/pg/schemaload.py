@@ -15,7 +15,7 @@ from ..config import Settings, mask_url
 from ..console import say
 from ..errors import RefusedError
 from ..guard import ask_once, require_confirmation
-from ..steps import Action, StepResult
+from ..steps import DB_SCHEMA_LOAD, Action, StepResult
 
 
 def run(settings: Settings, *, force: bool = False, yes: bool = False, dry_run: bool = False) -> list[StepResult]:
@@ -40,7 +40,7 @@ def run(settings: Settings, *, force: bool = False, yes: bool = False, dry_run: 
         if plan.refused:
             _show("what --force loses", [report.loss()])
         detail = "the tables match sql/schema.sql" if plan.unchanged else "dry run: nothing was changed"
-        return [StepResult("db.schema-load", Action.UNCHANGED if plan.unchanged else Action.WOULD_RUN, detail)]
+        return [StepResult(DB_SCHEMA_LOAD, Action.UNCHANGED if plan.unchanged else Action.WOULD_RUN, detail)]
     if not plan.unchanged:
         require_confirmation(settings, yes, "change the tables as shown above")
     if plan.refused:

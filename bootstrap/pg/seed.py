@@ -18,7 +18,7 @@ from ..config import Endpoints
 from ..errors import BootstrapError, DriftError, InputError
 from ..fixtures.model import ACTIVITIES_FILE, USERS_FILE, ActivityFixture, Fixtures, UserFixture
 from ..meta import ACTIVITIES_FINGERPRINT, USERS_FINGERPRINT
-from ..steps import Action, StepResult
+from ..steps import DB_SEED, Action, StepResult
 from . import bookkeeping, catalog, users as users_table
 from .connection import APP_TABLES, arrays, connect, database_errors, existing_tables, lock_writers
 from .database import create_database, drop_database
@@ -142,7 +142,7 @@ def describe_seed(endpoints: Endpoints, fixtures: Fixtures) -> str:
             f"{len(fixtures.activities)} activities (upserted by handle and uuid)")
 
 
-@database_errors("db.seed")
+@database_errors(DB_SEED)
 def seed(endpoints: Endpoints, fixtures: Fixtures) -> StepResult:
     """Upsert the fixtures' users and activities in one transaction and record their fingerprints."""
     with connect(endpoints.postgres_url) as conn:
@@ -172,7 +172,7 @@ def seed(endpoints: Endpoints, fixtures: Fixtures) -> StepResult:
     if extra:
         detail += f"; `columns:` set on {extra} rows"
         action = Action.UPDATED if action is Action.UNCHANGED else action
-    return StepResult("db.seed", action, detail, writes=writes)
+    return StepResult(DB_SEED, action, detail, writes=writes)
 
 
 def _write_columns(conn: Any, table: str, match: str, source: str,

@@ -285,9 +285,13 @@ class DynamoDBLocal(DetachedServer):
         self.data_dir = state.data_dir(self.name)
 
     def command(self, port: int) -> Sequence[str]:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        return [*runnable_command(self.settings), "-sharedDb", "-disableTelemetry", "-dbPath", str(self.data_dir),
-                "-port", str(port)]
+        if self.settings.ephemeral:
+            # In memory: no SQLite file and its five fsyncs per written item; the data goes with the process.
+            storage = ["-inMemory"]
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            storage = ["-dbPath", str(self.data_dir)]
+        return [*runnable_command(self.settings), "-sharedDb", "-disableTelemetry", *storage, "-port", str(port)]
 
     def probes(self) -> list[Probe]:
         return own_probes(self, self.settings.region)

@@ -138,12 +138,14 @@ class EmbeddedPostgres(LocalProcess):
         # pg_ctl waits (-w) for what remains of the deadline, in whole seconds; our probe gets what is left then.
         seconds = max(1, math.ceil(deadline.remaining()))
         self.mark_log()
+        # Ephemeral: nothing is kept across `down` anyway, so no commit waits for the WAL and no page is logged whole.
+        durability = " -c synchronous_commit=off -c full_page_writes=off" if self.settings.ephemeral else ""
         try:
             self._pg_ctl(
                 "-w", "-t", str(seconds),
                 # fsync=off: a disposable dev database; a killed process loses nothing
                 # (the OS still has the writes), only an OS crash could.
-                "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()} -c fsync=off",
+                "-o", f"-h {BIND_ADDRESS} -p {self._port} -k {self._socket_dir()} -c fsync=off{durability}",
                 "start",
             )
         except ServiceError:

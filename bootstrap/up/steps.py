@@ -1,25 +1,34 @@
-"""``up``'s steps: ``PIPELINE`` is the one list of them, in order.
+"""``up``'s steps: ``PIPELINE`` is the one list of them, in the order their rows are shown.
 
-Each ``Step`` has its name, a pure ``plan`` (from what was observed, what the
-fixtures and specs want, ``--fresh`` and the plans of the steps before it: run
-or not, and why) and a thin ``run``. ``plan_up`` walks the list; only the
-steps planned to run are run, each recording its fingerprint after it
-succeeds, so an interrupted ``up`` is completed by the next.
+Each ``Step`` has its name, what it ``needs`` (a service ready: "postgres",
+"dynamodb", "cognito"; or another step done), a pure ``plan`` (from what was
+observed, what the fixtures and specs want, ``--fresh`` and the plans of the
+steps it needs: run or not, and why) and a thin ``run``. ``up`` runs each step
+as soon as its needs are met (``up.graph``), so Postgres's steps and Cognito's
+seeding run while DynamoDB Local's JVM starts; ``plan_up`` plans them all in
+list order (a dry run). Only the steps planned to run are run, each recording
+its fingerprint after it succeeds, so an interrupted ``up`` is completed by the next.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from ..config import Endpoints, Settings
+from ..fixtures import model as fixture_fingerprints
 from ..fixtures.model import Fixtures
 from ..meta import (
     ACTIVITIES_FINGERPRINT, COGNITO_FINGERPRINT, DDB_SEED_FINGERPRINT, DDB_SEED_PENDING, SCHEMA_CATALOG, SCHEMA_CHECKSUM,
     USERS_FINGERPRINT,
 )
-from ..steps import Action, StepResult
+from ..steps import (
+    COGNITO_SEED_USERS, COGNITO_SYNC, DB_CREATE, DB_SCHEMA_LOAD, DB_SEED, DDB_SCHEMA_LOAD, DDB_SEED, SERVICES, VERIFY,
+    Action, StepResult,
+)
+
+# What a step can need besides other steps: a role a service serves, ready (and observed).
+ROLES = ("postgres", "dynamodb", "cognito")
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class PlannedStep:
     name: str
     action: Action
     reason: str
+    needs: tuple[str, ...] = ()
 
     @property
     def runs(self) -> bool:
@@ -58,16 +68,11 @@ class PlannedStep:
 
 
 def ddb_seed_fingerprint(desired: Desired) -> str:
-    """What the DynamoDB seed depends on: the conversations and the users they name."""
-    return _digest(desired.conversations_fingerprint, desired.users_fingerprint)
+    return fixture_fingerprints.ddb_seed_fingerprint(desired.conversations_fingerprint, desired.users_fingerprint)
 
 
 def cognito_fingerprint(desired: Desired, pool_id: str | None) -> str:
-    return _digest(desired.users_fingerprint, pool_id or "")
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return fixture_fingerprints.cognito_fingerprint(desired.users_fingerprint, pool_id)
 
 
 RUN, SAME = Action.WOULD_RUN, Action.UNCHANGED
@@ -101,6 +106,8 @@ class Run:
     endpoints: Endpoints = None  # type: ignore[assignment]  # None only until the services step
     desired: Desired = None  # type: ignore[assignment]  # None only until up plans
     results: list[StepResult] = field(default_factory=list)
+    # Hears each service become ready, with the endpoints known then (``up``'s graph starts what needs it).
+    on_ready: Callable[[tuple[str, ...], Endpoints], None] | None = None
 
     @property
     def changed_anything(self) -> bool:
@@ -110,11 +117,12 @@ class Run:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of ``up``: its name, its pure plan, and its run (called only when the plan says run)."""
+    """One step of ``up``: its name, its pure plan, its run (called only when the plan says run), what it needs."""
 
     name: str
     plan: Callable[[Situation], tuple[Action, str]]
     run: Callable[[Run], StepResult]
+    needs: tuple[str, ...] = ()
 
 
 # --- the steps: each one's plan (pure), then its run (thin) ------------------------------
@@ -127,10 +135,10 @@ def _plan_services(s: Situation) -> tuple[Action, str]:
 def _run_services(run: Run) -> StepResult:
     from ..lifecycle import start_services
 
-    backend, run.endpoints, started = start_services(run.settings)
+    backend, run.endpoints, started = start_services(run.settings, on_ready=run.on_ready)
     if started:
-        return StepResult("services", Action.STARTED, f"{backend.name}: started {', '.join(started)}")
-    return StepResult("services", Action.UNCHANGED, f"{backend.name}: running and ready")
+        return StepResult(SERVICES, Action.STARTED, f"{backend.name}: started {', '.join(started)}")
+    return StepResult(SERVICES, Action.UNCHANGED, f"{backend.name}: running and ready")
 
 
 def _plan_db_create(s: Situation) -> tuple[Action, str]:
@@ -149,7 +157,7 @@ def _run_db_create(run: Run) -> StepResult:
 
 def _plan_db_schema(s: Situation) -> tuple[Action, str]:
     recorded = s.meta.get(SCHEMA_CATALOG)
-    if s.runs("db.create"):
+    if s.runs(DB_CREATE):
         return RUN, "new database"
     if s.meta.get(SCHEMA_CHECKSUM) != s.desired.schema_checksum:
         return RUN, "schema changed" if s.meta.get(SCHEMA_CHECKSUM) else "no schema recorded"
@@ -168,7 +176,7 @@ def _run_db_schema(run: Run) -> StepResult:
 
 
 def _plan_db_seed(s: Situation) -> tuple[Action, str]:
-    if s.runs("db.create") or not s.observed.seeded_rows_present:
+    if s.runs(DB_CREATE) or not s.observed.seeded_rows_present:
         return RUN, "seeded rows missing"
     recorded = (s.meta.get(USERS_FINGERPRINT), s.meta.get(ACTIVITIES_FINGERPRINT))
     if recorded != (s.desired.users_fingerprint, s.desired.activities_fingerprint):
@@ -204,7 +212,7 @@ def _run_ddb_schema(run: Run) -> StepResult:
 
 
 def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
-    if s.runs("ddb.schema-load"):
+    if s.runs(DDB_SCHEMA_LOAD):
         return RUN, "new table"
     if not s.desired.ddb_epoch_current:
         return RUN, "seeded times left the current year"
@@ -219,12 +227,10 @@ def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
 
 def _run_ddb_seed(run: Run) -> StepResult:
     from ..ddb.seed import seed_from_fixtures
-    from ..pg.bookkeeping import write_meta
 
     result = seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
-    if any(r.step == "ddb.schema-load" and r.action is Action.CREATED for r in run.results):
+    if any(r.step == DDB_SCHEMA_LOAD and r.action is Action.CREATED for r in run.results):
         result = replace(result, action=Action.CREATED)  # the seed of a new table
-    write_meta(run.endpoints.postgres_url, {DDB_SEED_FINGERPRINT: ddb_seed_fingerprint(run.desired)})
     return result
 
 
@@ -245,7 +251,7 @@ def _run_cognito_seed(run: Run) -> StepResult:
 
 
 def _plan_cognito_sync(s: Situation) -> tuple[Action, str]:
-    if s.runs("db.seed") or s.runs("cognito.seed-users"):
+    if s.runs(DB_SEED) or s.runs(COGNITO_SEED_USERS):
         return RUN, "users or Cognito changed"
     if s.observed.unsynced_users:
         return RUN, f"{s.observed.unsynced_users} users not synced"
@@ -254,12 +260,9 @@ def _plan_cognito_sync(s: Situation) -> tuple[Action, str]:
 
 def _run_cognito_sync(run: Run) -> StepResult:
     from .. import cognito
-    from ..pg.bookkeeping import write_meta
 
     pool_id = cognito.resolve_pool_id(run.endpoints, run.settings)
-    result = cognito.sync_user_ids(run.endpoints, pool_id)
-    write_meta(run.endpoints.postgres_url, {COGNITO_FINGERPRINT: cognito_fingerprint(run.desired, pool_id)})
-    return result
+    return cognito.sync_user_ids(run.endpoints, pool_id, run.fixtures)
 
 
 def _plan_verify(s: Situation) -> tuple[Action, str]:
@@ -273,21 +276,23 @@ def _run_verify(run: Run) -> StepResult:
     report = verify.run_checks(run.settings, run.endpoints, run.fixtures, depth)
     verify.raise_for_failures(report)
     if depth is verify.Depth.SPOT:
-        return StepResult("verify", Action.PASSED,
+        return StepResult(VERIFY, Action.PASSED,
                           f"{len(report)} spot checks passed (`invoke verify` reads every conversation)")
-    return StepResult("verify", Action.PASSED, f"{len(report)} checks passed")
+    return StepResult(VERIFY, Action.PASSED, f"{len(report)} checks passed")
 
 
 PIPELINE: tuple[Step, ...] = (
-    Step("services", _plan_services, _run_services),
-    Step("db.create", _plan_db_create, _run_db_create),
-    Step("db.schema-load", _plan_db_schema, _run_db_schema),
-    Step("db.seed", _plan_db_seed, _run_db_seed),
-    Step("ddb.schema-load", _plan_ddb_schema, _run_ddb_schema),
-    Step("ddb.seed", _plan_ddb_seed, _run_ddb_seed),
-    Step("cognito.seed-users", _plan_cognito_seed, _run_cognito_seed),
-    Step("db.update-cognito-user-ids", _plan_cognito_sync, _run_cognito_sync),
-    Step("verify", _plan_verify, _run_verify),
+    Step(SERVICES, _plan_services, _run_services),
+    Step(DB_CREATE, _plan_db_create, _run_db_create, needs=("postgres",)),
+    Step(DB_SCHEMA_LOAD, _plan_db_schema, _run_db_schema, needs=(DB_CREATE,)),
+    Step(DB_SEED, _plan_db_seed, _run_db_seed, needs=(DB_SCHEMA_LOAD,)),
+    Step(DDB_SCHEMA_LOAD, _plan_ddb_schema, _run_ddb_schema, needs=("dynamodb",)),
+    # The seed names users by their Postgres rows, and records what it placed in bootstrap_meta.
+    Step(DDB_SEED, _plan_ddb_seed, _run_ddb_seed, needs=(DDB_SCHEMA_LOAD, DB_SEED)),
+    # Postgres too: whether the pool is up to date is recorded in bootstrap_meta.
+    Step(COGNITO_SEED_USERS, _plan_cognito_seed, _run_cognito_seed, needs=("cognito", "postgres")),
+    Step(COGNITO_SYNC, _plan_cognito_sync, _run_cognito_sync, needs=(DB_SEED, COGNITO_SEED_USERS)),
+    Step(VERIFY, _plan_verify, _run_verify, needs=(DB_SEED, DDB_SEED, COGNITO_SYNC)),
 )
 STEPS = tuple(step.name for step in PIPELINE)
 
@@ -300,5 +305,11 @@ def plan_up(observed: Observed, desired: Desired, *, fresh: bool = False) -> lis
             action, reason = step.plan(Situation(observed, desired, fresh, planned))
         else:
             action, reason = RUN, "after the services start"
-        planned[step.name] = PlannedStep(step.name, action, reason)
+        planned[step.name] = PlannedStep(step.name, action, reason, step.needs)
     return list(planned.values())
+
+
+def plan_step(step: Step, situation: Situation) -> PlannedStep:
+    """One step's plan, once what it needs is done (``up``'s graph)."""
+    action, reason = step.plan(situation)
+    return PlannedStep(step.name, action, reason, step.needs)

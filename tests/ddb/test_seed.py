@@ -15,7 +15,8 @@ from bootstrap.ddb.schema import schema_load
 from bootstrap.ddb.seed import seed_conversations, seed_from_fixtures
 from bootstrap.ddb.table import message_item, table_spec, to_attributes
 from bootstrap.errors import BootstrapError
-from bootstrap.meta import DDB_SEED_EPOCH
+from bootstrap.fixtures.model import ddb_seed_fingerprint
+from bootstrap.meta import DDB_SEED_EPOCH, DDB_SEED_FINGERPRINT
 from tests.ddb.conftest import NOW, all_keys, epoch_for, fixture_users
 
 pytestmark = pytest.mark.both_engines
@@ -121,3 +122,6 @@ def test_seed_from_fixtures_remembers_the_epoch_in_postgres(endpoints, stack, fi
     assert read_meta(endpoints.postgres_url)[DDB_SEED_EPOCH] == recorded
     assert first.writes == second.writes == len(all_keys(endpoints, settings.table_name))
     assert epoch_is_current(recorded, fixtures.conversations)
+    # The seed records its own fingerprint, so `invoke ddb.seed` leaves what `up` would.
+    expected = ddb_seed_fingerprint(fixtures.conversations_fingerprint, fixtures.users_fingerprint)
+    assert read_meta(endpoints.postgres_url)[DDB_SEED_FINGERPRINT] == expected

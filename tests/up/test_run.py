@@ -8,6 +8,7 @@ them; a dry run looks at a state folder with nothing started.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,9 @@ def test_a_dry_run_on_stopped_services_plans_every_step_and_starts_nothing(tmp_p
 
     document = report.to_json()
     assert (document["dry_run"], document["endpoints"], document["notes"]) == (True, None, [])
-    assert document["steps"] == [{"step": p.name, "action": p.action.value, "detail": p.reason} for p in report.plan]
+    assert document["steps"] == [{"step": p.name, "action": p.action.value, "detail": p.reason, "needs": list(p.needs)}
+                                 for p in report.plan]
+    assert document["steps"][1]["needs"] == ["postgres"]
     print_report(report, as_json=True)
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(document))
 
@@ -99,8 +102,10 @@ def test_up_json_answers_also_when_a_step_fails(tmp_path: Path, capsys: pytest.C
     with pytest.raises(ServiceError):
         run_task(settings, json=True)
     document = json.loads(capsys.readouterr().out)
-    assert (document["ok"], document["failed_step"], document["steps"], document["exit_code"]) == (
-        False, "services", [], 1)
+    assert (document["ok"], document["failed_step"], document["exit_code"]) == (False, "services", 1)
+    # Every row: the services' failure, and each step that needs them not run.
+    assert [(step["step"], step["action"]) for step in document["steps"]] == [
+        ("services", "failed"), *((step.name, "skipped") for step in PIPELINE[1:])]
     assert "was not ready after 0.5s" in document["error"] and document["hint"] == DOCTOR_HINT
     assert "secret-4d1" not in json.dumps(document)
 
@@ -111,13 +116,52 @@ def test_the_report_of_a_failed_run_has_the_steps_that_ran_and_the_one_that_fail
 
     shown: list[StepResult] = []
     progress = Progress(shown.append)
-    progress.start("services")
-    progress.finish(StepResult("services", Action.CREATED, "embedded: started postgres"))
-    progress.start("db.create")
+    progress.finish(StepResult("services", Action.STARTED, "embedded: started postgres"))
+    progress.finish(StepResult("db.create", Action.FAILED, "cannot connect to Postgres"))
+    progress.finish(StepResult("db.schema-load", Action.SKIPPED, "not run: db.create failed"))
     document = progress.to_json(Failure(1, "cannot connect to Postgres", "check that it runs"), dry_run=False)
-    assert [step.step for step in shown] == ["services"]
+    assert [step.step for step in shown] == ["services", "db.create", "db.schema-load"]
     assert {key: document[key] for key in ("ok", "failed_step", "error", "hint", "exit_code")} == {
         "ok": False, "failed_step": "db.create", "error": "cannot connect to Postgres", "hint": "check that it runs",
         "exit_code": 1}
-    assert [step["step"] for step in document["steps"]] == ["services"]
+    assert [step["step"] for step in document["steps"]] == ["services", "db.create", "db.schema-load"]
     assert document.keys() >= {"dry_run", "notes", "total", "endpoints", "steps"}  # the fields of a success
+
+
+@pytest.mark.both_engines
+def test_a_failed_step_stops_what_needs_it_and_the_rest_finishes(stack: Stack, table_name: str) -> None:
+    """A table whose keys differ from the spec cannot be repaired in place: ddb.schema-load fails. Its
+    dependents (ddb.seed, verify) are not run; Postgres's steps and Cognito's run to their end."""
+    import psycopg
+
+    from bootstrap.config import with_database
+    from bootstrap.errors import BootstrapError
+    from bootstrap.pg.bookkeeping import write_meta
+
+    database, pool = f"t_{uuid.uuid4().hex[:12]}", f"pool-{uuid.uuid4().hex[:8]}"
+    # Recorded where an earlier seed placed the conversations: up then asks the table for a seeded item.
+    with psycopg.connect(stack.endpoints.admin_postgres_url, autocommit=True) as conn:
+        conn.execute(f'create database "{database}"')
+    write_meta(with_database(stack.endpoints.postgres_url, database), {meta.DDB_SEED_EPOCH: "2026-01-01T00:00:00+00:00"})
+    settings = stack.settings.with_values(pg_database=database, table_name=table_name, user_pool_name=pool)
+    client = stack.endpoints.client("dynamodb")
+    client.create_table(TableName=table_name, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    remembered_pool = stack.state.get("user_pool_id")
+    rows: list[StepResult] = []
+    try:
+        with pytest.raises(BootstrapError, match=f"table {table_name} differs from the spec"):
+            up(settings, on_step=rows.append)
+    finally:
+        drop_table(stack.endpoints, table_name)
+        stack.state.update("user_pool_id", value=remembered_pool)
+        with psycopg.connect(stack.endpoints.admin_postgres_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{database}" with (force)')
+    actions = {row.step: row.action for row in rows}
+    assert [row.step for row in rows] == [step.name for step in PIPELINE], "every row, in order"
+    assert actions["ddb.schema-load"] is Action.FAILED
+    assert (actions["ddb.seed"], actions["verify"]) == (Action.SKIPPED, Action.SKIPPED)
+    assert next(r.detail for r in rows if r.step == "ddb.seed") == "not run: ddb.schema-load failed"
+    assert {actions[name] for name in ("db.schema-load", "db.seed", "cognito.seed-users")} == {Action.CREATED}
+    assert actions["db.update-cognito-user-ids"] is Action.UPDATED

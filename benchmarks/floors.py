@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks.commands import BenchmarkFailed, _purged, fresh_cli, say, timed
+from benchmarks.commands import BenchmarkFailed, fresh_cli, purged, say, timed
 from benchmarks.figures import Figure, Target, median, messages, paired_ratios
 from benchmarks.inprocess import _raw_batches
 from bootstrap.config import Endpoints, resolve_settings
@@ -92,9 +92,9 @@ def _cold_against_jar(root: Path, runs: int) -> list[Figure]:
     jar, cold, ephemeral = [], [], []
     for run in range(runs):
         jar.append(jar_first_answer(root))
-        with _purged(fresh_cli(root, "dynamodb-local")) as cli:
+        with purged(fresh_cli(root, "dynamodb-local")) as cli:
             cold.append(timed(cli, "up"))
-        with _purged(_ephemeral(fresh_cli(root, "dynamodb-local"))) as cli:
+        with purged(_ephemeral(fresh_cli(root, "dynamodb-local"))) as cli:
             ephemeral.append(timed(cli, "up"))
         say(f"  DynamoDB Local alone {jar[-1]:.2f}s; cold up {cold[-1]:.2f}s; ephemeral {ephemeral[-1]:.2f}s "
             f"({run + 1}/{runs})")
@@ -138,7 +138,7 @@ def jar_first_answer(root: Path) -> float:
 
 def _warm_against_floor(root: Path, samples: int, engine: str) -> list[Figure]:
     warm, floor = [], []
-    with _purged(fresh_cli(root, engine)) as cli:
+    with purged(fresh_cli(root, engine)) as cli:
         timed(cli, "up")
         exported = cli.exported()
         variables = {name: value for name, value in exported.items()}
@@ -146,7 +146,8 @@ def _warm_against_floor(root: Path, samples: int, engine: str) -> list[Figure]:
         for _ in range(samples):
             warm.append(timed(cli, "up"))
             started = time.perf_counter()
-            result = cli.run(arguments, check=False, **variables)
+            # The variables are environment names (upper case), never one of run's own keywords.
+            result = cli.run(arguments, check=False, **variables)  # type: ignore[arg-type]
             floor.append(time.perf_counter() - started)
             if result.returncode != 0:
                 raise BenchmarkFailed(f"the warm floor's process failed:\n{result.stderr[-2000:]}")
@@ -166,7 +167,7 @@ def _seed_against_ceiling(root: Path, runs: int, engine: str, ephemeral: bool
     items = synthetic.item_count
     rates, shares = [], []
     cli = fresh_cli(root, engine)
-    with _purged(_ephemeral(cli) if ephemeral else cli) as cli:
+    with purged(_ephemeral(cli) if ephemeral else cli) as cli:
         timed(cli, "up")
         endpoints = cli.endpoints()
         settings = resolve_settings({}, {}, {})

@@ -202,7 +202,7 @@ class _Up:
                     self.graph.mark(f"ready:{role}", exc)
                 raise
         else:
-            if step.name == COGNITO_SEED_USERS and run.endpoints is not None and not run.endpoints.cognito_endpoint_url:
+            if step.name == COGNITO_SEED_USERS and not run.endpoints.cognito_endpoint_url:
                 self.dynamodb_steps_done.wait()
             with self.lock:
                 assert run.desired is not None  # every step but the services' needs Postgres, observed

@@ -146,8 +146,7 @@ def _warm_against_floor(root: Path, samples: int, engine: str) -> list[Figure]:
         for _ in range(samples):
             warm.append(timed(cli, "up"))
             started = time.perf_counter()
-            # The variables are environment names (upper case), never one of run's own keywords.
-            result = cli.run(arguments, check=False, **variables)  # type: ignore[arg-type]
+            result = cli.run(arguments, check=False, **variables)  # type: ignore[arg-type]  # environment names only
             floor.append(time.perf_counter() - started)
             if result.returncode != 0:
                 raise BenchmarkFailed(f"the warm floor's process failed:\n{result.stderr[-2000:]}")

@@ -123,8 +123,7 @@ class Graph:
             if node.body is None and node.name not in self._outcomes:
                 self._end(node.name, Outcome(NeverMarked(f"{node.name} never happened")))
         self._start_ready()
-        # _start_ready may have started nodes: mypy keeps the narrowing of the check above.
-        if not self._running and len(self._outcomes) == len(self.nodes):  # type: ignore[redundant-expr]
+        if not self._running and len(self._outcomes) == len(self.nodes):  # type: ignore[redundant-expr]  # _start_ready may have started nodes
             self._all_ended.set()
 
     def _dependents(self, name: str) -> Iterable[str]:

@@ -304,7 +304,7 @@ def test_a_failed_external_start_is_not_remembered_so_plain_runs_are_not_stuck_o
         status = json.loads(fresh("status", "--json", check=False).stdout)
         assert (status["backend"], status["reason"]) == ("embedded", "auto: no Docker engine (unix:///nonexistent/"
                                                          "docker.sock does not exist); the embedded processes"), status
-        assert "backend: embedded (auto: no Docker engine" in fresh("env", "--explain").stderr
+        assert "backend: embedded; auto: no Docker engine" in fresh("env", "--explain").stdout
         fresh("up")
         status = json.loads(fresh("status", "--json").stdout)
         assert status["backend"] == "embedded" and status["reason"].startswith("remembered from the start on "), status
@@ -524,8 +524,7 @@ def test_cruddur_debug_shows_the_traceback_and_keeps_the_exit_code(tmp_path: Pat
     runner = session_cli(tmp_path / ".cruddur", tmp_path / "cache")
     plain = runner("env", "--dotenv", "/proc/cruddur-nowhere/x.env", check=False)
     debug = runner("env", "--dotenv", "/proc/cruddur-nowhere/x.env", check=False, CRUDDUR_DEBUG="1")
-    assert plain.returncode == debug.returncode == 1, plain.stderr + debug.stderr
+    assert plain.returncode == debug.returncode == 2, plain.stderr + debug.stderr
     assert plain.stderr.splitlines() == [
-        "error: writing /proc/cruddur-nowhere/x.env: No such file or directory (/proc/cruddur-nowhere); hint: "
-        "/proc/cruddur-nowhere does not exist: check the path (and the flag or setting that gives it), or create it"]
-    assert "Traceback (most recent call last)" in debug.stderr and "FileNotFoundError" in debug.stderr
+        "error: --dotenv: the folder '/proc/cruddur-nowhere' does not exist; create it first or fix the path"]
+    assert "Traceback (most recent call last)" in debug.stderr and "InputError" in debug.stderr

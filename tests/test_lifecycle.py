@@ -151,7 +151,7 @@ def test_a_remembered_backend_that_fails_says_it_was_remembered_and_how_to_choos
     state.update("started_at", value="2026-12-05T10:00:00+00:00")
     result = cli("up", "--timeout", "2", check=False, CRUDDUR_BACKEND="", DOCKER_HOST="unix:///nonexistent/docker.sock")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "no Docker engine answers at unix:///nonexistent/docker.sock" in result.stderr
+    assert "no Docker engine answers at unix:" in result.stderr and "/nonexistent/docker.sock" in result.stderr
     assert ("  the backend docker is remembered from the start on 2026-12-05 10:00 UTC; `--backend` another one, or "
             "`invoke down --purge`, chooses again") in result.stderr
 

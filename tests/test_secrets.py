@@ -113,6 +113,8 @@ WRITERS = [
     ["ddb.create-group", "--from", "ines_glaze", "--to", "noor_h", "--text", "a harmless first message"],
     ["ddb.stream-worker", "--once"], ["db.kill-sessions"], ["db.update-cognito-user-ids"],
 ]
+# The states of the environment, one at a time, and a report of `up --json` (see _states_and_report).
+STATE_TASKS = {"state.save", "state.list", "state.export", "state.import", "state.load", "state.delete", "report"}
 # Destructive for the environment: last, then `down` (which saves a snapshot) and `up` (which restores it).
 LAST = [["db.drop"], ["down"], ["up"]]
 # Prod-only: refused here (exit 3); tests/test_prod_parity.py runs it against a stand-in for AWS.
@@ -121,7 +123,8 @@ REFUSED = [["ddb.deploy-stream-worker", "--yes"]]
 
 def test_no_task_output_or_file_holds_a_secret(runner: Runner, tmp_path: Path) -> None:
     # `env` is the exemption below; `ddb.install-local` runs on its error path (a real install needs the registry).
-    covered = {command[0] for command in READERS + SEEDERS + WRITERS + LAST + REFUSED} | {"env", "ddb.install-local"}
+    covered = ({command[0] for command in READERS + SEEDERS + WRITERS + LAST + REFUSED} | STATE_TASKS
+               | {"env", "ddb.install-local"})
     assert _listed_tasks() == covered, "a task was added or removed: give it harmless arguments here"
 
     runner.run(*READERS)
@@ -129,6 +132,7 @@ def test_no_task_output_or_file_holds_a_secret(runner: Runner, tmp_path: Path) -
     runner.run(*SEEDERS)
     for command in WRITERS:
         runner.run(command)
+    _states_and_report(runner)
     _run_error_paths(runner)
     for command in LAST:
         runner.run(command)
@@ -146,6 +150,19 @@ def test_no_task_output_or_file_holds_a_secret(runner: Runner, tmp_path: Path) -
 
 
 PROD_REGION = {"AWS_DEFAULT_REGION": "us-east-1"}  # a prod target needs a region
+
+
+def _states_and_report(runner: Runner) -> None:
+    """A state saved, exported (the archive under the searched folder), imported and loaded; `up`'s report."""
+    archive = str(runner.root / "secrets.tar")
+    for command in (["state.save", "secrets"], ["state.list", "--json"], ["state.export", "secrets", archive],
+                    ["state.import", archive, "--name", "secrets-copy"], ["state.load", "secrets"],
+                    ["state.delete", "secrets-copy"]):
+        runner.run(command)
+    report = runner.root / "up.json"
+    report.write_text(subprocess.run([sys.executable, "-m", "invoke", "up", "--json"], cwd=PROJECT_ROOT,
+                                     env=runner.env, capture_output=True, text=True, check=True).stdout)
+    runner.run(["report", "--file", str(report)], ["report", "--file", str(report), "--format", "github-output"])
 
 
 def _run_error_paths(runner: Runner) -> None:

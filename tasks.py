@@ -11,6 +11,7 @@ import functools
 from typing import TYPE_CHECKING, Any, Callable
 
 from invoke import Collection, Exit, Task, task
+from invoke.parser import Argument
 
 from bootstrap.config import OPTION_BY_NAME
 
@@ -154,8 +155,32 @@ state = Collection("state")
 SHORT_FLAGS = {"target": "t", "backend": "b", "yes": "y", "json": "j", "quiet": "q"}
 
 
+HELP_WORDS = ("--help", "-h")
+
+
+class _Word(Argument):
+    """A bare-word argument (``invoke state.export NAME FILE``) that `--help` in its place makes optional.
+
+    Invoke hands a bare-word argument whatever word comes next, ``--help`` included, and then refuses the
+    task for the words still missing before it can show any help. Once a sibling holds ``--help``, an empty
+    value here lets the task be called, and ``_help_as_value`` shows the help instead of running it.
+    """
+
+    words: list[Argument]
+
+    @property
+    def value(self) -> Any:
+        if self._value is None and any(word.raw_value in HELP_WORDS for word in self.words):
+            return ""
+        return super().value
+
+    @value.setter
+    def value(self, arg: str) -> None:
+        self.set_value(arg, cast=True)
+
+
 class _Task(Task[Callable[..., Any]]):
-    """A task whose short flags are SHORT_FLAGS' and no others."""
+    """A task whose short flags are SHORT_FLAGS' and no others, and whose bare words make way for --help."""
 
     def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
         opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
@@ -163,14 +188,20 @@ class _Task(Task[Callable[..., Any]]):
             opts["names"] = [*opts["names"], SHORT_FLAGS[name]]
         return opts
 
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        arguments: list[Argument] = super().get_arguments(ignore_unknown_help)
+        words = [argument for argument in arguments if argument.positional]
+        for word in words:
+            word.__class__ = _Word  # the same argument, with _Word's value (invoke builds them itself)
+            word.words = words  # type: ignore[attr-defined]  # set on the instance just made a _Word
+        return arguments
+
 
 def _task(collection: Collection, name: str | None = None, help: dict[str, str] | None = None,
           positional: list[str] | None = None) -> Callable[..., Any]:
     """Declare a task of ``collection``: its name and flag help, with our errors turned into exits.
 
-    ``positional``: arguments also given as bare words (``invoke state.save mine``). Each has the default ""
-    rather than none, so that invoke does not refuse a missing one (naming a Python parameter) before the
-    task can: the task checks it (``values.required``), and `TASK --help` reaches ``_help_as_value``.
+    ``positional``: arguments also given as bare words (``invoke state.save mine``), or as flags.
     """
 
     def declare(body: Callable[..., Any]) -> Any:
@@ -184,14 +215,10 @@ def _task(collection: Collection, name: str | None = None, help: dict[str, str] 
     return declare
 
 
-HELP_WORDS = ("--help", "-h")
-
-
 def _help_as_value(body: Callable[..., Any], full_name: str) -> Callable[..., Any]:
-    """`invoke state.save --help` shows the help, as for every other task.
+    """`invoke state.save --help` shows the help, as for every other task (with ``_Word``).
 
-    Invoke hands a task's positional argument whatever word comes next, ``--help`` included, so without
-    this it would save a state named "--help". No task takes such a word as a value.
+    Without this it would save a state named "--help". No task takes such a word as a value.
     """
 
     @functools.wraps(body)
@@ -200,7 +227,7 @@ def _help_as_value(body: Callable[..., Any], full_name: str) -> Callable[..., An
             from invoke import Program
 
             Program(namespace=ns, binary="invoke").run(["invoke", "--help", full_name], exit=False)
-            return None
+            raise Exit(code=0)  # as invoke ends after any task's help
         return body(*args, **kwargs)
 
     return wrapper
@@ -641,7 +668,7 @@ STATE_NAME_HELP = "the state's name: 1-32 lowercase letters, digits, '-' or '_'"
 
 
 @_task(state, "save", _help("target", name=STATE_NAME_HELP), positional=["name"])
-def state_save(c, name="", target=None):
+def state_save(c, name, target=None):
     """Save the app database, the table and the user pool as they are now, as state NAME (replacing an older one)."""
     from bootstrap.states import store
 
@@ -651,7 +678,7 @@ def state_save(c, name="", target=None):
 
 
 @_task(state, "load", _help("target", name=STATE_NAME_HELP), positional=["name"])
-def state_load(c, name="", target=None):
+def state_load(c, name, target=None):
     """Bring the database, table and user pool back exactly to state NAME (Cognito ids too); says what it replaced.
 
     `invoke state.load seeded` is the quick way back to the environment as `up` seeded it.
@@ -684,7 +711,7 @@ def state_list(c, target=None, json=False):
 
 
 @_task(state, "delete", _help("target", name=STATE_NAME_HELP), positional=["name"])
-def state_delete(c, name="", target=None):
+def state_delete(c, name, target=None):
     """Delete state NAME: its files and its saved database."""
     from bootstrap.errors import ConfigError
     from bootstrap.states import store
@@ -698,7 +725,7 @@ def state_delete(c, name="", target=None):
 @_task(state, "export", _help("target", name=STATE_NAME_HELP,
                                 file="the archive to write (replaced whole, or left untouched on failure)"),
        positional=["name", "file"])
-def state_export(c, name="", file="", target=None):
+def state_export(c, name, file, target=None):
     """Write saved state NAME as one archive FILE to share: the database dump, the table, the user pool, a manifest."""
     from bootstrap.states import archive, store
 
@@ -713,7 +740,7 @@ def state_export(c, name="", file="", target=None):
 @_task(state, "import", _help("target", file="an archive written by `invoke state.export`",
                               name="keep it under this name (default: the name it was saved under)"),
        positional=["file"])
-def state_import(c, file="", name=None, target=None):
+def state_import(c, file, name=None, target=None):
     """Check archive FILE whole, keep it as a saved state and load it; a damaged, newer or foreign file changes
     nothing."""
     from bootstrap.states import archive

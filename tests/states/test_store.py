@@ -52,7 +52,8 @@ def test_save_change_load_gives_back_exactly_the_saved_data(cli) -> None:
 def test_refusals_change_nothing(cli) -> None:
     cli("up")
     before = everything(cli)
-    prod = cli("state.load", "seeded", "--target", "prod", check=False, PROD_CONNECTION_URL="postgresql://u@x/db")
+    prod = cli("state.load", "seeded", "--target", "prod", check=False, PROD_CONNECTION_URL="postgresql://u@x/db",
+               AWS_DEFAULT_REGION="eu-west-1")
     assert prod.returncode == 3 and "local-only" in prod.stderr
 
     assert cli("state.save", "Bad/Name", check=False).returncode == 2

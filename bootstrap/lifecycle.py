@@ -15,23 +15,23 @@ from .errors import BootstrapError, ConfigError, NotReadyError, os_errors
 from .guard import require_local
 from .readiness import Deadline, wait_all
 from .services.base import Backend
-from .snapshot import Snapshot
 from .state import StateDir, write_atomic
+from .states.keeper import Kept
 
 
 def start_services(settings: Settings) -> tuple[Backend, Endpoints, list[str]]:
     """Start (or reuse) the local services, each until it is ready; also say which were started.
 
     Each service waits for itself under one deadline of ``ready_timeout``; a fresh moto server puts back
-    the snapshot of the last ``down`` itself.
+    what the last ``down`` kept itself (``bootstrap.states.keeper``).
     """
     require_local(settings, "starting local services")
     state = StateDir(settings.state_dir).ensure()
-    backend = select_backend(settings, state, keeper=Snapshot(state))
+    backend = select_backend(settings, state, keeper=Kept(state))
     _check_engine(settings, backend)
     with noting_remembered(backend):
         started = start_all(backend, state, settings.ready_timeout)
-    # Read after the start: a restored snapshot may have changed the remembered pool id.
+    # Read after the start: restoring the kept data may have changed the remembered pool id.
     return backend, local_endpoints(settings, backend, state), started
 
 
@@ -73,7 +73,7 @@ def running_services(settings: Settings) -> Iterator[tuple[Backend, Endpoints]]:
 def down(settings: Settings, purge: bool = False) -> None:
     require_local(settings, "`invoke down` (it stops local services)")
     state = StateDir(settings.state_dir)
-    backend = select_backend(settings, state, keeper=Snapshot(state))
+    backend = select_backend(settings, state, keeper=Kept(state))
     with noting_remembered(backend):
         stopped = stop_all(backend, save=not purge)  # --purge deletes the snapshot anyway
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")

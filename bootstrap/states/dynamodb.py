@@ -23,7 +23,7 @@ from ..ddb.schema import describe, wait_until_active
 from ..ddb.table import create_arguments_of
 from ..ddb.writer import PROGRESS_THRESHOLD, write_requests
 from ..errors import ConfigError, aws_errors
-from .items import digest_of, from_json_item, item_line, key_of
+from .items import digest_of, item_line, item_of_line, key_of
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,9 @@ def load_table(endpoints: Endpoints, folder: Path, saved_name: str, table: str) 
         def puts() -> Iterator[dict[str, Any]]:
             nonlocal unchanged
             for item in _saved_items(folder, saved_name):
+                if not present:  # a new or empty table, or every item there seen: nothing to compare
+                    yield {"PutRequest": {"Item": item}}
+                    continue
                 found = present.pop(key_of(item, key_names), None)
                 if found is not None and found[0] == digest_of(item):
                     unchanged += 1
@@ -135,7 +138,7 @@ def _saved_items(folder: Path, table: str) -> Iterator[dict[str, Any]]:
     with items_file(folder, table).open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
-                yield from_json_item(json.loads(line)["Item"])
+                yield item_of_line(line)
 
 
 # --- a pytest worker's table: reset through its stream ------------------------------

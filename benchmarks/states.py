@@ -13,7 +13,7 @@ Export and import are run as a user runs them, on a table that
 ``ddb.seed --synthetic`` grew to a small and then a large size: the peak RSS
 of ``state.save`` (which reads the table), ``state.export`` and
 ``state.import`` at each size (flat: they stream, one item per line in,
-batches out), and the import's rate on the large table (into an emptied
+batches out), and the import's rate on the large table (into a dropped
 table, so it writes every item) against the engine's raw batch-write ceiling
 on the same items in the same run.
 """
@@ -111,14 +111,13 @@ def measure_transfer(root: Path, engine: str, small: str, large: str) -> list[Fi
         timed(cli, "up")
         archive = str(cli.state_dir.parent / "transfer.tar")
         for size in (small, large):
-            timed(cli, "ddb.schema-load", "--recreate")
             say(f"  ddb.seed --synthetic {size} ({items_of(size):,} items) on {engine}…")
             timed(cli, "ddb.seed", "--synthetic", size)
             # Flags, not bare words: a bare word is not taken as NAME or FILE (see the report of #26's finish).
             for task, args in (("state.save", ("--name", "big")), ("state.export", ("--name", "big", "--file", archive)),
                                ("state.import", ("--file", archive, "--name", "big"))):
                 if task == "state.import":
-                    timed(cli, "ddb.schema-load", "--recreate")  # empty: the import writes every item
+                    timed(cli, "ddb.drop")  # the import creates the table again and writes every item
                 started = time.perf_counter()
                 peaks[task].append(peak_rss(cli, task, *args))
                 seconds[task] = time.perf_counter() - started

@@ -69,7 +69,8 @@ def test_refusals_change_nothing(cli) -> None:
     assert everything(cli) == changed != before
 
 
-def test_states_are_local_only_in_the_library_too(tmp_path) -> None:
+def test_states_are_local_only_in_the_library_too(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "ca-central-1")  # prod's region comes from boto3's chain
     settings = resolve_settings({}, {"PROD_CONNECTION_URL": "postgresql://u@db.invalid/cruddur"}, {"target": "prod"})
     for call in (lambda: save(settings, "x"), lambda: load(settings, "x"), lambda: list_states(settings)):
         with pytest.raises(RefusedError, match="local-only"):

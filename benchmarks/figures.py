@@ -11,7 +11,7 @@ import argparse
 import os
 import platform
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
@@ -37,6 +37,7 @@ class Options:
     quick: bool = False
     json: bool = False
     floors: bool = False
+    transfer: str | None = None  # the larger table of the export/import figures, instead of the size's
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,16 @@ class Sizes:
     cognito_users: int
     rss_small: str
     rss_large: str
+    # state.export / state.import of a table grown from the first to the second (GROUPS:MESSAGES; 98 messages
+    # and 2 group items a group: 10,000 and 200,000 items)
+    transfer_small: str = "100:98"
+    transfer_large: str = "2000:98"
 
 
 FULL = Sizes(seed="100:100", seed_dynamodb_local="20:100", cognito_users=1000, rss_small="100:100",
              rss_large="2000:100")
 QUICK = Sizes(seed="10:100", seed_dynamodb_local="5:100", cognito_users=100, rss_small="10:100",
-              rss_large="200:100")
+              rss_large="200:100", transfer_small="10:98", transfer_large="200:98")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -68,15 +73,26 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                         help="only each user-facing time beside its floor (cold up beside DynamoDB Local alone, "
                              "warm up beside a process asking each service one question, ddb.seed from the shell "
                              "beside the raw ceiling, ephemeral beside on disk)")
+    parser.add_argument("--transfer", metavar="GROUPS:MESSAGES", default=None,
+                        help="the larger table that state.export and state.import move, as ddb.seed --synthetic "
+                             "takes it (default 2000:98, 200,000 items; 200:98 with --quick)")
     args = parser.parse_args(argv)
+    if args.transfer is not None:
+        try:
+            groups, per_group = (int(part) for part in args.transfer.split(":"))
+        except ValueError:
+            groups = per_group = 0
+        if groups < 1 or per_group < 1:
+            parser.error(f"--transfer {args.transfer!r}: give GROUPS:MESSAGES, two positive whole numbers")
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")
-    return Options(runs=runs, quick=args.quick, json=args.json, floors=args.floors)
+    return Options(runs=runs, quick=args.quick, json=args.json, floors=args.floors, transfer=args.transfer)
 
 
 def sizes_for(options: Options) -> Sizes:
-    return QUICK if options.quick else FULL
+    sizes = QUICK if options.quick else FULL
+    return replace(sizes, transfer_large=options.transfer) if options.transfer else sizes
 
 
 def median(values: Sequence[float]) -> float:
@@ -137,6 +153,7 @@ TARGETS = {
     "seed_ceiling": Target(0.85, "×", at_most=False),
     "sync": Target(1.0, "s"),
     "rss_ratio": Target(1.10, "×"),
+    "transfer_ceiling": Target(0.85, "×", at_most=False),
     "list": Target(0.3, "s"),
 }
 
@@ -202,6 +219,31 @@ def rss_figures(small: str, small_kib: int, large: str, large_kib: int) -> list[
         Figure(f"peak RSS ddb.seed --synthetic {large}", (large_kib / 1024,), "MB", detail=messages(large)),
         Figure("peak RSS growth", (growth,), "×", TARGETS["rss_ratio"], detail=f"{large} ÷ {small}"),
     ]
+
+
+def transfer_figures(engine: str, task: str, small: str, small_kib: int, large: str, large_kib: int,
+                     items: int, seconds: float | None = None, ceiling_seconds: float | None = None) -> list[Figure]:
+    """Peak RSS of ``task`` on a table of ``small`` and of ``large`` items, their ratio, and, given the times,
+    its rate of the larger against the engine's raw batch-write ceiling on the same items."""
+    figures = [
+        Figure(f"peak RSS {task} on {engine}, {items_of(small):,} items", (small_kib / 1024,), "MB"),
+        Figure(f"peak RSS {task} on {engine}, {items_of(large):,} items", (large_kib / 1024,), "MB"),
+        Figure(f"peak RSS growth of {task} on {engine}", (ratio(large_kib, small_kib),), "×", TARGETS["rss_ratio"],
+               detail=f"{items_of(large):,} ÷ {items_of(small):,} items"),
+    ]
+    if seconds is not None and ceiling_seconds is not None:
+        figures += [
+            Figure(f"{task} on {engine}", (items / seconds,), "items/s", detail=f"{items:,} items, the task end to end"),
+            Figure(f"{task} on {engine} ÷ raw ceiling", (ratio(ceiling_seconds, seconds),), "×",
+                   TARGETS["transfer_ceiling"], detail="bare BatchWriteItem of the same items, this run"),
+        ]
+    return figures
+
+
+def items_of(synthetic: str) -> int:
+    """The items ``ddb.seed --synthetic GROUPS:MESSAGES`` writes: each group's messages and its two group items."""
+    groups, per_group = (int(part) for part in synthetic.split(":"))
+    return groups * (per_group + 2)
 
 
 def messages(synthetic: str) -> str:

@@ -73,19 +73,19 @@ def measure_seeding(root: Path, runs: int, synthetic_text: str, engine: str) -> 
     ways: dict[str, tuple[Callable[[Stack], Callable[[TableSpec], None]], list[float]]] = {
         "ours": (lambda stack: lambda spec: _seed_ours(stack.endpoints, spec, synthetic), []),
         "one put_item per item": (lambda stack: lambda spec: _seed_one_by_one(stack.endpoints, spec, synthetic), []),
-        "raw ceiling": (lambda stack: _raw_batches(stack.endpoints, synthetic), []),
+        "raw ceiling": (lambda stack: raw_batches(stack.endpoints, synthetic), []),
     }
     for run in range(runs):
         for name, (writer, samples) in ways.items():
             with embedded_stack(root / f"seed-{uuid.uuid4().hex[:8]}", engine) as stack:
-                samples.append(_timed_on_fresh_table(stack, writer(stack)))
+                samples.append(timed_on_fresh_table(stack, writer(stack)))
         say(f"  seeding on {engine} {run + 1}/{runs}: "
             + ", ".join(f"{name} {samples[-1]:.2f}s" for name, (_, samples) in ways.items()))
     ours, baseline, ceiling = (samples for _, samples in ways.values())
     return seeding_figures(engine, messages(synthetic_text), ours, baseline, ceiling, synthetic.item_count)
 
 
-def _timed_on_fresh_table(stack: Stack, write: Callable[[TableSpec], None]) -> float:
+def timed_on_fresh_table(stack: Stack, write: Callable[[TableSpec], None]) -> float:
     spec = dataclasses.replace(table_spec(stack.settings), name=f"bench-{uuid.uuid4().hex[:10]}")
     schema_load(stack.endpoints, spec)
     try:
@@ -96,7 +96,7 @@ def _timed_on_fresh_table(stack: Stack, write: Callable[[TableSpec], None]) -> f
         drop_table(stack.endpoints, spec.name)  # keeps the engine's memory and files from growing
 
 
-def _raw_batches(endpoints: Endpoints, synthetic: SyntheticSpec) -> Callable[[TableSpec], None]:
+def raw_batches(endpoints: Endpoints, synthetic: SyntheticSpec) -> Callable[[TableSpec], None]:
     """The engine's ceiling: the same items, prepared beforehand, sent as bare BatchWriteItem calls from 4 threads.
 
     No queue, progress, retry policy or pruning: what the endpoint takes with nothing else going on.

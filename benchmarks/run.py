@@ -19,7 +19,7 @@ from benchmarks.figures import (
 )
 from benchmarks.floors import measure_floors
 from benchmarks.inprocess import embedded_stack, measure_cognito_sync, measure_seeding
-from benchmarks.states import measure_states
+from benchmarks.states import measure_states, measure_transfer
 from bootstrap.config import resolve_settings
 from bootstrap.console import print_json, print_table
 from bootstrap.services.dynamodb_local import availability
@@ -56,6 +56,9 @@ def run_benchmark(options: Options) -> list[Figure]:
         for engine in engines:
             say(f"named states on {engine}: state.load seeded ({runs * 3} runs) and the pytest plugin's reset")
             figures.extend(measure_states(root, runs, engine, median(cold[engine])))
+        say(f"state.save, state.export and state.import of a table grown from {sizes.transfer_small} to "
+            f"{sizes.transfer_large} on moto")
+        figures.extend(measure_transfer(root, "moto", sizes.transfer_small, sizes.transfer_large))
         for engine in engines:
             with_rss = sizes if engine == "moto" else None
             say(f"warm invoke up on {engine} ({fast} runs)"

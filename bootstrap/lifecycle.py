@@ -15,8 +15,8 @@ from .errors import BootstrapError, ConfigError, NotReadyError, os_errors
 from .guard import require_local
 from .readiness import Deadline, wait_all
 from .services.base import Backend, Service
-from .snapshot import Snapshot
 from .state import StateDir, write_atomic
+from .states.keeper import Kept, kept_folder
 
 
 def start_services(settings: Settings, on_ready: Callable[[tuple[str, ...], Endpoints], None] | None = None
@@ -24,12 +24,12 @@ def start_services(settings: Settings, on_ready: Callable[[tuple[str, ...], Endp
     """Start (or reuse) the local services, each until it is ready; also say which were started.
 
     Each service waits for itself under one deadline of ``ready_timeout``; a fresh moto server puts back
-    the snapshot of the last ``down`` itself. ``on_ready`` hears each service's roles as soon as it is
-    ready, with the endpoints known then, while the others may still be starting.
+    what the last ``down`` kept itself (``bootstrap.states.keeper``). ``on_ready`` hears each service's roles as
+    soon as it is ready, with the endpoints known then, while the others may still be starting.
     """
     require_local(settings, "starting local services")
     state = StateDir(settings.state_dir).ensure()
-    backend = select_backend(settings, state, keeper=Snapshot(state))
+    backend = select_backend(settings, state, keeper=Kept(state))
     _check_engine(settings, backend)
     _check_ephemeral(settings, backend, state)
 
@@ -41,7 +41,7 @@ def start_services(settings: Settings, on_ready: Callable[[tuple[str, ...], Endp
         started = start_all(backend, state, settings.ready_timeout, on_ready=ready)
     if settings.ephemeral and not state.get(EPHEMERAL):
         state.update(EPHEMERAL, value=True)
-    # Read after the start: a restored snapshot may have changed the remembered pool id.
+    # Read after the start: restoring the kept data may have changed the remembered pool id.
     return backend, local_endpoints(settings, backend, state), started
 
 
@@ -58,7 +58,7 @@ def _check_engine(settings: Settings, backend: Backend) -> None:
 # `up` read it.
 EPHEMERAL = "ephemeral"
 EPHEMERAL_WHAT = ("DynamoDB Local in memory, Postgres without fsync, synchronous commits or full-page writes, "
-                  "moto without a snapshot")
+                  "moto keeping nothing at `down`")
 
 
 def _check_ephemeral(settings: Settings, backend: Backend, state: StateDir) -> None:
@@ -81,23 +81,19 @@ def _check_ephemeral(settings: Settings, backend: Backend, state: StateDir) -> N
 
 
 def _holds_data(backend: Backend, state: StateDir) -> bool:
-    from .snapshot import snapshot_path
-
     if any(service.is_running() for service in backend.services):
         return True
     postgres = backend.serving("postgres")
     folders = [getattr(postgres, "data_dir", state.data_dir("postgres")), state.data_dir("dynamodb")]
-    return snapshot_path(state).exists() or any(folder.is_dir() and any(folder.iterdir()) for folder in folders)
+    return kept_folder(state).exists() or any(folder.is_dir() and any(folder.iterdir()) for folder in folders)
 
 
 def _discard_data(backend: Backend, state: StateDir) -> None:
-    """What an ephemeral run left: Postgres's data folder, a snapshot (none is written, but be sure)."""
-    from .snapshot import snapshot_path
-
+    """What an ephemeral run left: Postgres's data folder, moto's kept data (none is written, but be sure)."""
     postgres = backend.serving("postgres")
     for folder in (getattr(postgres, "data_dir", state.data_dir("postgres")), state.data_dir("dynamodb")):
         shutil.rmtree(folder, ignore_errors=True)
-    snapshot_path(state).unlink(missing_ok=True)
+    shutil.rmtree(kept_folder(state), ignore_errors=True)
     for service in backend.services:
         service.purge()
 
@@ -131,10 +127,10 @@ def running_services(settings: Settings) -> Iterator[tuple[Backend, Endpoints]]:
 def down(settings: Settings, purge: bool = False) -> None:
     require_local(settings, "`invoke down` (it stops local services)")
     state = StateDir(settings.state_dir)
-    backend = select_backend(settings, state, keeper=Snapshot(state))
+    backend = select_backend(settings, state, keeper=Kept(state))
     ephemeral = bool(state.get(EPHEMERAL))
     with noting_remembered(backend):
-        stopped = stop_all(backend, save=not purge and not ephemeral)  # --purge deletes the snapshot anyway
+        stopped = stop_all(backend, save=not purge and not ephemeral)  # --purge deletes the kept data anyway
     say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     if ephemeral and not purge:
         _discard_data(backend, state)

@@ -140,3 +140,28 @@ def test_the_command_the_readme_names_runs_from_the_project_folder() -> None:
     refused = subprocess.run([*command, "--runs", "0"], cwd=PROJECT_ROOT, env=outside_environment(),
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--runs must be at least 1" in refused.stderr
+
+
+def test_the_transfer_size_is_a_parameter_with_the_issues_default() -> None:
+    assert (bench.FULL.transfer_small, bench.FULL.transfer_large) == ("100:98", "2000:98")
+    assert bench.items_of("100:98") == 10_000 and bench.items_of("2000:98") == 200_000
+    options = bench.parse_args(["--transfer", "500:98"])
+    assert options.transfer == "500:98" and bench.sizes_for(options).transfer_large == "500:98"
+    assert bench.sizes_for(options).transfer_small == bench.FULL.transfer_small
+
+
+@pytest.mark.parametrize("value", ["x", "0:98", "5", "5:-1"])
+def test_a_bad_transfer_size_exits_2(value: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.parse_args(["--transfer", value])
+    assert exc.value.code == 2
+
+
+def test_transfer_figures_compare_peak_rss_and_the_import_with_the_ceiling() -> None:
+    small, large, growth = bench.transfer_figures("moto", "state.export", "100:98", 100 * 1024, "2000:98",
+                                                  104 * 1024, 200_000)
+    assert (small.value, large.value) == (100.0, 104.0) and growth.passed is True
+    assert large.name == "peak RSS state.export on moto, 200,000 items"
+    *_, rate, share = bench.transfer_figures("moto", "state.import", "100:98", 100, "2000:98", 120, 200_000,
+                                             seconds=100.0, ceiling_seconds=80.0)
+    assert rate.value == pytest.approx(2000.0) and share.value == pytest.approx(0.8) and share.passed is False

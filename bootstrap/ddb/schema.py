@@ -3,8 +3,8 @@
 ``schema_load`` reads the table's description, asks ``bootstrap.ddb.plan`` what
 to do and does it, waiting after each call until the table and its indexes are
 ACTIVE again. Every wait is one tenacity ``Retrying`` on DescribeTable
-(``_wait_until``), bounded by ``TABLE_WAIT_SECONDS``; the moto snapshot's
-restore waits for the tables it creates with ``wait_until_active`` too.
+(``_wait_until``), bounded by ``TABLE_WAIT_SECONDS``; a state's
+load waits for the tables it creates with ``wait_until_active`` too.
 Assumes the low-level boto3 client from ``Endpoints.client``; tenacity is
 imported inside functions.
 """

@@ -3,12 +3,13 @@
 Everything that names the table, its keys, the key formats, the GSI that
 pattern E needs, the stream, or the attributes of the two kinds of item reads
 them here: schema loading and drift planning, seeding, the access patterns in
-``bootstrap.messaging``, ``bootstrap.verify``, the moto snapshot and the stream
+``bootstrap.messaging``, ``bootstrap.verify``, the saved states and the stream
 worker's deployment.
 
 ``TableSpec.create_arguments`` builds CreateTable's arguments from the spec;
 ``create_arguments_of`` builds them back from any table's DescribeTable result
-(the snapshot rebuilds every local table with it, not only ours).
+(a saved state, and moto's data kept across down/up, rebuild tables with it,
+not only ours).
 
 Imports nothing but the standard library: ``bootstrap.config`` takes the
 default table name from here, and the stream Lambda's zip carries this module.

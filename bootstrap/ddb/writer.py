@@ -1,7 +1,7 @@
 """The threaded BatchWriteItem writer: Put/DeleteRequests in batches of 25, resent while DynamoDB holds any back.
 
-Used by the seed (writing and pruning) and by the moto snapshot (restoring
-tables). Assumes the low-level boto3 client, which is thread-safe, so the
+Used by the seed (writing and pruning) and by loading a saved state (writing
+and pruning tables). Assumes the low-level boto3 client, which is thread-safe, so the
 writer threads share it. UnprocessedItems are resent with exponential backoff
 by a tenacity ``Retrying`` (``RetryPolicy`` says how often and how long);
 tenacity is imported inside the function that uses it.

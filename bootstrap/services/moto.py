@@ -2,8 +2,8 @@
 
 moto holds everything in memory, so the server keeps its own data: stopped
 by ``invoke down`` it first saves it, and started fresh it puts it back once
-it answers, before anything is seeded. The keeping itself (a snapshot file in
-the state folder) is ``bootstrap.snapshot``'s, which stands above the services
+it answers, before anything is seeded. The keeping itself (an internal saved
+state in the state folder) is ``bootstrap.states.keeper``'s, which stands above the services
 (it writes tables and user pools): whoever builds the server for ``up`` and
 ``down`` hands it a ``Keeper``. Without one (``status``, ``env``, tests) the
 server keeps nothing.
@@ -25,7 +25,7 @@ from .base import aws_endpoints, own_probes
 
 
 class Keeper(Protocol):
-    """Keeps a moto server's in-memory data from its stop to its next start (``bootstrap.snapshot.Snapshot``)."""
+    """Keeps a moto server's in-memory data from its stop to its next start (``bootstrap.states.keeper.Kept``)."""
 
     def save(self, endpoints: Endpoints, tables: bool) -> None: ...
 

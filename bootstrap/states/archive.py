@@ -129,7 +129,7 @@ def _unpack(source: Path, into: Path) -> dict[str, Any]:
             # Names were checked (no absolute path, no ".."); only regular files are written.
             path = into / part
             path.parent.mkdir(parents=True, exist_ok=True)
-            with archive.extractfile(member) as reader, path.open("wb") as writer:  # type: ignore[union-attr]  # a regular file's reader
+            with archive.extractfile(member) as reader, path.open("wb") as writer:  # type: ignore[union-attr]  # a regular file has a reader
                 shutil.copyfileobj(reader, writer, 1 << 20)
         (into / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
     damaged = damaged_parts(into, manifest)

@@ -17,7 +17,7 @@ from bootstrap.processes import port_listeners
 from bootstrap.readiness import Deadline, wait_all
 from bootstrap.services.base import aws_endpoints
 from bootstrap.services.moto import MotoServer
-from bootstrap.snapshot import Snapshot, snapshot_path
+from bootstrap.states.keeper import Kept, kept_folder
 from bootstrap.state import StateDir
 from tests.conftest import make_settings
 
@@ -46,16 +46,16 @@ def _make_a_pool_and_a_table(endpoints) -> None:
 
 
 def test_the_server_saves_its_data_when_asked_and_restores_it_when_started_fresh(tmp_path: Path, capsys) -> None:
-    """With the real snapshot as its keeper: only ``stop(save=True)`` (``down``) saves; only a fresh start restores."""
+    """With the real kept state as its keeper: only ``stop(save=True)`` (``down``) saves; only a fresh start restores."""
     settings = make_settings(tmp_path / ".cruddur")
     state = StateDir(settings.state_dir).ensure()
-    moto = MotoServer(settings, state, keeper=Snapshot(state))
+    moto = MotoServer(settings, state, keeper=Kept(state))
     try:
         moto.start(Deadline(60))
         endpoints = aws_endpoints(moto.url(), settings.region)
         _make_a_pool_and_a_table(endpoints)
         moto.stop()  # undoing a failed start, or a test's teardown: nothing is saved
-        assert not snapshot_path(state).exists()
+        assert not kept_folder(state).exists()
 
         moto.start(Deadline(60))
         _make_a_pool_and_a_table(endpoints)
@@ -75,7 +75,7 @@ def test_the_server_saves_its_data_when_asked_and_restores_it_when_started_fresh
 def test_beside_dynamodb_local_the_server_keeps_the_user_pools_only(tmp_path: Path, capsys) -> None:
     settings = make_settings(tmp_path / ".cruddur")
     state = StateDir(settings.state_dir).ensure()
-    cognito = MotoServer(settings, state, serves_dynamodb=False, keeper=Snapshot(state))
+    cognito = MotoServer(settings, state, serves_dynamodb=False, keeper=Kept(state))
     try:
         cognito.start(Deadline(60))
         endpoints = aws_endpoints(cognito.url(), settings.region)

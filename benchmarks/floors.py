@@ -28,7 +28,7 @@ from typing import Sequence
 
 from benchmarks.commands import BenchmarkFailed, fresh_cli, purged, say, timed
 from benchmarks.figures import Figure, Target, median, messages, paired_ratios
-from benchmarks.inprocess import _raw_batches
+from benchmarks.inprocess import raw_batches
 from bootstrap.config import Endpoints, resolve_settings
 from bootstrap.ddb.placement import parse_synthetic
 from bootstrap.ddb.schema import drop_table, schema_load
@@ -176,7 +176,7 @@ def _seed_against_ceiling(root: Path, runs: int, engine: str, ephemeral: bool
             timed(cli, "ddb.schema-load", "--recreate")
             task = timed(cli, "ddb.seed", "--synthetic", SEED) - plain
             spec = dataclasses.replace(table_spec(settings), name=f"bench-{uuid.uuid4().hex[:10]}")
-            write = _raw_batches(endpoints, synthetic)
+            write = raw_batches(endpoints, synthetic)
             schema_load(endpoints, spec)
             try:
                 started = time.perf_counter()

@@ -42,6 +42,11 @@ def state_folder(root: Path, name: str) -> Path:
     return root / "states" / name
 
 
+def is_saved(root: Path, name: str) -> bool:
+    """Whether state ``name`` was saved whole (its manifest is written last): cheap, for warm `up`."""
+    return (state_folder(root, name) / MANIFEST_FILE).is_file()
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

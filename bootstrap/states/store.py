@@ -24,7 +24,7 @@ from ..errors import ConfigError, RefusedError
 from ..guard import require_local
 from ..state import StateDir, write_atomic
 from . import cognito, dynamodb, postgres
-from .manifest import (COGNITO_FILE, DYNAMODB_FOLDER, MANIFEST_FILE, SEEDED, build_manifest, check_name, damaged_parts,
+from .manifest import (COGNITO_FILE, DYNAMODB_FOLDER, MANIFEST_FILE, build_manifest, check_name, damaged_parts,
                        holds, read_manifest, sha256_file, state_folder)
 
 
@@ -119,14 +119,6 @@ def save_unlocked(settings: Settings, endpoints: Endpoints, name: str, fixtures:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return SavedState(name, final, manifest, size)
-
-
-def record_seeded(settings: Settings, endpoints: Endpoints, changed: bool, fixtures: Any) -> SavedState | None:
-    """At the end of `up` (under its lock): save the ``seeded`` state when up changed anything, or none is saved."""
-    folder = state_folder(StateDir(settings.state_dir).root, SEEDED)
-    if not changed and (folder / MANIFEST_FILE).is_file():
-        return None
-    return save_unlocked(settings, endpoints, SEEDED, fixtures)
 
 
 def _fixtures_fingerprint(fixtures: Any) -> str:

@@ -122,11 +122,16 @@ def up(settings: Settings, *, fresh: bool = False, dry_run: bool = False,
 
 
 def _record_seeded(run: Run) -> None:
-    """Keep the environment just seeded and verified as the state ``seeded`` (``invoke state.load seeded``)."""
-    from ..states.store import record_seeded
+    """Keep the environment just seeded and verified as the state ``seeded`` (``invoke state.load seeded``), when
+    up changed anything or none is saved; the states' store is imported only then (not on a warm `up`)."""
+    from ..state import StateDir
+    from ..states.manifest import SEEDED, is_saved
 
     changed = any(r.writes for r in run.results if r.step != SERVICES)
-    record_seeded(run.settings, run.endpoints, changed, run.fixtures)
+    if changed or not is_saved(StateDir(run.settings.state_dir).root, SEEDED):
+        from ..states.store import save_unlocked
+
+        save_unlocked(run.settings, run.endpoints, SEEDED, run.fixtures)
 
 
 class _Up:

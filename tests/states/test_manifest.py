@@ -9,7 +9,7 @@ import pytest
 
 from bootstrap.errors import ConfigError
 from bootstrap.states.manifest import (FORMAT, MANIFEST_FILE, build_manifest, check_name, damaged_parts, holds,
-                                       manifest_problems, read_manifest, sha256_file)
+                                       is_saved, manifest_problems, read_manifest, sha256_file, state_folder)
 
 
 def _manifest(parts: dict[str, str] | None = None) -> dict:
@@ -64,3 +64,11 @@ def test_an_unreadable_manifest_is_named(tmp_path: Path) -> None:
     (tmp_path / MANIFEST_FILE).write_text("{not json")
     manifest, problems = read_manifest(tmp_path)
     assert manifest is None and "is not valid JSON" in problems[0]
+
+
+def test_a_state_counts_as_saved_once_its_manifest_is_written(tmp_path: Path) -> None:
+    folder = state_folder(tmp_path, "seeded")
+    folder.mkdir(parents=True)
+    assert not is_saved(tmp_path, "seeded")  # parts without a manifest: a save that did not finish
+    (folder / MANIFEST_FILE).write_text("{}")
+    assert is_saved(tmp_path, "seeded") and not is_saved(tmp_path, "mine")

@@ -10,9 +10,7 @@ action's version is an error), and the shell scripts when shellcheck is there.
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 import shutil
 import subprocess
 import sys

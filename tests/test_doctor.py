@@ -9,7 +9,6 @@ import socket
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 
 from bootstrap.doctor import BLOCKER, OK, WARNING, Facts, PortFact, PostgresFacts, has_blocker, judge
 from bootstrap.services.dynamodb_local import INSTALL_HINT, JAVA_HINT, Availability

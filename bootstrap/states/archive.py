@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from ..state import StateDir
 from . import postgres
 from .manifest import MANIFEST_FILE, check_name, damaged_parts, manifest_problems, sha256_file, state_folder

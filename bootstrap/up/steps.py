@@ -13,7 +13,7 @@ its fingerprint after it succeeds, so an interrupted ``up`` is completed by the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from ..config import Endpoints, Settings
 from ..fixtures import model as fixture_fingerprints

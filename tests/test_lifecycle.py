@@ -123,13 +123,15 @@ def test_deleted_state_folder_still_finds_and_stops_the_services(cli) -> None:
     assert not any(psutil.pid_exists(pid) for pid in pids.values())
 
 
-def test_explain_shows_every_setting_with_its_source_and_never_the_password(capsys, monkeypatch) -> None:
+def test_explain_shows_every_setting_with_its_source_and_never_the_password(capsys, monkeypatch, tmp_path) -> None:
     from bootstrap import console, lifecycle
     from bootstrap.config import OPTIONS, resolve_settings
 
     monkeypatch.setenv("COLUMNS", "250")  # one row per setting, so the assertions can read whole cells
     console.console.cache_clear()
-    settings = resolve_settings({}, {"CRUDDUR_PG_PASSWORD": "zz-secret-zz", "CRUDDUR_REGION": "eu-west-1"}, {})
+    # A state folder of its own: the checkout's .cruddur/ may remember a backend from a developer's own runs.
+    settings = resolve_settings({}, {"CRUDDUR_PG_PASSWORD": "zz-secret-zz", "CRUDDUR_REGION": "eu-west-1",
+                                     "CRUDDUR_STATE_DIR": str(tmp_path / ".cruddur")}, {})
     lifecycle.explain(settings)
     out = capsys.readouterr().out
     assert "zz-secret-zz" not in out

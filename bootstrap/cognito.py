@@ -291,6 +291,35 @@ class MotoIds:
         self._url = f"{endpoints.endpoint_for('cognito-idp')}/moto-api/seed" if endpoints.is_local_aws else None
         self.used = False
 
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """This machine's turn at the endpoint's one generator, from a seed to the create that draws from it.
+
+        moto has a single generator for every pool: two of our processes loading pools into one server at
+        once (pytest-xdist workers) would otherwise each take the other's seed. A lock file per endpoint in
+        the temp folder serialises them; flock needs only read access, so a file another user created
+        serves too, and where none can be opened we go on without it (callers check what moto drew).
+        """
+        import fcntl
+        import os
+        import tempfile
+        import zlib
+
+        if self._url is None:
+            yield
+            return
+        path = os.path.join(tempfile.gettempdir(), f"cruddur-moto-ids-{zlib.crc32(self._url.encode()):08x}.lock")
+        try:
+            handle = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)  # closing releases the lock
+
     def seed(self, value: int | str) -> None:
         """Seed the endpoint's generator (``value`` an int, or one in decimal digits: ``str()`` refuses very long
         ones); an endpoint that can't be seeded is not asked again."""

@@ -13,9 +13,11 @@ takes no seed gives new ids, and ``PoolLoad.new_ids`` counts them.
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from ..cognito import MotoIds, find_pool_id, paginate, stable_ids
 from ..config import Endpoints
@@ -23,6 +25,11 @@ from ..errors import aws_errors
 from .moto_random import decimal_text, seed_for_uuids
 
 PAGE_SIZE = 60
+# Another process may draw from moto's one generator between our seed and our create (an app's test creating
+# a user, say): the id is checked, and the object deleted and made again, up to this many times.
+DRAW_ATTEMPTS = 5
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -131,10 +138,15 @@ def load_pool(endpoints: Endpoints, saved: Mapping[str, Any], name: str | None =
         if recreated:
             if pool_id is not None:
                 client.delete_user_pool(UserPoolId=pool_id)
-            if wanted_id is not None:
-                _seed(ids, [_uuid_of(wanted_id.partition("_")[2])])
-            pool_id = str(client.create_user_pool(PoolName=name, **saved["create"])["UserPool"]["Id"])
-            new_ids += int(wanted_id is not None and pool_id != wanted_id)
+            if wanted_id is None:
+                pool_id = str(client.create_user_pool(PoolName=name, **saved["create"])["UserPool"]["Id"])
+            else:
+                pool_id = _drawn(
+                    ids, [_uuid_of(wanted_id.partition("_")[2])],
+                    lambda: str(client.create_user_pool(PoolName=name, **saved["create"])["UserPool"]["Id"]),
+                    lambda made: made == wanted_id,
+                    lambda made: client.delete_user_pool(UserPoolId=made))
+                new_ids += int(pool_id != wanted_id)
         assert pool_id is not None  # found, or created just now
         clients_created, clients_deleted, new = _load_clients(client, ids, pool_id, saved["clients"], recreated)
         new_ids += new
@@ -178,9 +190,12 @@ def _load_clients(client: Any, ids: MotoIds, pool_id: str, saved: list[dict[str,
     missing = [c for client_id, c in wanted.items() if client_id not in present]
     for record in missing:
         # moto draws the client id (its first 26 hex digits are kept), then the secret.
-        _seed(ids, [_uuid_of(record["id"]), uuid.UUID(record["secret"]) if record["secret"] else uuid.uuid4()])
-        made = client.create_user_pool_client(UserPoolId=pool_id, GenerateSecret=bool(record["secret"]),
-                                              **record["create"])["UserPoolClient"]
+        made = _drawn(
+            ids, [_uuid_of(record["id"]), uuid.UUID(record["secret"]) if record["secret"] else uuid.uuid4()],
+            lambda: client.create_user_pool_client(UserPoolId=pool_id, GenerateSecret=bool(record["secret"]),
+                                                   **record["create"])["UserPoolClient"],
+            lambda made: made["ClientId"] == record["id"],
+            lambda made: client.delete_user_pool_client(UserPoolId=pool_id, ClientId=made["ClientId"]))
         new_ids += int(made["ClientId"] != record["id"])
     return len(missing), len(extra), new_ids
 
@@ -192,20 +207,44 @@ def _create_user(client: Any, ids: MotoIds, pool_id: str, user: Mapping[str, Any
     In a pool that signs in by email or phone number the username is the sub itself, and the user is created
     by that attribute.
     """
-    if user["sub"]:
-        _seed(ids, [uuid.UUID(user["sub"])])
     values = {a["Name"]: a["Value"] for a in user["attributes"]}
     username = next((values[name] for name in sign_in if name in values and user["username"] == user["sub"]),
                     user["username"])
-    response = client.admin_create_user(UserPoolId=pool_id, Username=username,
-                                        MessageAction="SUPPRESS", UserAttributes=user["attributes"])
+
+    def create() -> dict[str, Any]:
+        made: dict[str, Any] = client.admin_create_user(UserPoolId=pool_id, Username=username,
+                                                        MessageAction="SUPPRESS",
+                                                        UserAttributes=user["attributes"])["User"]
+        return made
+
+    def sub_of(made: Mapping[str, Any]) -> str | None:
+        return next((a["Value"] for a in made.get("Attributes", ()) if a["Name"] == "sub"), None)
+
+    if user["sub"]:
+        made = _drawn(ids, [uuid.UUID(user["sub"])], create, lambda made: sub_of(made) == user["sub"],
+                      lambda made: client.admin_delete_user(UserPoolId=pool_id, Username=made["Username"]))
+    else:
+        made = create()
     if not user["enabled"]:
-        client.admin_disable_user(UserPoolId=pool_id, Username=response["User"]["Username"])
-    return next((a["Value"] for a in response["User"].get("Attributes", ()) if a["Name"] == "sub"), None)
+        client.admin_disable_user(UserPoolId=pool_id, Username=made["Username"])
+    return sub_of(made)
 
 
-def _seed(ids: MotoIds, wanted: list[uuid.UUID]) -> None:
-    ids.seed(decimal_text(seed_for_uuids(wanted)))
+def _drawn(ids: MotoIds, wanted: list[uuid.UUID], create: Callable[[], T], right: Callable[[T], bool],
+           undo: Callable[[T], None]) -> T:
+    """Seed moto for ``wanted`` and ``create``; made again while another process took the draw (see
+    ``DRAW_ATTEMPTS``). The last try is kept whatever it drew: the caller counts it as a new id."""
+    seed = decimal_text(seed_for_uuids(wanted))
+    attempt = 1
+    while True:
+        with ids.turn():
+            ids.seed(seed)
+            made = create()
+        if not ids.used or right(made) or attempt == DRAW_ATTEMPTS:
+            return made
+        undo(made)
+        time.sleep(random.uniform(0, 0.01 * attempt))  # out of step with whoever drew in between
+        attempt += 1
 
 
 def _uuid_of(hex_id: str) -> uuid.UUID:

@@ -741,17 +741,19 @@ def state_export(c, name, file, target=None):
                               name="keep it under this name (default: the name it was saved under)"),
        positional=["file"])
 def state_import(c, file, name=None, target=None):
-    """Check archive FILE whole, keep it as a saved state and load it; a damaged, newer or foreign file changes
+    """Check archive FILE whole, keep it as a saved state and load it, the environment as it was first saved as
+    state before-import (loaded back if the load fails or is interrupted); a damaged, newer or foreign file changes
     nothing."""
     from bootstrap.states import archive
 
     from bootstrap.values import required
 
     file = required("--file", file, "an archive written by `invoke state.export`")
-    kept, report = archive.import_state(Job(c, target=target).settings, file, name)
-    for line in report.lines:
+    imported = archive.import_state(Job(c, target=target).settings, file, name)
+    for line in imported.report.lines:
         _report_line(f"state.import: {line}")
-    _report_line(f"state.import: imported and loaded state {kept}")
+    _report_line(f"state.import: imported and loaded state {imported.name}; the environment as it was before is "
+                 f"kept as state {imported.previous} (`invoke state.load {imported.previous}` goes back to it)")
 
 
 def _state_name(name: str) -> str:

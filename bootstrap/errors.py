@@ -67,6 +67,15 @@ class VerifyError(BootstrapError):
     """One or more verification checks failed."""
 
 
+class PartWayError(BootstrapError):
+    """Another failure or Ctrl-C stopped a task part-way; the message says what the task put back (or what to do
+    by hand) and names the failure. It keeps that failure's exit code, 130 for Ctrl-C."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 INTERRUPTED = "interrupted; run the same command again to finish the job"
 DEBUG_VARIABLE = "CRUDDUR_DEBUG"  # set to 1: a failure shows its whole traceback (for us, not for users)
 UNEXPECTED_EXIT = 70  # sysexits.h's EX_SOFTWARE: a failure nobody foresaw, which is a bug of ours
@@ -92,8 +101,8 @@ class Failure:
     said: str | None = None  # our own error's message as it was written, hint included: shown as is
 
     def line(self) -> str:
-        if self.exit_code == 130:
-            return INTERRUPTED
+        if self.exit_code == 130:  # Ctrl-C is no error: the generic line, or our own saying what was put back
+            return self.said if self.said is not None else INTERRUPTED
         if self.said is not None:
             return f"error: {self.said}"
         head = "error" if self.expected else "unexpected error"

@@ -13,7 +13,7 @@ import pytest
 
 from bootstrap.errors import (
     DOCTOR_HINT, INTERRUPTED, UNEXPECTED_EXIT, BootstrapError, ConfigError, DriftError, InputError, NotReadyError,
-    RefusedError, ServiceError, VerifyError, aws_errors, describe, exit_status,
+    PartWayError, RefusedError, ServiceError, VerifyError, aws_errors, describe, exit_status,
 )
 from tests.conftest import Stack
 
@@ -32,6 +32,14 @@ def test_ctrl_c_exits_130_and_a_bug_is_one_line_with_its_own_code_and_how_to_see
     assert exit_status(ValueError("a bug\nover two lines")) == (
         UNEXPECTED_EXIT, "unexpected error: ValueError: a bug over two lines; hint: re-run with CRUDDUR_DEBUG=1 "
                          "for the traceback and report it")
+
+
+def test_a_task_stopped_part_way_keeps_the_exit_code_of_what_stopped_it_and_says_what_it_put_back() -> None:
+    put_back = "loading x was interrupted; it was put back; hint: `invoke state.load x` tries again"
+    assert exit_status(PartWayError(put_back, 130)) == (130, put_back)  # Ctrl-C: no "error:", still 130
+    failure = describe(PartWayError("loading x failed (AWS: boom); it was put back; hint: try again", 1))
+    assert (failure.exit_code, failure.line(), failure.hint) == (
+        1, "error: loading x failed (AWS: boom); it was put back; hint: try again", "try again")
 
 
 def test_our_errors_keep_their_words_and_their_hint_is_told_apart() -> None:

@@ -26,6 +26,7 @@ MANIFEST_FILE = "manifest.json"
 COGNITO_FILE = "cognito.json"
 DYNAMODB_FOLDER = "dynamodb"
 SEEDED = "seeded"
+BEFORE_IMPORT = "before-import"  # the environment as `state.import` found it, saved before it loads (its way back)
 # Letters, digits, - and _: a folder name and part of a Postgres database name (at most 63 bytes in all).
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bootstrap.errors import ConfigError
-from bootstrap.states.manifest import (FORMAT, MANIFEST_FILE, build_manifest, check_name, damaged_parts, holds,
-                                       is_saved, manifest_problems, read_manifest, sha256_file, state_folder)
+from bootstrap.states.manifest import (BEFORE_IMPORT, FORMAT, MANIFEST_FILE, build_manifest, check_name, damaged_parts,
+                                       holds, is_saved, manifest_problems, read_manifest, sha256_file, state_folder)
 
 
 def _manifest(parts: dict[str, str] | None = None) -> dict:
@@ -19,7 +19,7 @@ def _manifest(parts: dict[str, str] | None = None) -> dict:
                           fixtures="a/b/c", parts=parts or {})
 
 
-@pytest.mark.parametrize("name", ["mine", "seeded", "bug-1234", "a", "x_" * 16])
+@pytest.mark.parametrize("name", ["mine", "seeded", BEFORE_IMPORT, "bug-1234", "a", "x_" * 16])
 def test_good_names(name: str) -> None:
     assert check_name(name) == name
 

@@ -14,14 +14,11 @@ from pathlib import Path
 import pytest
 
 from bootstrap.config import resolve_settings
-from bootstrap.errors import PartWayError, describe
+from bootstrap.errors import ConfigError, PartWayError, describe
 from bootstrap.states import archive, dynamodb
 from bootstrap.states.manifest import BEFORE_IMPORT
 from tests.conftest import ENGINES, engine_environment, session_cli
 from tests.states.helpers import change_everything, everything
-
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def second(tmp_path: Path, ddb_engine: str):
@@ -185,3 +182,14 @@ def test_an_interrupted_import_is_put_back_and_exits_130_or_says_what_to_load_by
     monkeypatch.undo()
     cli("state.load", BEFORE_IMPORT)
     assert everything(cli) == before
+
+
+def test_an_import_that_could_not_save_the_way_back_loads_nothing_and_says_so() -> None:
+    missing = describe(ConfigError("database cruddur does not exist; hint: `invoke up` creates it"))
+    assert (archive.not_saved("shared", missing).exit_code, describe(archive.not_saved("shared", missing)).line()) \
+        == (2, "error: saving the environment as state before-import failed (database cruddur does not exist), so the "
+               "file's state was not loaded and the environment is as it was; hint: `invoke up` creates it; the "
+               "file's state is kept as shared: `invoke state.load shared` loads it (without a way back)")
+    interrupted = archive.not_saved("shared", describe(KeyboardInterrupt()))
+    assert interrupted.exit_code == 130 and describe(interrupted).line().startswith(
+        "saving the environment as state before-import was interrupted, so the file's state was not loaded")

@@ -183,7 +183,8 @@ def not_put_back(name: str, stopped: Failure, again: Failure) -> PartWayError:
     return PartWayError(
         f"{_what_stopped(name, stopped, 'loading')}, and putting the environment back failed too "
         f"({again.error}): it is part the file's state, part as it was; hint: `invoke state.load {BEFORE_IMPORT}` "
-        f"puts it back as it was before the import (the file's state is kept as {name})", stopped.exit_code)
+        f"puts it back as it was before the import (do it before another import, which would save over it; the "
+        f"file's state is kept as {name})", stopped.exit_code)
 
 
 def _unpack(source: Path, into: Path) -> dict[str, Any]:

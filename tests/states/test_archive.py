@@ -178,7 +178,8 @@ def test_an_interrupted_import_is_put_back_and_exits_130_or_says_what_to_load_by
     assert describe(stopped.value).line() == (
         "loading state shared was interrupted, and putting the environment back failed too (interrupted): it is "
         "part the file's state, part as it was; hint: `invoke state.load before-import` puts it back as it was "
-        "before the import (the file's state is kept as shared)")
+        "before the import (do it before another import, which would save over it; the file's state is kept as "
+        "shared)")
     monkeypatch.undo()
     cli("state.load", BEFORE_IMPORT)
     assert everything(cli) == before

@@ -227,7 +227,10 @@ def wait_until_ready(probe: Probe, deadline: Deadline, show: bool = True) -> Non
     from .console import status_line
 
     waiting = Waiting(probe, deadline, started=deadline.clock())
-    backoff = wait_random_exponential(multiplier=0.02, max=1.0)
+    # Short waits: every service we wait for answers on this machine or nearby, where a try costs a refused
+    # connection; a wait of up to a second let DynamoDB Local's first answer go unheard for half a second on
+    # average, all of it added to a cold `up`.
+    backoff = wait_random_exponential(multiplier=0.02, max=0.1)
 
     def remember(state: RetryCallState) -> None:
         waiting.last_error = state.outcome.exception() if state.outcome is not None else None

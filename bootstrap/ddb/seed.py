@@ -59,11 +59,13 @@ from .writer import DEFAULT_RETRY, WRITER_THREADS, RetryPolicy, write_requests
 
 
 def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtures,
-                       synthetic: SyntheticSpec | None = None, now: datetime | None = None) -> StepResult:
+                       synthetic: SyntheticSpec | None = None, now: datetime | None = None,
+                       new_table: bool = False) -> StepResult:
     """Seed the fixture conversations (plus ``synthetic`` ones) with users from Postgres; re-runnable.
 
     The epoch is remembered in the Postgres meta table; when it or the seeded
     layout changes, items of earlier seed runs that this run did not rewrite are removed.
+    ``new_table``: the caller has just created the table, so there is nothing to read before writing.
     """
     spec = table_spec(settings)
     users = {handle: row.as_ref() for handle, row in fetch_users(endpoints.postgres_url).items()}
@@ -77,7 +79,7 @@ def seed_from_fixtures(endpoints: Endpoints, settings: Settings, fixtures: Fixtu
     # Said before writing, so that a run killed halfway is known and cleaned up by the next.
     write_meta(endpoints.postgres_url, record.pending_values())
     result = seed_conversations(endpoints, spec, fixtures.conversations, users, epoch, synthetic=synthetic,
-                                prune=earlier != (record,), earlier=earlier)
+                                prune=earlier != (record,), earlier=earlier, new_table=new_table)
     # The fingerprint too, whoever ran the seed (`up` or `invoke ddb.seed`): the next `up` knows it is done.
     fingerprint = ddb_seed_fingerprint(fixtures.conversations_fingerprint, fixtures.users_fingerprint)
     write_meta(endpoints.postgres_url, {**record.meta_values(), DDB_SEED_PENDING: "", DDB_SEED_FINGERPRINT: fingerprint})
@@ -96,6 +98,7 @@ def seed_conversations(
     earlier: Sequence[SeedRecord] = (),
     workers: int = WRITER_THREADS,
     retry: RetryPolicy = DEFAULT_RETRY,
+    new_table: bool = False,
 ) -> StepResult:
     """Write every message and group item of ``conversations`` (and ``synthetic`` ones) placed from ``epoch``.
 
@@ -103,17 +106,19 @@ def seed_conversations(
     items that this run did not write are deleted afterwards: those of the
     written fixture groups (another epoch, edited fixtures) and, from the
     ``earlier`` runs' records, their fixture groups and their synthetic items.
+    A ``new_table`` holds nothing to prune or to keep, so nothing is read first (on a DynamoDB Local that has just
+    started, each first Scan or Query costs a tenth of a second).
     """
     placed = fixture_conversations(conversations, users)
     client = endpoints.client("dynamodb")
     with aws_errors(f"seeding table {spec.name}"):
         if describe(client, spec.name) is None:
             raise BootstrapError(f"table {spec.name} does not exist; run `invoke ddb.schema-load` first")
-        if prune and _is_empty(client, spec.name):
+        if new_table or (prune and _is_empty(client, spec.name)):
             prune = False  # nothing earlier to clean up
 
         start = synthetic_start(conversations)
-        moved_on = _group_items_moved_on(client, spec, placed, epoch)
+        moved_on = {} if new_table else _group_items_moved_on(client, spec, placed, epoch)
         # Read before writing, while the table is smallest (moto answers a query by looking through the whole
         # table or index): the fixture groups' seeded items this run does not write. What it writes is kept anyway.
         stale_fixtures = list(_stale_fixture_keys(

@@ -228,10 +228,9 @@ def _plan_ddb_seed(s: Situation) -> tuple[Action, str]:
 def _run_ddb_seed(run: Run) -> StepResult:
     from ..ddb.seed import seed_from_fixtures
 
-    result = seed_from_fixtures(run.endpoints, run.settings, run.fixtures)
-    if any(r.step == DDB_SCHEMA_LOAD and r.action is Action.CREATED for r in run.results):
-        result = replace(result, action=Action.CREATED)  # the seed of a new table
-    return result
+    new_table = any(r.step == DDB_SCHEMA_LOAD and r.action is Action.CREATED for r in run.results)
+    result = seed_from_fixtures(run.endpoints, run.settings, run.fixtures, new_table=new_table)
+    return replace(result, action=Action.CREATED) if new_table else result  # the seed of a new table
 
 
 def _plan_cognito_seed(s: Situation) -> tuple[Action, str]:

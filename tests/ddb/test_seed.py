@@ -106,6 +106,27 @@ def test_synthetic_seed_writes_every_item(endpoints, table, fixtures):
     assert count == expected
 
 
+def test_a_new_table_is_written_without_reading_it_first(endpoints, table, fixtures):
+    """`up` seeds the table ddb.schema-load just created: the same items, and no Scan or Query before them."""
+    users, epoch = fixture_users(fixtures), epoch_for(fixtures)
+    client = endpoints.client("dynamodb")
+    operations: list[str] = []
+
+    def heard(model, **_: object) -> None:
+        operations.append(model.name)
+
+    client.meta.events.register("before-call.dynamodb", heard)
+    try:
+        result = seed_conversations(endpoints, table, fixtures.conversations, users, epoch, prune=True,
+                                    new_table=True)
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", heard)
+    assert set(operations) == {"DescribeTable", "BatchWriteItem"}
+    placed = fixture_conversations(fixtures.conversations, users)
+    assert all_keys(endpoints, table.name) == {key_of(item) for c in placed for item in c.items(epoch)}
+    assert result.writes == sum(len(c.messages) + 2 for c in fixtures.conversations)
+
+
 def test_seed_from_fixtures_remembers_the_epoch_in_postgres(endpoints, stack, fixtures):
     """The task-level path: users and the epoch come from the test's own Postgres database."""
     from bootstrap.pg.bookkeeping import read_meta

@@ -98,10 +98,14 @@ def save_unlocked(settings: Settings, endpoints: Endpoints, name: str, fixtures:
     staging.mkdir(parents=True)
     try:
         parts: dict[str, str] = {}
-        table = dynamodb.save_table(endpoints, settings.table_name, staging / DYNAMODB_FOLDER)
+        # The table and the pool are read at the same time, each waiting on its own round trips; the database is
+        # copied last, once they are whole, so that a failure leaves the state's older database as it was.
+        with ThreadPoolExecutor(max_workers=2) as workers:
+            reading = workers.submit(dynamodb.save_table, endpoints, settings.table_name, staging / DYNAMODB_FOLDER)
+            pool = workers.submit(cognito.save_pool, endpoints, settings.user_pool_name).result()
+            table = reading.result()
         if table is not None:
             parts.update({f"{DYNAMODB_FOLDER}/{file}": digest for file, digest in table.checksums.items()})
-        pool = cognito.save_pool(endpoints, settings.user_pool_name)
         if pool is not None:
             write_atomic(staging / COGNITO_FILE, json.dumps(pool, indent=1, sort_keys=True) + "\n")
             parts[COGNITO_FILE] = sha256_file(staging / COGNITO_FILE)

@@ -130,7 +130,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("compose_files", str(PROJECT_ROOT / "docker-compose.yml"),
            "compose files of the docker backend, ':'-separated, merged in order like `docker compose -f a -f b`",
            ("CRUDDUR_COMPOSE_FILES",)),
-    Option("cache_dir", "~/.cache/cruddur-bootstrap", "folder for reusable work (an initialised Postgres template)",
+    Option("cache_dir", "~/.cache/cruddur-bootstrap",
+           "folder for reusable work (an initialised Postgres template, Java's version)",
            ("CRUDDUR_CACHE_DIR",)),
     Option("system_dir", "/var/lib/cruddur-bootstrap", "as root only: the folder (ours, open to traverse) for what "
            "Postgres's system user cannot reach where it is: binaries under a closed venv, data under a closed home",

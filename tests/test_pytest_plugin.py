@@ -3,13 +3,16 @@ of its own (with and without xdist, in both orders), on an environment the plugi
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PIP_CACHE, PROJECT_ROOT, project_copy
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +67,51 @@ def test_an_apps_tests_each_start_from_the_seeded_state_in_any_order_with_and_wi
 def test_the_plugin_is_the_projects_pytest11_entry_point() -> None:
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
     assert project["entry-points"]["pytest11"] == {"cruddur": "bootstrap.pytest_plugin"}
+
+
+def test_installing_the_clone_into_an_apps_venv_brings_the_plugin_and_what_it_needs(cli, tmp_path: Path) -> None:
+    """As an app's developer does: a venv of the app's own, the clone installed into it with pip. The installed
+    project requires what requirements.txt lists. Installed as a wheel (the package without the clone's sql/ and
+    seeds/) the plugin says how to install it, in one line; installed editable, pytest finds it through the entry
+    point alone (no `-p`). The libraries themselves come from this venv (a .pth file): pip finds them there, which
+    spares the test unpacking some sixty packages (about 45 s)."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "test_app.py").write_text(WRITES + SEEDED)
+    subprocess.run([sys.executable, "-m", "venv", str(app / ".venv")], check=True, timeout=120)
+    python = str(app / ".venv" / "bin" / "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    (Path(site) / "libraries-of-the-test-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    copy = project_copy(tmp_path / "clone")  # pip builds in the folder it installs: not in the project itself
+    # The app's own pytest.ini names the clone, as the README shows. (A bare `--cruddur-dir PATH` is also taken by
+    # pytest as a path to look for its configuration in, so the clone's pyproject.toml would put the clone on
+    # sys.path, and its package would pass for the installed one.)
+    (app / "pytest.ini").write_text(f"[pytest]\ncruddur_dir = {copy}\n")
+
+    def pip_install(*what: str) -> None:
+        subprocess.run([python, "-m", "pip", "install", "-q", "--cache-dir", str(PIP_CACHE), *what],
+                       check=True, capture_output=True, timeout=600)
+
+    def app_tests() -> subprocess.CompletedProcess[str]:
+        # In the app's folder, as its developer runs it.
+        return subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-q", "test_app.py"],
+                              cwd=app, env=cli.env, capture_output=True, text=True, timeout=300)
+
+    pip_install(str(copy))
+    required = subprocess.run([python, "-c", "import importlib.metadata as m; print(*m.requires('cruddur-bootstrap'), "
+                               "sep='\\n')"], check=True, capture_output=True, text=True).stdout.split("\n")
+    listed = [line.split("#")[0].strip() for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()]
+    assert {_name(r) for r in required if r} == {_name(r) for r in listed if r}
+    refused = app_tests()
+    assert refused.returncode != 0 and "Traceback" not in refused.stdout
+    assert ("without its sql/ folder: install the clone editable (`pip install -e path/to/cruddur-bootstrap`)"
+            in refused.stdout), refused.stdout
+    pip_install("-e", str(copy))
+    result = app_tests()
+    assert "2 passed" in result.stdout, result.stdout + result.stderr
+
+
+def _name(requirement: str) -> str:
+    """A requirement's project name, as pip compares them (``psycopg[binary]>=3.1`` is ``psycopg``)."""
+    return re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower().replace("_", "-")

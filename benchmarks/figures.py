@@ -37,6 +37,7 @@ class Options:
     quick: bool = False
     json: bool = False
     floors: bool = False
+    states: bool = False
     transfer: str | None = None  # the larger table of the export/import figures, instead of the size's
 
 
@@ -73,6 +74,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                         help="only each user-facing time beside its floor (cold up beside DynamoDB Local alone, "
                              "warm up beside a process asking each service one question, ddb.seed from the shell "
                              "beside the raw ceiling, ephemeral beside on disk)")
+    parser.add_argument("--states", action="store_true",
+                        help="only the named states' figures: state.load seeded beside a cold up, the pytest plugin's "
+                             "reset beside dropping and reseeding, and state.export / state.import of a growing "
+                             "table (peak RSS, the import against the raw ceiling)")
     parser.add_argument("--transfer", metavar="GROUPS:MESSAGES", default=None,
                         help="the larger table that state.export and state.import move, as ddb.seed --synthetic "
                              "takes it (default 2000:98, 200,000 items; 200:98 with --quick)")
@@ -87,7 +92,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")
-    return Options(runs=runs, quick=args.quick, json=args.json, floors=args.floors, transfer=args.transfer)
+    if args.floors and args.states:
+        parser.error("--floors and --states each choose a part of the run: give one")
+    return Options(runs=runs, quick=args.quick, json=args.json, floors=args.floors, states=args.states,
+                   transfer=args.transfer)
 
 
 def sizes_for(options: Options) -> Sizes:

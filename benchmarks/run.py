@@ -43,10 +43,11 @@ def run_benchmark(options: Options) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="cruddur-bench-") as temp:
         root = Path(temp)
         compile_project()
-        say("each user-facing time beside its floor, in this run")
-        figures.extend(measure_floors(root, runs, fast, engines))
-        if options.floors:
-            return figures
+        if not options.states:
+            say("each user-facing time beside its floor, in this run")
+            figures.extend(measure_floors(root, runs, fast, engines))
+            if options.floors:
+                return figures
         cold: dict[str, list[float]] = {}
         for engine in engines:
             say(f"cold invoke up on {engine} ({runs} runs)")
@@ -59,6 +60,8 @@ def run_benchmark(options: Options) -> list[Figure]:
         say(f"state.save, state.export and state.import of a table grown from {sizes.transfer_small} to "
             f"{sizes.transfer_large} on moto")
         figures.extend(measure_transfer(root, "moto", sizes.transfer_small, sizes.transfer_large))
+        if options.states:
+            return figures
         for engine in engines:
             with_rss = sizes if engine == "moto" else None
             say(f"warm invoke up on {engine} ({fast} runs)"

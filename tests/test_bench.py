@@ -30,7 +30,12 @@ def test_quick_means_one_run_of_less_data_unless_runs_given() -> None:
     assert bench.sizes_for(bench.parse_args(["--quick"])) == bench.QUICK
 
 
-@pytest.mark.parametrize("argv", [["--runs", "0"], ["--runs", "x"], ["--nope"]])
+def test_floors_and_states_each_choose_a_part_of_the_run() -> None:
+    assert bench.parse_args(["--states"]) == Options(runs=3, quick=False, json=False, states=True)
+    assert bench.parse_args(["--floors"]).floors and not bench.parse_args(["--floors"]).states
+
+
+@pytest.mark.parametrize("argv", [["--runs", "0"], ["--runs", "x"], ["--nope"], ["--floors", "--states"]])
 def test_bad_arguments_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         bench.parse_args(argv)

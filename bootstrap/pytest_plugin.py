@@ -29,7 +29,8 @@ HELP = "the cruddur-bootstrap project folder (default: the folder pytest runs in
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("cruddur_dir", HELP)
-    parser.addoption("--cruddur-dir", default=None, help=HELP)
+    # One word, `--cruddur-dir=PATH`: pytest takes a bare PATH argument as a place to look for its configuration too.
+    parser.addoption("--cruddur-dir", default=None, help=f"{HELP}; give it as --cruddur-dir=PATH")
 
 
 @dataclass(frozen=True)

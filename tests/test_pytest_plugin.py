@@ -59,7 +59,7 @@ def test_an_apps_tests_each_start_from_the_seeded_state_in_any_order_with_and_wi
     for workers in ("0", "2"):
         for file in ("test_writes_first.py", "test_seeded_first.py"):
             result = cli.run([sys.executable, "-m", "pytest", "-p", "bootstrap.pytest_plugin", "-p", "no:cacheprovider",
-                              "--rootdir", str(app), "--cruddur-dir", str(PROJECT_ROOT), "-n", workers, "-q",
+                              "--rootdir", str(app), f"--cruddur-dir={PROJECT_ROOT}", "-n", workers, "-q",
                               str(app / file)], timeout=300)
             assert "2 passed" in result.stdout, result.stdout
 
@@ -95,7 +95,8 @@ def test_installing_the_clone_into_an_apps_venv_brings_the_plugin_and_what_it_ne
 
     def app_tests() -> subprocess.CompletedProcess[str]:
         # In the app's folder, as its developer runs it.
-        return subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-q", "test_app.py"],
+        # Without workers: the orders and xdist are the test above's; here it is how the plugin gets there.
+        return subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q", "test_app.py"],
                               cwd=app, env=cli.env, capture_output=True, text=True, timeout=300)
 
     pip_install(str(copy))

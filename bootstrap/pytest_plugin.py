@@ -56,14 +56,15 @@ def project_settings(config: pytest.Config) -> Settings:
     """The project's settings: its invoke.yaml, then the environment, as `invoke` would resolve them."""
     import yaml
 
-    from .config import PROJECT_ROOT, resolve_settings
+    from .config import resolve_settings
     from .errors import ConfigError
     from .guard import require_local
+    from .pg.schema import SCHEMA_FILE
 
-    if not (PROJECT_ROOT / "sql").is_dir():
+    if not SCHEMA_FILE.is_file():
         # A wheel holds the package alone; the SQL, fixtures and tasks stay in the clone.
-        raise ConfigError(f"cruddur-bootstrap is installed in {PROJECT_ROOT} without its sql/ folder: install the "
-                          "clone editable (`pip install -e path/to/cruddur-bootstrap`), so the plugin runs its files")
+        raise ConfigError(f"cruddur-bootstrap is installed without the clone's files ({SCHEMA_FILE} is missing): "
+                          "install the clone editable (`pip install -e path/to/cruddur-bootstrap`)")
     folder = Path(config.getoption("--cruddur-dir") or config.getini("cruddur_dir") or os.getcwd()).resolve()
     file = folder / "invoke.yaml"
     values = (yaml.safe_load(file.read_text()) or {}).get("cruddur") or {} if file.is_file() else {}

@@ -3,7 +3,9 @@
 Everything the tool leaves behind between runs lives here: service data dirs,
 pid files, logs, and ``state.json`` (chosen ports, backend, local pool id).
 Writes are atomic (temp file + rename) so an interrupted run never leaves a
-half-written state file, and read-modify-write goes through one lock.
+half-written state file, and read-modify-write holds a file lock (``run/state.lock``):
+``up``'s steps run in threads, each may build its own ``StateDir`` for the same
+folder, and another ``invoke`` may write the file at the same time.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import fcntl
 import json
 import os
 import tempfile
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -24,7 +25,6 @@ from .errors import os_errors
 @dataclass(frozen=True)
 class StateDir:
     root: Path
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
     def state_file(self) -> Path:
@@ -75,14 +75,23 @@ class StateDir:
         return node
 
     def update(self, *path: str, value: Any) -> None:
-        """Set ``state[path...] = value`` atomically."""
-        with self._lock:
+        """Set ``state[path...] = value`` atomically, keeping what other writers set meanwhile.
+
+        The lock is a file lock, not an object's: a lock per ``StateDir`` let two instances for one folder
+        (the Cognito step's and the backend's, in two of ``up``'s threads) each write back what it had read,
+        and the later write dropped the other's value (the pool id went missing after an ``up``).
+        """
+        self.ensure()
+        with os_errors(f"opening the lock file {self.run / 'state.lock'}"):
+            handle = open(self.run / "state.lock", "a+")
+        with handle:
+            # flock excludes every other open of the file, in this process's threads as in other processes.
+            fcntl.flock(handle, fcntl.LOCK_EX)
             data = self.read()
             node = data
             for key in path[:-1]:
                 node = node.setdefault(key, {})
             node[path[-1]] = value
-            self.ensure()
             with os_errors(f"writing {self.state_file}"):
                 write_atomic(self.state_file, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

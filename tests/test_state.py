@@ -40,14 +40,22 @@ def test_a_damaged_state_file_only_forgets_the_remembered_choices(tmp_path: Path
 
 
 def test_concurrent_updates_of_one_state_folder_keep_every_value(tmp_path: Path) -> None:
-    state = StateDir(tmp_path)
-    threads = [threading.Thread(target=state.update, args=("ports", f"service-{n}"), kwargs={"value": n})
-               for n in range(20)]
+    """Each thread with a StateDir of its own, as up's steps build them, and a second process writing meanwhile."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from bootstrap.state import StateDir\n"
+         "for n in range(40): StateDir(Path(sys.argv[1])).update('other', f'key-{n}', value=n)",
+         str(tmp_path)], cwd=PROJECT_ROOT)
+    threads = [threading.Thread(target=StateDir(tmp_path).update, args=("ports", f"service-{n}"), kwargs={"value": n})
+               for n in range(40)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert state.get("ports") == {f"service-{n}": n for n in range(20)}
+    assert writer.wait(timeout=60) == 0
+    state = StateDir(tmp_path)
+    assert state.get("ports") == {f"service-{n}": n for n in range(40)}
+    assert state.get("other") == {f"key-{n}": n for n in range(40)}
 
 
 def test_an_atomic_write_replaces_the_file_and_leaves_no_temporary_file(tmp_path: Path) -> None:

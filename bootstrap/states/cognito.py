@@ -19,12 +19,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from ..cognito import MotoIds, find_pool_id, paginate, stable_ids
+from ..cognito import PAGE_SIZE, MotoIds, find_pool_id, paginate, stable_ids
 from ..config import Endpoints
 from ..errors import aws_errors
 from .moto_random import decimal_text, seed_for_uuids
 
-PAGE_SIZE = 60
 # Another process may draw from moto's one generator between our seed and our create (an app's test creating
 # a user, say): the id is checked, and the object deleted and made again, up to this many times.
 DRAW_ATTEMPTS = 5

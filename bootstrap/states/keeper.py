@@ -34,15 +34,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..cognito import paginate
 from ..config import Endpoints
 from ..console import say, warn
 from ..errors import BootstrapError, aws_errors
 from ..state import StateDir, write_atomic
-from . import cognito, dynamodb
 from .manifest import DYNAMODB_FOLDER, FORMAT, MANIFEST_FILE, TOOL, damaged_parts, read_manifest, sha256_file, \
     state_folder
-from .store import replace_folder, tool_version
+
+# Every `up` and `down` builds a keeper (``Kept``), a warm `up` without calling it: the parts that save and load
+# (store, the DynamoDB and Cognito parts, about 40 ms of imports) are imported by the functions that use them.
 
 KEPT = ".moto"
 POOLS_FOLDER = "cognito"
@@ -75,6 +75,8 @@ def kept_folder(state: StateDir) -> Path:
 def kept_manifest(*, created_at: str, engine: str | None, tables: Mapping[str, int], pools: Mapping[str, int],
                   parts: Mapping[str, str]) -> dict[str, Any]:
     """The manifest of the kept state: a named state's, with every table and pool and no database. Pure."""
+    from .store import tool_version
+
     return {
         "format": FORMAT,
         "tool": TOOL,
@@ -104,6 +106,9 @@ def claimed_counts(manifest: Any) -> str:
 
 def save_kept(endpoints: Endpoints, state: StateDir, tables: bool = True) -> KeptSummary:
     """Save every user pool, and unless ``tables`` is False every table, of the local endpoint as ``.moto``."""
+    from . import cognito, dynamodb
+    from .store import replace_folder
+
     final = kept_folder(state)
     staging = final.with_name(f"{KEPT}.saving")
     shutil.rmtree(staging, ignore_errors=True)
@@ -143,10 +148,12 @@ def _table_names(endpoints: Endpoints) -> list[str]:
 
 
 def _pool_names(endpoints: Endpoints) -> list[str]:
+    from ..cognito import PAGE_SIZE, paginate
+
     client = endpoints.client("cognito-idp")
 
     def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        response = client.list_user_pools(MaxResults=cognito.PAGE_SIZE, **({"NextToken": token} if token else {}))
+        response = client.list_user_pools(MaxResults=PAGE_SIZE, **({"NextToken": token} if token else {}))
         return response.get("UserPools", []), response.get("NextToken")
 
     with aws_errors("listing the local user pools"):
@@ -162,6 +169,8 @@ def load_kept(endpoints: Endpoints, state: StateDir, tables: bool = True) -> Kep
     None when there was nothing to load. A damaged state is reported, moved aside to ``.moto.corrupt``, and
     nothing is loaded.
     """
+    from . import cognito, dynamodb
+
     folder = kept_folder(state)
     if not folder.is_dir():
         return None

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any, Callable
 from invoke import Collection, Exit, Task, task
 from invoke.parser import Argument
 
+from bootstrap import fastexit
 from bootstrap.config import OPTION_BY_NAME
 
 if TYPE_CHECKING:
     from bootstrap.config import Endpoints, Settings
     from bootstrap.fixtures.model import Fixtures
     from bootstrap.steps import StepResult
+
+fastexit.quiet_when_output_closes()  # invoke's own --help and --list into `| head`: no traceback
 
 # Where a user finds the id a --group flag wants.
 GROUPS_SEEN = "see invoke ddb.list-conversations"
@@ -107,7 +110,7 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from bootstrap import console, fastexit
+        from bootstrap import console
 
         documents = console.documents_printed()
         try:
@@ -120,7 +123,8 @@ def _friendly(body: Callable[..., Any]) -> Callable[..., Any]:
             from bootstrap.errors import debugging
 
             failure = masked_failure(exc)
-            if kwargs.get("json") and console.documents_printed() == documents:
+            closed = isinstance(exc, BrokenPipeError)  # stdout's reader is gone: the line goes to stderr alone
+            if kwargs.get("json") and console.documents_printed() == documents and not closed:
                 console.print_json({"ok": False, **failure.to_json()})
             fastexit.finished(failure.exit_code)
             if debugging():

@@ -79,6 +79,7 @@ class PartWayError(BootstrapError):
 INTERRUPTED = "interrupted; run the same command again to finish the job"
 DEBUG_VARIABLE = "CRUDDUR_DEBUG"  # set to 1: a failure shows its whole traceback (for us, not for users)
 UNEXPECTED_EXIT = 70  # sysexits.h's EX_SOFTWARE: a failure nobody foresaw, which is a bug of ours
+CLOSED_OUTPUT_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a program whose pipe's reader went away
 UNEXPECTED_HINT = f"re-run with {DEBUG_VARIABLE}=1 for the traceback and report it"
 HINT_SEPARATOR = "; hint: "
 
@@ -134,6 +135,9 @@ def describe(exc: BaseException) -> Failure:
     if isinstance(exc, subprocess.TimeoutExpired):
         return Failure(1, f"`{_command(exc.cmd)}` did not finish within {exc.timeout:g}s",
                        "run the same command again; if it keeps timing out, run `invoke doctor`")
+    if isinstance(exc, BrokenPipeError):  # `invoke ddb.scan | head`: the reader had what it wanted
+        return Failure(CLOSED_OUTPUT_EXIT, "the output was closed before all of it was written (its reader, such "
+                       "as `head`, stopped reading)", "to keep all of it, send it to a file instead")
     if isinstance(exc, OSError):
         path = None if exc.filename is None else str(exc.filename)
         what = (exc.strerror or _one_line(exc) or type(exc).__name__) + (f" ({path})" if path else "")

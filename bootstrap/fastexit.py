@@ -7,6 +7,10 @@ written atomically and closed, connections are closed by their ``with``
 blocks, services are separate processes. So when ``invoke`` itself is the
 running program (never under pytest or another caller), the process exits
 with the last task's exit code right after the other exit handlers ran.
+
+A reader that goes away (``invoke --list | head``) ends the process the same
+way: quietly, with 141 as for a program stopped by SIGPIPE, instead of
+invoke's own help printing a traceback (``quiet_when_output_closes``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import atexit
 import logging
 import os
 import sys
+from types import TracebackType
+
+from .errors import CLOSED_OUTPUT_EXIT
 
 _exit_codes: list[int] = []
 
@@ -32,8 +39,32 @@ def _invoked_as_program() -> bool:
     return type(program).__module__.startswith("invoke.")
 
 
+def quiet_when_output_closes() -> None:
+    """When ``invoke`` is the program, a BrokenPipeError nothing caught (invoke printing its help or task list
+    into a pipe whose reader ended) exits 141 without a traceback; every other exception is shown as before."""
+    if not _invoked_as_program():
+        return
+    shown = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, traceback: TracebackType | None) -> None:
+        if not issubclass(kind, BrokenPipeError):
+            shown(kind, value, traceback)
+            return
+        _flush()
+        os._exit(CLOSED_OUTPUT_EXIT)
+
+    sys.excepthook = hook
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass  # its reader went away (`| head`): what it did not read is nobody's to keep
+
+
 def _exit_without_teardown() -> None:
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush()
     os._exit(_exit_codes[-1])

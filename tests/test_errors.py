@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from bootstrap.errors import (
-    DOCTOR_HINT, INTERRUPTED, UNEXPECTED_EXIT, BootstrapError, ConfigError, DriftError, InputError, NotReadyError,
-    PartWayError, RefusedError, ServiceError, VerifyError, aws_errors, describe, exit_status,
+    CLOSED_OUTPUT_EXIT, DOCTOR_HINT, INTERRUPTED, UNEXPECTED_EXIT, BootstrapError, ConfigError, DriftError, InputError,
+    NotReadyError, PartWayError, RefusedError, ServiceError, VerifyError, aws_errors, describe, exit_status,
 )
 from tests.conftest import Stack
 
@@ -32,6 +32,13 @@ def test_ctrl_c_exits_130_and_a_bug_is_one_line_with_its_own_code_and_how_to_see
     assert exit_status(ValueError("a bug\nover two lines")) == (
         UNEXPECTED_EXIT, "unexpected error: ValueError: a bug over two lines; hint: re-run with CRUDDUR_DEBUG=1 "
                          "for the traceback and report it")
+
+
+def test_a_closed_output_exits_141_saying_so_and_not_sending_the_user_to_doctor() -> None:
+    """A reader that went away (`| head`) is no fault of the machine: 141 as for SIGPIPE, one line on stderr."""
+    code, line = exit_status(BrokenPipeError(32, "Broken pipe"))
+    assert (code, CLOSED_OUTPUT_EXIT) == (141, 141)
+    assert line.startswith("error: the output was closed before all of it was written") and DOCTOR_HINT not in line
 
 
 def test_a_task_stopped_part_way_keeps_the_exit_code_of_what_stopped_it_and_says_what_it_put_back() -> None:

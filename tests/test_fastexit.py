@@ -3,15 +3,20 @@ last task's code and skipping the interpreter's teardown.
 
 Each case runs in a process of its own, as the quick exit ends the process it is armed in: a script
 whose ``__main__`` holds invoke's ``Program`` as ``program`` (what both ``invoke`` and ``python -m
-invoke`` run), and the same script without it (pytest, or any other caller, importing our code).
+invoke`` run), and the same script without it (pytest, or any other caller, importing our code). The
+closed pipe's cases run ``invoke`` itself with a stdout whose reader is gone, as ``invoke --list | true`` does.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.helpers import PROJECT_ROOT, outside_environment
+import pytest
+
+from tests.helpers import PROJECT_ROOT, invoke_environment, outside_environment
 
 _SCRIPT = """
 import atexit
@@ -53,3 +58,36 @@ def test_any_other_program_keeps_its_own_exit_and_teardown() -> None:
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("tasks doneexit handler registered last\nexit handler registered first\n")
     assert "torn down" in result.stdout
+
+
+def _into_a_closed_pipe(*arguments: str, env: dict[str, str]) -> tuple[int, str]:
+    """``invoke ARGUMENTS | true``: the exit code and stderr of an ``invoke`` whose stdout's reader has gone."""
+    read, write = os.pipe()
+    os.close(read)  # before invoke writes anything: its first write fails
+    try:
+        result = subprocess.run([sys.executable, "-m", "invoke", *arguments], cwd=PROJECT_ROOT, env=env,
+                                stdout=write, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write)
+    return result.returncode, result.stderr
+
+
+def test_invokes_own_help_and_list_into_a_closed_pipe_exit_141_without_a_traceback() -> None:
+    for arguments in (["--list"], ["up", "--help"]):
+        assert _into_a_closed_pipe(*arguments, env=outside_environment()) == (141, ""), arguments
+
+
+@pytest.mark.slow
+def test_tasks_into_a_closed_pipe_end_with_one_line_and_up_does_not_hang(tmp_path: Path) -> None:
+    """On moto, where up's Cognito step waits until the row of ``ddb.seed`` is out: once the first row could not
+    be printed, that wait never ended (a listener that failed heard no more). A table (rich) and JSON too."""
+    env = invoke_environment(tmp_path / ".cruddur", CRUDDUR_DDB_ENGINE="moto")
+    try:
+        for arguments in (["up"], ["ddb.scan"], ["status", "--json"]):
+            code, stderr = _into_a_closed_pipe(*arguments, env=env)
+            assert code == 141, (arguments, stderr)
+            assert stderr.splitlines()[-1].startswith("error: the output was closed"), (arguments, stderr)
+            assert "Traceback" not in stderr
+    finally:
+        subprocess.run([sys.executable, "-m", "invoke", "down", "--purge"], cwd=PROJECT_ROOT, env=env,
+                       capture_output=True, timeout=120, check=False)

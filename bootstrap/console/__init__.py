@@ -20,6 +20,7 @@ shown on one board per process, whichever thread does the work:
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -43,6 +44,10 @@ UNBOUNDED = 100_000
 _quiet = False
 
 
+def _closed_pipe() -> None:
+    raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")
+
+
 @functools.lru_cache(maxsize=None)
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
@@ -50,6 +55,8 @@ def console(stderr: bool = False) -> Any:
     # No markup, no emoji codes: what we print includes user data (messages,
     # names) that must show exactly as stored, brackets and colons included.
     made = Console(stderr=stderr, highlight=False, soft_wrap=False, markup=False, emoji=False)
+    # rich ends the process itself on a closed pipe (SystemExit(1), silently); the task boundary says it instead.
+    made.on_broken_pipe = _closed_pipe  # type: ignore[method-assign]  # rich's hook for this, set on our consoles only
     if not made.is_terminal:
         # Else rich takes the width of whichever stream is a terminal, or COLUMNS, or 80.
         made.width = UNBOUNDED

@@ -102,11 +102,14 @@ class Graph:
 
     def _end(self, name: str, outcome: Outcome) -> None:
         self._outcomes[name] = outcome
-        if self._on_end is not None and self._heard is None:
+        if self._on_end is not None:
+            # A listener that failed (a closed stdout) still hears every later end: it may keep state that bodies
+            # wait on (up's "DynamoDB seeded" event), and a body waiting for an end nobody heard never ends.
             try:
                 self._on_end(name, outcome)
-            except BaseException as exc:  # noqa: BLE001 -- e.g. a closed stdout: the graph still ends, run raises it
-                self._heard = exc
+            except BaseException as exc:  # noqa: BLE001 -- the graph still ends; run raises the first one
+                if self._heard is None:
+                    self._heard = exc
         if not outcome.ok:
             root = outcome.blocked_by or name
             for other in self._dependents(name):

@@ -95,14 +95,22 @@ def test_needs_must_name_nodes_and_never_loop(nodes: list[Node], message: str) -
         Graph(nodes)
 
 
-def test_a_listener_that_fails_does_not_hang_the_graph_and_its_error_is_raised_at_the_end() -> None:
-    """As when stdout is a pipe closed early (BrokenPipeError while a row is printed)."""
+def test_a_listener_that_fails_still_hears_every_end_and_its_first_error_is_raised_at_the_end() -> None:
+    """As when stdout is a pipe closed early (BrokenPipeError while a row is printed): a body that waits for
+    what the listener sets on a later end (up's Cognito step waits for ``ddb.seed``'s end) must not hang."""
     ran: list[str] = []
+    heard: list[str] = []
+    b_ended = threading.Event()
 
     def deaf(name: str, outcome: Outcome) -> None:
-        raise BrokenPipeError("stdout closed")
+        heard.append(name)
+        if name == "b":
+            b_ended.set()
+        raise BrokenPipeError(f"stdout closed at {name}")
 
-    graph = Graph([Node("a", (), lambda: ran.append("a")), Node("b", ("a",), lambda: ran.append("b"))], on_end=deaf)
-    with pytest.raises(BrokenPipeError):
+    graph = Graph([Node("a", (), lambda: ran.append("a")), Node("b", ("a",), lambda: ran.append("b")),
+                   Node("c", (), lambda: (b_ended.wait(10), ran.append("c")))], on_end=deaf)
+    with pytest.raises(BrokenPipeError, match="stdout closed at"):
         graph.run()
-    assert ran == ["a", "b"]
+    assert sorted(ran) == ["a", "b", "c"] and sorted(heard) == ["a", "b", "c"]
+    assert b_ended.is_set()

@@ -81,12 +81,7 @@ class StateDir:
         (the Cognito step's and the backend's, in two of ``up``'s threads) each write back what it had read,
         and the later write dropped the other's value (the pool id went missing after an ``up``).
         """
-        self.ensure()
-        with os_errors(f"opening the lock file {self.run / 'state.lock'}"):
-            handle = open(self.run / "state.lock", "a+")
-        with handle:
-            # flock excludes every other open of the file, in this process's threads as in other processes.
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with self.exclusive("state"):
             data = self.read()
             node = data
             for key in path[:-1]:
@@ -97,7 +92,8 @@ class StateDir:
 
     @contextlib.contextmanager
     def exclusive(self, name: str = "up", on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-        """Hold an inter-process lock; calls ``on_wait`` first when another process holds it."""
+        """Hold the lock ``run/<name>.lock`` against other processes and threads alike (each call opens the file);
+        calls ``on_wait`` first when another holds it."""
         self.ensure()
         with os_errors(f"opening the lock file {self.run / f'{name}.lock'}"):
             handle = open(self.run / f"{name}.lock", "a+")
